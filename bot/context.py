@@ -1,0 +1,85 @@
+"""What every entry point builds once (`Services`) and what every handler call gets (`Ctx`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from slack_sdk import WebClient
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.protocol.config import Protocol, load_protocol
+from bot.settings import Settings
+from store.db import make_engine, make_sessionmaker, upgrade
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    protocol: Protocol
+    engine: Engine
+    sessions: sessionmaker[Session]
+    client: WebClient
+    clock: Callable[[], datetime] = utcnow
+    # Called after a transaction that enqueued messages commits; entry points set it to
+    # deliver now (console, tests) or to wake a background deliverer (serve, run).
+    on_enqueued: Callable[[], None] = lambda: None
+    worker_id: str = field(default_factory=lambda: __import__("socket").gethostname() + f":{__import__('os').getpid()}")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.settings.zone
+
+    def now(self) -> datetime:
+        return self.clock()
+
+
+def build_services(settings: Settings, *, migrate: bool | None = None, client: WebClient | None = None,
+                   clock: Callable[[], datetime] | None = None) -> Services:
+    """Engine, sessions, protocol and Slack client from settings.
+
+    Migrations run automatically on SQLite (the embedded default); on PostgreSQL run
+    `missing-bot db upgrade` as a release step (see README)."""
+    protocol = load_protocol(settings.protocol_file)
+    if migrate is None:
+        migrate = settings.database_url.startswith("sqlite")
+    if migrate:
+        upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    if client is None:
+        client = WebClient(token=settings.slack_bot_token or None, base_url=settings.slack_api_url, timeout=10)
+        # Retries are the outbox's job (it knows what was sent); the client must not repeat posts.
+        client.retry_handlers = []
+    return Services(settings=settings, protocol=protocol, engine=engine, sessions=make_sessionmaker(engine),
+                    client=client, clock=clock or utcnow)
+
+
+@dataclass
+class Ctx:
+    """One command's context: an open transaction, the actor and the instant."""
+
+    services: Services
+    session: Session
+    user_id: str
+    channel_id: str
+    now: datetime
+    is_admin: bool = False
+    trigger_id: str | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def protocol(self) -> Protocol:
+        return self.services.protocol
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.services.zone

@@ -1,0 +1,76 @@
+"""The council's protocol: every number the rules use, with the defaults of PRODUCT.md.
+
+Loaded from a TOML file (`PROTOCOL_FILE`); an invalid file stops start-up with a line
+naming the key and the problem."""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class PersistenceRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    episodes: int = Field(ge=2, le=100)
+    days: int = Field(ge=1, le=3660)
+    action: str = Field(min_length=1)
+
+
+class Protocol(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Return interviews
+    interview_hours: int = Field(default=72, ge=1, le=24 * 30)
+    interview_reminder_hours_before: list[int] = Field(default_factory=lambda: [24])
+    overdue_repeat_hours: int = Field(default=24, ge=1, le=24 * 30)
+    # Long-missing thresholds: hours an open episode has lasted -> action text
+    long_missing_hours: list[int] = Field(default_factory=lambda: [24, 72])
+    long_missing_actions: list[str] = Field(
+        default_factory=lambda: ["strategy meeting required", "escalate to head of service"]
+    )
+    persistence: list[PersistenceRule] = Field(
+        default_factory=lambda: [
+            PersistenceRule(episodes=3, days=30, action="missing intervention planning meeting"),
+            PersistenceRule(episodes=3, days=90, action="strategy meeting"),
+        ]
+    )
+    count_away_episodes: bool = Field(default=True, description="whether away-from-placement episodes count toward thresholds")
+    high_risk_alert: bool = True
+    report_persistent_threshold: int = Field(default=3, ge=2, le=100)
+    future_grace_minutes: int = Field(default=5, ge=0, le=120)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Protocol":
+        if len(self.long_missing_actions) != len(self.long_missing_hours):
+            raise ValueError("long_missing_actions needs one action per entry of long_missing_hours")
+        for h in self.interview_reminder_hours_before:
+            if not 0 < h < self.interview_hours:
+                raise ValueError(f"interview_reminder_hours_before: {h} must be between 1 and interview_hours - 1")
+        return self
+
+
+class ProtocolError(SystemExit):
+    pass
+
+
+def load_protocol(path: str | Path | None) -> Protocol:
+    if not path:
+        return Protocol()
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ProtocolError(f"missing-bot: protocol file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProtocolError(f"missing-bot: protocol file {path}: not valid TOML ({exc})") from None
+    return parse_protocol(data, source=str(path))
+
+
+def parse_protocol(data: dict, source: str = "protocol") -> Protocol:
+    try:
+        return Protocol.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(file)"
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ProtocolError(f"missing-bot: protocol file {source}: key {key}: {msg}") from None

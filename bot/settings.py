@@ -1,0 +1,140 @@
+"""Settings from the environment and `.env`, through pydantic-settings.
+
+A missing or malformed setting stops start-up with one line that names it
+(see `load_settings`)."""
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_ids(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return [str(v).strip() for v in value if str(v).strip()]
+
+
+IdList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///missing-bot.sqlite3",
+        description="SQLAlchemy URL. Default: a SQLite file in the working directory.",
+    )
+    slack_bot_token: str = Field(default="", description="Bot token (xoxb-...).")
+    slack_signing_secret: str = Field(default="", description="Signing secret, for HTTP mode.")
+    slack_app_token: str = Field(default="", description="App-level token (xapp-...); when set, `run` uses Socket Mode.")
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", description="Base URL of the Slack Web API (tests point it at a fake)."
+    )
+    alert_channel: str = Field(default="", description="Channel ID of the team channel that receives alerts.")
+    timezone: str = Field(default="Europe/London", description="The council's time zone (IANA name).")
+    authorized_users: IdList = Field(default_factory=list, description="Comma-separated Slack user IDs allowed to use the bot.")
+    authorized_usergroups: IdList = Field(
+        default_factory=list, description="Comma-separated Slack user group IDs whose members may use the bot."
+    )
+    admin_users: IdList = Field(default_factory=list, description="Comma-separated Slack user IDs who may also import, export and administer.")
+    protocol_file: str = Field(default="", description="TOML file with the council's protocol rules; defaults built in.")
+    smtp_url: str = Field(default="", description="smtp://user:pass@host:port for emailed invites; empty: no email.")
+    calendar_token: str = Field(default="", description="Secret for the read-only calendar feed URL; empty: no feed.")
+    log_level: str = Field(default="INFO", description="Python log level.")
+
+    @field_validator("authorized_users", "authorized_usergroups", "admin_users", mode="before")
+    @classmethod
+    def _ids(cls, value: object) -> list[str]:
+        ids = _split_ids(value)
+        for item in ids:
+            if not item.isalnum() or not item[0].isalpha():
+                raise ValueError(f"{item!r} is not a Slack ID (e.g. U012AB3CD)")
+        return ids
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Europe/London)") from None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _db(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(f"not a database URL (e.g. sqlite:///missing-bot.sqlite3 or postgresql+psycopg://host/db)") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError("only sqlite and postgresql are supported")
+        if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
+            value = value.replace("postgresql://", "postgresql+psycopg://", 1)
+        return value
+
+    @field_validator("alert_channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        if value and not (value.isalnum() and value[0] in "CGD"):
+            raise ValueError(f"{value!r} is not a channel ID (e.g. C0123456789); use the ID, not #name")
+        return value
+
+    @field_validator("protocol_file")
+    @classmethod
+    def _protocol_file(cls, value: str) -> str:
+        if value and not Path(value).is_file():
+            raise ValueError(f"file {value!r} does not exist")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("use DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def is_admin(self, user_id: str) -> bool:
+        return user_id in self.admin_users
+
+
+class SettingsError(SystemExit):
+    """Raised with a one-line message naming the setting at fault."""
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"setting {name}: {msg}")
+    return "; ".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(f"missing-bot: {describe_validation_error(exc)}") from None
+
+
+def require(settings: Settings, *names: str) -> None:
+    """Stop start-up when a setting this mode needs is empty."""
+    for name in names:
+        if not getattr(settings, name):
+            raise SettingsError(f"missing-bot: setting {name.upper()} is required for this command (see README, Configuration)")

@@ -1,0 +1,156 @@
+"""A stand-in for the Slack Web API on 127.0.0.1 that records every call.
+
+The console uses it so the real `slack_sdk.WebClient` has somewhere to post; the tests use it
+the way bolt-python's own tests use their mock server. It answers the methods the bot calls
+with Slack-shaped JSON, and can be told to fail (429 with Retry-After, 5xx, a Slack error)
+for the next calls of a method."""
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict
+    headers: dict
+
+
+@dataclass
+class Failure:
+    status: int = 200
+    error: str | None = None  # a Slack error code (ok: false) when status is 200
+    retry_after: int | None = None
+
+
+@dataclass
+class SlackStub:
+    host: str = "127.0.0.1"
+    port: int = 0
+    calls: list[Call] = field(default_factory=list)
+    failures: dict[str, list[Failure]] = field(default_factory=dict)
+    usergroup_members: dict[str, list[str]] = field(default_factory=dict)
+    latency: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ts = itertools.count(1)
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- control -----------------------------------------------------------
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() first"
+        return f"http://{self.host}:{self._server.server_address[1]}/api/"
+
+    def start(self) -> "SlackStub":
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode("utf-8")
+                status, headers, body = stub._answer(self.path, self.headers, raw)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST
+
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def fail_next(self, method: str, *failures: Failure) -> None:
+        with self._lock:
+            self.failures.setdefault(method, []).extend(failures)
+
+    def posts(self, method: str = "chat.postMessage") -> list[dict]:
+        with self._lock:
+            return [c.args for c in self.calls if c.method == method]
+
+    def take(self) -> list[Call]:
+        """The calls recorded since the last take()."""
+        with self._lock:
+            calls, self.calls = self.calls, []
+        return calls
+
+    # -- the fake API --------------------------------------------------------
+    def _answer(self, path: str, headers, raw: str) -> tuple[int, dict, dict]:
+        method = path.rsplit("/", 1)[-1].split("?")[0]
+        ctype = headers.get("Content-Type", "")
+        if "json" in ctype:
+            args = json.loads(raw or "{}")
+        elif "multipart" in ctype:
+            args = {"_multipart": True}
+        else:
+            args = dict(parse_qsl(raw))
+            for k in ("blocks", "view", "attachments"):
+                if isinstance(args.get(k), str):
+                    try:
+                        args[k] = json.loads(args[k])
+                    except ValueError:
+                        pass
+        if self.latency:
+            time.sleep(self.latency)
+        with self._lock:
+            queue = self.failures.get(method)
+            failure = queue.pop(0) if queue else None
+            self.calls.append(Call(method, args, {"authorization": headers.get("Authorization", "")}))
+            ts = f"{1700000000 + next(self._ts)}.000100"
+        if failure:
+            if failure.status == 429:
+                return 429, {"Retry-After": str(failure.retry_after or 1)}, {"ok": False, "error": "ratelimited"}
+            if failure.status >= 500:
+                return failure.status, {}, {"ok": False, "error": "internal_error"}
+            return 200, {}, {"ok": False, "error": failure.error or "unknown_error"}
+        return 200, {}, self._ok(method, args, ts)
+
+    def _ok(self, method: str, args: dict, ts: str) -> dict:
+        channel = args.get("channel", "C0000000000")
+        if method == "auth.test":
+            return {"ok": True, "url": "https://example.slack.com/", "team": "Example", "user": "missing-bot",
+                    "team_id": "T0001", "user_id": "UBOT00001", "bot_id": "BBOT00001"}
+        if method in ("chat.postMessage", "chat.update"):
+            return {"ok": True, "channel": channel, "ts": args.get("ts") or ts,
+                    "message": {"text": args.get("text", ""), "ts": args.get("ts") or ts}}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": ts}
+        if method == "conversations.open":
+            users = str(args.get("users", "U0"))
+            return {"ok": True, "channel": {"id": "D" + users.split(",")[0][1:]}}
+        if method in ("views.open", "views.update", "views.push"):
+            view = args.get("view") or {}
+            if isinstance(view, str):
+                view = json.loads(view)
+            return {"ok": True, "view": {"id": "V" + ts.replace(".", ""), **view}}
+        if method == "usergroups.users.list":
+            return {"ok": True, "users": self.usergroup_members.get(args.get("usergroup", ""), [])}
+        if method == "files.getUploadURLExternal":
+            return {"ok": True, "upload_url": self.url.replace("/api/", "/upload/") + ts, "file_id": "F" + ts.replace(".", "")}
+        if method == "files.completeUploadExternal":
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title", "")} for f in json.loads(args.get("files", "[]"))]}
+        return {"ok": True}

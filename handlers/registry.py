@@ -1,0 +1,69 @@
+"""The `/missing` subcommand registry.
+
+Each area module (handlers/record.py, handlers/clock.py, handlers/meetings.py,
+handlers/figures.py) registers its subcommands with `@subcommand(...)`. The router in
+handlers/commands.py splits the first word off the text, finds the entry here, checks
+authorisation, and calls the handler with a `Ctx` and the rest of the text.
+
+A handler returns a `Reply` (the ephemeral answer) or raises `UserError` (a clear
+refusal with an example; nothing is changed because the transaction rolls back)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+class UserError(Exception):
+    """Bad input or a refused action: `message` says what was wrong, `example` shows a right one."""
+
+    def __init__(self, message: str, example: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.example = example
+
+    def render(self) -> str:
+        if self.example:
+            return f":warning: {self.message}\nFor example: `{self.example}`"
+        return f":warning: {self.message}"
+
+
+@dataclass
+class Reply:
+    """What the user who typed the command sees (ephemeral)."""
+
+    text: str
+    blocks: list[dict] | None = None
+    # When set, the router opens this modal view (views.open with the trigger id).
+    modal: dict | None = None
+
+
+@dataclass
+class Subcommand:
+    name: str
+    handler: Callable[..., Reply]
+    usage: str
+    summary: str
+    examples: list[str] = field(default_factory=list)
+    admin: bool = False
+    aliases: tuple[str, ...] = ()
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {}
+ORDER: list[str] = []
+
+
+def subcommand(name: str, *, usage: str, summary: str, examples: list[str] | None = None,
+               admin: bool = False, aliases: tuple[str, ...] = ()) -> Callable[[Callable[..., Reply]], Callable[..., Reply]]:
+    def register(fn: Callable[..., Reply]) -> Callable[..., Reply]:
+        entry = Subcommand(name, fn, usage, summary, examples or [], admin, aliases)
+        for key in (name, *aliases):
+            SUBCOMMANDS[key] = entry
+        ORDER.append(name)
+        return fn
+
+    return register
+
+
+def find(name: str) -> Subcommand | None:
+    return SUBCOMMANDS.get(name.lower())
+

@@ -1,0 +1,150 @@
+"""SQLAlchemy models of the record: children, episodes, the audit log and the outbox.
+
+Times are stored as naive UTC and always come back timezone-aware (UTC); see `UTCDateTime`."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out; stored naive UTC on every backend."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; pass an aware datetime")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), date: Date(), dict: JSON()}
+
+
+class Child(Base):
+    __tablename__ = "children"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    child_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(64), default="")
+    date_of_birth: Mapped[date | None]
+    gender: Mapped[str] = mapped_column(String(16), default="unknown")
+    looked_after: Mapped[bool] = mapped_column(Boolean, default=False)
+    placement_type: Mapped[str] = mapped_column(String(32), default="other")
+    out_of_area: Mapped[bool] = mapped_column(Boolean, default=False)
+    worker_user_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    episodes: Mapped[list["Episode"]] = relationship(back_populates="child", order_by="Episode.started_at")
+
+
+class Episode(Base):
+    __tablename__ = "episodes"
+    __table_args__ = (
+        UniqueConstraint("child_id", "started_at", name="uq_episode_child_start"),
+        # At most one open episode per child, enforced by the database itself.
+        Index(
+            "uq_episode_one_open",
+            "child_id",
+            unique=True,
+            sqlite_where=text("returned_at IS NULL"),
+            postgresql_where=text("returned_at IS NULL"),
+        ),
+        Index("ix_episode_started", "started_at"),
+        Index("ix_episode_returned", "returned_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id"), index=True)
+    episode_type: Mapped[str] = mapped_column(String(8), default="missing")
+    started_at: Mapped[datetime]
+    missing_from: Mapped[str] = mapped_column(String(200), default="")
+    placement_type: Mapped[str] = mapped_column(String(32), default="other")
+    police_ref: Mapped[str] = mapped_column(String(64), default="")
+    risk_grade: Mapped[str | None] = mapped_column(String(20))
+    reported_by: Mapped[str] = mapped_column(String(32), default="")
+    returned_at: Mapped[datetime | None]
+    found_location: Mapped[str] = mapped_column(String(200), default="")
+    reasons: Mapped[str] = mapped_column(Text, default="")
+    cse_concern: Mapped[bool] = mapped_column(Boolean, default=False)
+    cce_concern: Mapped[bool] = mapped_column(Boolean, default=False)
+    ri_outcome: Mapped[str | None] = mapped_column(String(16))
+    ri_at: Mapped[datetime | None]
+    ri_by: Mapped[str] = mapped_column(String(100), default="")
+    strategy_meeting_at: Mapped[datetime | None]
+    strategy_meeting_by: Mapped[str] = mapped_column(String(32), default="")
+    source: Mapped[str] = mapped_column(String(16), default="slack")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    child: Mapped[Child] = relationship(back_populates="episodes")
+
+
+class AuditRecord(Base):
+    """Append-only: the migration adds triggers that refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(40))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[int | None] = mapped_column(Integer)
+    before: Mapped[dict | None]
+    after: Mapped[dict | None]
+
+
+class Outbox(Base):
+    """Every message the bot sends: written in the transaction that causes it, then delivered.
+
+    `key` is unique per (rule, subject, occurrence), so a message can be enqueued at most once.
+    Delivery claims a row by a conditional UPDATE (status pending -> sending) before posting."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    blocks: Mapped[list | None] = mapped_column(JSON)
+    thread_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    child_id: Mapped[int | None] = mapped_column(ForeignKey("children.id"))
+    episode_id: Mapped[int | None] = mapped_column(ForeignKey("episodes.id"))
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    sent_at: Mapped[datetime | None]
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(String(200))

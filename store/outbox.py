@@ -1,0 +1,55 @@
+"""The outbox: every channel post, reminder and alert is a row here before it is sent.
+
+`enqueue` is called inside the transaction of the change that causes the message; the
+unique `key` makes a second enqueue of the same (rule, subject, occurrence) a no-op.
+Delivery (see `deliver_due`) claims rows one at a time with a conditional UPDATE, so two
+bot processes never post the same row."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from store.models import Outbox
+
+
+def _insert(session: Session):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(Outbox)
+
+
+def enqueue(
+    session: Session,
+    *,
+    key: str,
+    kind: str,
+    channel: str,
+    text: str,
+    now: datetime,
+    blocks: list | None = None,
+    thread_key: str | None = None,
+    child_id: int | None = None,
+    episode_id: int | None = None,
+    due_at: datetime | None = None,
+) -> bool:
+    """Add a message to the outbox unless one with `key` exists. True when added."""
+    if not channel:
+        return False
+    stmt = _insert(session).values(
+        key=key[:200], kind=kind, channel=channel, text=text, blocks=blocks, thread_key=thread_key,
+        child_id=child_id, episode_id=episode_id, status="pending", attempts=0,
+        created_at=now, next_attempt_at=due_at or now,
+    ).on_conflict_do_nothing(index_elements=["key"])
+    result = session.execute(stmt)
+    return bool(result.rowcount)
+
+
+def pending(session: Session, now: datetime, limit: int = 50) -> list[Outbox]:
+    return list(session.scalars(
+        select(Outbox).where(Outbox.status == "pending", Outbox.next_attempt_at <= now)
+        .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit)
+    ))

@@ -1,0 +1,2 @@
+"""Imports every module that defines models, so Base.metadata is complete (Alembic, tests)."""
+from store import models  # noqa: F401
