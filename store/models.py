@@ -135,6 +135,8 @@ class Outbox(Base):
     channel: Mapped[str] = mapped_column(String(32))
     text: Mapped[str] = mapped_column(Text)
     blocks: Mapped[list | None] = mapped_column(JSON)
+    # Extra delivery data, e.g. {"file": {"filename", "content", "title"}} for a file upload.
+    payload: Mapped[dict | None] = mapped_column(JSON)
     thread_key: Mapped[str | None] = mapped_column(String(200), index=True)
     child_id: Mapped[int | None] = mapped_column(ForeignKey("children.id"))
     episode_id: Mapped[int | None] = mapped_column(ForeignKey("episodes.id"))

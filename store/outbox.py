@@ -35,12 +35,13 @@ def enqueue(
     child_id: int | None = None,
     episode_id: int | None = None,
     due_at: datetime | None = None,
+    payload: dict | None = None,
 ) -> bool:
     """Add a message to the outbox unless one with `key` exists. True when added."""
     if not channel:
         return False
     stmt = _insert(session).values(
-        key=key[:200], kind=kind, channel=channel, text=text, blocks=blocks, thread_key=thread_key,
+        key=key[:200], kind=kind, channel=channel, text=text, blocks=blocks, payload=payload, thread_key=thread_key,
         child_id=child_id, episode_id=episode_id, status="pending", attempts=0,
         created_at=now, next_attempt_at=due_at or now,
     ).on_conflict_do_nothing(index_elements=["key"])

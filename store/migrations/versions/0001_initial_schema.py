@@ -107,6 +107,7 @@ def upgrade() -> None:
     sa.Column('channel', sa.String(length=32), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('blocks', sa.JSON(), nullable=True),
+    sa.Column('payload', sa.JSON(), nullable=True),
     sa.Column('thread_key', sa.String(length=200), nullable=True),
     sa.Column('child_id', sa.Integer(), nullable=True),
     sa.Column('episode_id', sa.Integer(), nullable=True),

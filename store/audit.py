@@ -1,0 +1,31 @@
+"""The append-only audit log: who changed what, when, before and after."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from store.models import AuditRecord
+
+
+def snapshot(obj: Any, fields: tuple[str, ...] | None = None) -> dict:
+    """The column values of a model instance, JSON-ready."""
+    names = fields or tuple(c.key for c in obj.__table__.columns)
+    out: dict[str, Any] = {}
+    for name in names:
+        value = getattr(obj, name)
+        if isinstance(value, (datetime, date)):
+            value = value.isoformat()
+        out[name] = value
+    return out
+
+
+def audit(session: Session, *, actor: str, action: str, entity: str, entity_id: int | None,
+          now: datetime, before: dict | None = None, after: dict | None = None) -> None:
+    if before is not None and after is not None:
+        changed = {k for k in after if before.get(k) != after.get(k)}
+        before = {k: before.get(k) for k in changed}
+        after = {k: after[k] for k in changed}
+    session.add(AuditRecord(at=now, actor=actor, action=action, entity=entity, entity_id=entity_id,
+                            before=before, after=after))
