@@ -9,6 +9,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bot.protocol.meetings import SeriesConfig, unique_names
+
 
 class PersistenceRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -39,6 +41,9 @@ class Protocol(BaseModel):
     high_risk_alert: bool = True
     report_persistent_threshold: int = Field(default=3, ge=2, le=100)
     future_grace_minutes: int = Field(default=5, ge=0, le=120)
+    # Monitoring meeting series set up in the file (`[[meetings]]`); more can be added from Slack.
+    meetings: list[SeriesConfig] = Field(default_factory=list)
+    _unique_meetings = model_validator(mode="after")(unique_names)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Protocol":

@@ -1,0 +1,227 @@
+"""Monitoring meeting series: what a series is, when it meets, and when its agenda is due.
+
+Pure: plain data in, datetimes out; nothing here reads a clock. A series recurs by an
+RFC 5545 RRULE (default: the third Thursday of each month) at a wall-clock time in its
+zone, so 10:00 stays 10:00 in London across the clock changes. Occurrences are expanded
+with dateutil's rrule on naive local times and then placed in the zone."""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+from dateutil.rrule import rrulestr
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+DEFAULT_NAME = "Missing Children Monitoring Meeting"
+DEFAULT_RRULE = "FREQ=MONTHLY;BYDAY=+3TH"
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_PERSON = re.compile(r"^\s*(?P<name>[^<]*?)\s*<(?P<email>[^>]+)>\s*$")
+
+
+class Person(BaseModel):
+    """A chair or attendee: a display name and an email address."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = ""
+    email: str
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        value = value.strip()
+        if not _EMAIL.match(value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> "Person":
+        """`Jo Bloggs <jo@example.org>` or a bare address."""
+        m = _PERSON.match(text)
+        if m:
+            return cls(name=m["name"].strip().strip('"'), email=m["email"])
+        return cls(email=text)
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>" if self.name else self.email
+
+
+class SeriesConfig(BaseModel):
+    """One recurring meeting. Also the shape of a `[[meetings]]` entry in the protocol file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default=DEFAULT_NAME, min_length=1, max_length=120)
+    rrule: str = Field(default=DEFAULT_RRULE, description="RFC 5545 RRULE without the 'RRULE:' prefix")
+    start_time: time = time(10, 0)
+    duration_minutes: int = Field(default=90, ge=5, le=24 * 60)
+    timezone: str = "Europe/London"
+    first_date: date | None = Field(default=None, description="series starts on or after this date; default: when set up")
+    location: str = Field(default="", max_length=300, description="room, address or online meeting link")
+    chair: Person | None = None
+    attendees: list[Person] = Field(default_factory=list)
+    channel: str = Field(default="", description="Slack channel ID for invite and agenda; default ALERT_CHANNEL")
+    lead_working_days: int = Field(default=2, ge=0, le=20, description="agenda built this many working days before")
+    agenda_time: time = Field(default=time(9, 0), description="local time of day the agenda is built")
+
+    @field_validator("rrule")
+    @classmethod
+    def _rrule(cls, value: str) -> str:
+        value = value.strip().removeprefix("RRULE:").upper()
+        if "DTSTART" in value or "\n" in value:
+            raise ValueError("give only the RRULE, e.g. FREQ=MONTHLY;BYDAY=+3TH")
+        try:
+            rule = rrulestr(value, dtstart=datetime(2026, 1, 1, 10, 0))
+            next(iter(rule), None)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"not a valid RRULE ({exc}); e.g. FREQ=MONTHLY;BYDAY=+3TH") from None
+        if "FREQ=SECONDLY" in value or "FREQ=MINUTELY" in value or "FREQ=HOURLY" in value:
+            raise ValueError("a meeting recurs daily at most often")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Europe/London)") from None
+        return value
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        value = value.strip()
+        if value and not (value.isalnum() and value[0] in "CGD"):
+            raise ValueError(f"{value!r} is not a channel ID (e.g. C0123456789)")
+        return value
+
+    @model_validator(mode="after")
+    def _fits_in_a_day(self) -> "SeriesConfig":
+        start = datetime.combine(date(2026, 1, 1), self.start_time)
+        if (start + timedelta(minutes=self.duration_minutes)).date() != start.date():
+            raise ValueError("a meeting must end on the day it starts")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def duration(self) -> timedelta:
+        return timedelta(minutes=self.duration_minutes)
+
+
+def unique_names(protocol):
+    """Protocol check: two `[[meetings]]` entries may not share a name."""
+    seen: set[str] = set()
+    for series in protocol.meetings:
+        key = series.name.casefold()
+        if key in seen:
+            raise ValueError(f"meetings: two series are called {series.name!r}")
+        seen.add(key)
+    return protocol
+
+
+def first_occurrence_date(config: SeriesConfig, on_or_after: date) -> date:
+    """The date of the first occurrence of the rule on or after `on_or_after` (the DTSTART date)."""
+    anchor = datetime.combine(on_or_after, config.start_time)
+    rule = rrulestr(config.rrule, dtstart=anchor)
+    first = rule.after(anchor, inc=True)
+    if first is None:
+        raise ValueError("the rule has no occurrence on or after that date")
+    return first.date()
+
+
+def _localise(naive: datetime, zone: ZoneInfo) -> datetime:
+    """A wall-clock time in `zone` (a time skipped by the spring change moves on an hour)."""
+    return naive.replace(tzinfo=zone).astimezone(timezone.utc).astimezone(zone)
+
+
+def occurrences(config: SeriesConfig, dtstart: date, start: datetime, end: datetime,
+                skip: frozenset[datetime] | set[datetime] = frozenset()) -> list[datetime]:
+    """Occurrence start times (aware, in the series' zone) with start <= t < end, minus `skip` (UTC instants)."""
+    zone = config.zone
+    anchor = datetime.combine(dtstart, config.start_time)
+    rule = rrulestr(config.rrule, dtstart=anchor)
+    lo = start.astimezone(zone).replace(tzinfo=None) - timedelta(days=1)
+    hi = end.astimezone(zone).replace(tzinfo=None) + timedelta(days=1)
+    out = []
+    for naive in rule.between(lo, hi, inc=True):
+        t = _localise(naive, zone)
+        if start <= t < end and t.astimezone(timezone.utc) not in skip:
+            out.append(t)
+    return out
+
+
+def next_occurrence(config: SeriesConfig, dtstart: date, after: datetime,
+                    skip: frozenset[datetime] | set[datetime] = frozenset(), horizon_days: int = 800) -> datetime | None:
+    """The first occurrence starting at or after `after`."""
+    found = occurrences(config, dtstart, after, after + timedelta(days=horizon_days), skip)
+    return found[0] if found else None
+
+
+def previous_occurrence(config: SeriesConfig, dtstart: date, before: datetime,
+                        skip: frozenset[datetime] | set[datetime] = frozenset(), horizon_days: int = 800) -> datetime | None:
+    """The last occurrence starting strictly before `before` (cancelled ones skipped), or None."""
+    found = occurrences(config, dtstart, before - timedelta(days=horizon_days), before, skip)
+    return found[-1] if found else None
+
+
+def review_period_start(config: SeriesConfig, dtstart: date, occurrence: datetime,
+                        skip: frozenset[datetime] | set[datetime] = frozenset()) -> datetime:
+    """Where the review period of `occurrence` begins: the previous meeting that was held.
+
+    For the first meeting of a series there is no previous one: the rule is run back from
+    before DTSTART to find where the previous meeting would have been."""
+    prev = previous_occurrence(config, dtstart, occurrence, skip)
+    if prev is not None:
+        return prev
+    early = dtstart - timedelta(days=400)
+    prev = previous_occurrence(config, first_occurrence_date(config, early), occurrence, skip)
+    return prev if prev is not None else occurrence - timedelta(days=31)
+
+
+@lru_cache(maxsize=64)
+def _bank_holidays(year: int) -> frozenset[date]:
+    return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year).keys())
+
+
+def is_working_day(day: date) -> bool:
+    """Monday to Friday and not an English bank holiday."""
+    return day.weekday() < 5 and day not in _bank_holidays(day.year)
+
+
+def working_days_before(day: date, n: int) -> date:
+    """The date `n` working days before `day` (weekends and English bank holidays skipped)."""
+    d = day
+    while n > 0:
+        d -= timedelta(days=1)
+        if is_working_day(d):
+            n -= 1
+    return d
+
+
+def agenda_due_at(config: SeriesConfig, occurrence: datetime) -> datetime:
+    """When the agenda of `occurrence` is built: `lead_working_days` working days before, at `agenda_time`.
+
+    With no lead time the agenda is built at `agenda_time` on the day, or at the start of the
+    meeting when that is earlier."""
+    zone = config.zone
+    local = occurrence.astimezone(zone)
+    day = working_days_before(local.date(), config.lead_working_days)
+    due = _localise(datetime.combine(day, config.agenda_time), zone)
+    return min(due, occurrence)
+
+
+def describe_rrule(rrule: str) -> str:
+    """A few common rules in words; anything else as written."""
+    words = {
+        "FREQ=MONTHLY;BYDAY=+3TH": "third Thursday of each month",
+        "FREQ=MONTHLY;BYDAY=3TH": "third Thursday of each month",
+        "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU": "every other Tuesday",
+        "FREQ=WEEKLY;BYDAY=TU;INTERVAL=2": "every other Tuesday",
+    }
+    return words.get(rrule.upper(), rrule)
