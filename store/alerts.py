@@ -1,30 +1,233 @@
-"""The clock's own tables and the hooks the record calls inside each change's transaction.
+"""The clock's tables, its queries, and the hooks the record calls inside each change's transaction.
 
-Filled in step by step; the hook signatures are stable."""
+`alerts` holds one row per alert ever fired, under the rule's unique key (rule, subject,
+occurrence): inserting it with ON CONFLICT DO NOTHING is what makes an alert fire at most once,
+however many sweeps or processes find it due. The same transaction writes its outbox rows (team
+channel, and a direct message to the allocated worker), so an alert is stored before it is sent.
+`sweep_runs` is the heartbeat `/missing health` shows."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ForeignKey, Index, Integer, String, func, or_, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from bot.protocol import clock as rules
+from bot.protocol.config import Protocol
+from store.models import Base, Child, Episode, Outbox
+from store.outbox import enqueue
 
 if TYPE_CHECKING:  # pragma: no cover
     from bot.context import Ctx
-    from store.models import Child, Episode
+    from bot.settings import Settings
 
 
-def on_episode_opened(ctx: "Ctx", child: "Child", episode: "Episode") -> None:
-    """An episode was reported (or imported): high-risk and persistence alerts."""
+class Alert(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alert_rule_child", "rule", "child_id", "variant"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    rule: Mapped[str] = mapped_column(String(20))
+    variant: Mapped[str] = mapped_column(String(32), default="")  # e.g. "3in30d", "24h"
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id"))
+    episode_id: Mapped[int | None] = mapped_column(ForeignKey("episodes.id"), index=True)
+    due_at: Mapped[datetime]  # the instant it fell due (the crossing, the deadline, ...)
+    created_at: Mapped[datetime]
+    detail: Mapped[dict | None]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(32))
 
 
-def on_episode_closed(ctx: "Ctx", child: "Child", episode: "Episode") -> None:
-    """The child returned: the return-interview clock starts (the sweep picks it up)."""
+class SweepRun(Base):
+    """The last sweep of each worker process."""
+
+    __tablename__ = "sweep_runs"
+
+    worker: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    enqueued: Mapped[int] = mapped_column(Integer, default=0)
+    delivered: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(200))
 
 
-def on_interview_recorded(ctx: "Ctx", child: "Child", episode: "Episode") -> None:
-    """An RI outcome was recorded: pending reminders for the episode stop."""
+@dataclass
+class Env:
+    """What firing an alert needs besides the session."""
+
+    now: datetime
+    protocol: Protocol
+    zone: ZoneInfo
+    channel: str
 
 
-def on_risk_changed(ctx: "Ctx", child: "Child", episode: "Episode", old_grade: str | None) -> None:
-    """The police risk grade changed: re-graded `high` alerts at once."""
+def env_of(ctx: "Ctx") -> Env:
+    return Env(ctx.now, ctx.protocol, ctx.zone, ctx.settings.alert_channel)
 
 
-def on_child_changed(ctx: "Ctx", child: "Child") -> None:
-    """Child details changed (e.g. the allocated worker)."""
+def ep_of(e: Episode) -> rules.Ep:
+    return rules.Ep(id=e.id, child_id=e.child_id, started_at=e.started_at, returned_at=e.returned_at,
+                    episode_type=e.episode_type, risk_grade=e.risk_grade, ri_outcome=e.ri_outcome)
+
+
+def _insert_alert(session: Session, due: rules.Due, now: datetime) -> int | None:
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    variant = str(due.detail.get("rule") or (f"{due.detail['hours']}h" if "hours" in due.detail else ""))
+    stmt = insert(Alert).values(
+        key=due.key[:200], rule=due.rule, variant=variant, child_id=due.child_id, episode_id=due.episode_id,
+        due_at=due.at, created_at=now, detail=due.detail,
+    ).on_conflict_do_nothing(index_elements=["key"]).returning(Alert.id)
+    return session.execute(stmt).scalar()
+
+
+def fire(session: Session, due: rules.Due, env: Env) -> bool:
+    """Store the alert and its messages, unless this key has fired before. True when new."""
+    from bot.render_alerts import render_alert
+
+    alert_id = _insert_alert(session, due, env.now)
+    if alert_id is None:
+        return False
+    alert = session.get(Alert, alert_id)
+    child = session.get(Child, due.child_id)
+    episode = session.get(Episode, due.episode_id) if due.episode_id else None
+    text, blocks = render_alert(alert, child, episode, env.protocol, env.zone)
+    thread = f"episode:{due.episode_id}" if due.episode_id else None
+    common = dict(kind=f"alert.{due.rule}", text=text, blocks=blocks, now=env.now, child_id=due.child_id,
+                  episode_id=due.episode_id)
+    enqueue(session, key=f"alert:{due.key}", channel=env.channel, thread_key=thread, **common)
+    if child is not None and child.worker_user_id:
+        enqueue(session, key=f"alert-dm:{due.key}", channel=child.worker_user_id, **common)
+    return True
+
+
+# -- evaluation ------------------------------------------------------------------------------
+def last_fired(session: Session, child_id: int, rule: str, variant: str) -> datetime | None:
+    return session.scalar(select(func.max(Alert.due_at)).where(
+        Alert.child_id == child_id, Alert.rule == rule, Alert.variant == variant))
+
+
+def evaluate_episode(session: Session, e: Episode, env: Env) -> int:
+    ep = ep_of(e)
+    fired = 0
+    for due in rules.interview_due(ep, env.protocol, env.now) + rules.long_missing_due(ep, env.protocol, env.now):
+        fired += fire(session, due, env)
+    return fired
+
+
+def evaluate_persistence(session: Session, child_id: int, env: Env) -> int:
+    eps = [ep_of(e) for e in session.scalars(
+        select(Episode).where(Episode.child_id == child_id, Episode.started_at <= env.now))]
+    fired = 0
+    for rule in env.protocol.persistence:
+        due = rules.persistence_due(child_id, eps, rule, env.protocol, env.zone, env.now,
+                                    last_fired(session, child_id, rules.PERSISTENCE, rules.rule_name(rule)))
+        if due is not None:
+            fired += fire(session, due, env)
+    return fired
+
+
+def evaluate_child(session: Session, child_id: int, env: Env) -> int:
+    """Every rule for one child, as of env.now."""
+    fired = 0
+    horizon = env.now - timedelta(hours=env.protocol.interview_hours) - timedelta(days=env.protocol.overdue_reminder_days)
+    for e in session.scalars(select(Episode).where(
+            Episode.child_id == child_id, or_(Episode.returned_at.is_(None), Episode.returned_at >= horizon))):
+        fired += evaluate_episode(session, e, env)
+    return fired + evaluate_persistence(session, child_id, env)
+
+
+def candidates(session: Session, env: Env, since: datetime) -> tuple[list[Episode], set[int]]:
+    """What could be due: open episodes, ended episodes still within the RI reminder horizon and
+    without an outcome, and children whose episodes changed since `since` (for persistence)."""
+    horizon = env.now - timedelta(hours=env.protocol.interview_hours) - timedelta(days=env.protocol.overdue_reminder_days)
+    eps = list(session.scalars(select(Episode).where(or_(
+        Episode.returned_at.is_(None),
+        (Episode.returned_at >= horizon) & Episode.ri_outcome.is_(None),
+    )).order_by(Episode.id)))
+    children = set(session.scalars(select(Episode.child_id).where(Episode.updated_at >= since).distinct()))
+    return eps, children
+
+
+def last_sweep_at(session: Session) -> datetime | None:
+    return session.scalar(select(func.max(SweepRun.at)).where(SweepRun.error.is_(None)))
+
+
+def record_sweep(session: Session, worker: str, at: datetime, enqueued: int, delivered: int, error: str | None) -> None:
+    run = session.get(SweepRun, worker[:64])
+    if run is None:
+        session.add(SweepRun(worker=worker[:64], at=at, enqueued=enqueued, delivered=delivered, error=error))
+    else:
+        run.at, run.enqueued, run.delivered, run.error = at, enqueued, delivered, error
+
+
+# -- hooks: called by store/records.py inside the change's transaction -------------------------
+def on_episode_opened(ctx: "Ctx", child: Child, episode: Episode) -> None:
+    """An episode was reported (or imported): high-risk, long-missing (back-dated reports) and
+    persistence alerts, in the same transaction as the report."""
+    env = env_of(ctx)
+    due = rules.high_risk_due(ep_of(episode), env.protocol, None, env.now)
+    if due is not None:
+        fire(ctx.session, due, env)
+    evaluate_child(ctx.session, child.id, env)
+
+
+def on_episode_closed(ctx: "Ctx", child: Child, episode: Episode) -> None:
+    """The child returned: the RI clock starts (a back-dated return may already be due)."""
+    evaluate_episode(ctx.session, episode, env_of(ctx))
+
+
+def on_interview_recorded(ctx: "Ctx", child: Child, episode: Episode) -> None:
+    """An RI outcome was recorded: reminders not yet sent for the episode are cancelled."""
+    ctx.session.execute(update(Outbox).where(
+        Outbox.episode_id == episode.id, Outbox.status == "pending",
+        Outbox.kind.in_([f"alert.{rules.RI_REMINDER}", f"alert.{rules.RI_OVERDUE}"]),
+    ).values(status="cancelled", error="interview recorded"))
+
+
+def on_risk_changed(ctx: "Ctx", child: Child, episode: Episode, old_grade: str | None) -> None:
+    """Re-graded `high` (from anything else) alerts at once."""
+    env = env_of(ctx)
+    due = rules.high_risk_due(ep_of(episode), env.protocol, old_grade, env.now)
+    if due is not None:
+        fire(ctx.session, due, env)
+
+
+def on_child_changed(ctx: "Ctx", child: Child) -> None:
+    """Nothing to do: a new allocated worker receives the direct messages of later alerts."""
+
+
+# -- acknowledgement and health --------------------------------------------------------------
+def acknowledge(session: Session, alert_id: int, user_id: str, now: datetime) -> Alert | None:
+    """Record who acknowledged first; a second press keeps the first. None if no such alert."""
+    alert = session.get(Alert, alert_id)
+    if alert is not None and alert.acknowledged_at is None:
+        alert.acknowledged_at, alert.acknowledged_by = now, user_id
+    return alert
+
+
+@dataclass
+class Health:
+    last_sweep: SweepRun | None
+    pending: int
+    sending: int
+    failed: int
+    oldest_undelivered: datetime | None
+    recent_failures: list[tuple[str, str, int]]  # (channel, error, rows)
+
+
+def health(session: Session) -> Health:
+    def count(status: str) -> int:
+        return session.scalar(select(func.count()).select_from(Outbox).where(Outbox.status == status)) or 0
+
+    last = session.scalars(select(SweepRun).order_by(SweepRun.at.desc()).limit(1)).first()
+    oldest = session.scalar(select(func.min(Outbox.created_at)).where(Outbox.status.in_(["pending", "sending"])))
+    failures = [(c, e or "", n) for c, e, n in session.execute(
+        select(Outbox.channel, Outbox.error, func.count()).where(Outbox.status == "failed")
+        .group_by(Outbox.channel, Outbox.error).order_by(func.count().desc()).limit(5))]
+    return Health(last, count("pending"), count("sending"), count("failed"), oldest, failures)

@@ -1,2 +1,3 @@
 """Imports every module that defines models, so Base.metadata is complete (Alembic, tests)."""
 from store import models  # noqa: F401
+from store import alerts  # noqa: F401

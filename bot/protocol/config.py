@@ -26,6 +26,8 @@ class Protocol(BaseModel):
     interview_hours: int = Field(default=72, ge=1, le=24 * 30)
     interview_reminder_hours_before: list[int] = Field(default_factory=lambda: [24])
     overdue_repeat_hours: int = Field(default=24, ge=1, le=24 * 30)
+    # Daily overdue reminders stop this many days after the deadline (the agenda still lists them).
+    overdue_reminder_days: int = Field(default=28, ge=1, le=366)
     # Long-missing thresholds: hours an open episode has lasted -> action text
     long_missing_hours: list[int] = Field(default_factory=lambda: [24, 72])
     long_missing_actions: list[str] = Field(
@@ -49,6 +51,9 @@ class Protocol(BaseModel):
     def _consistent(self) -> "Protocol":
         if len(self.long_missing_actions) != len(self.long_missing_hours):
             raise ValueError("long_missing_actions needs one action per entry of long_missing_hours")
+        for h in self.long_missing_hours:
+            if not 0 < h <= 24 * 365:
+                raise ValueError(f"long_missing_hours: {h} must be between 1 and 8760")
         for h in self.interview_reminder_hours_before:
             if not 0 < h < self.interview_hours:
                 raise ValueError(f"interview_reminder_hours_before: {h} must be between 1 and interview_hours - 1")

@@ -1,0 +1,87 @@
+"""Alerts as Block Kit: case reference and label only (never a name or date of birth), what
+happened, what the protocol asks, since when (in the council's zone), and buttons."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.protocol import clock as rules
+from bot.protocol.config import Protocol
+from bot.render import duration, local, who
+
+ACK = "alert_ack"
+RECORD_RI = "alert_record_ri"
+STRATEGY_HELD = "alert_strategy_held"
+
+
+def _headline(alert, child_txt: str) -> tuple[str, str, str]:
+    """(emoji headline, what happened, what the protocol asks)."""
+    d = alert.detail or {}
+    if alert.rule == rules.RI_REMINDER:
+        return (f":hourglass_flowing_sand: Return interview due in {d.get('hours_left')} h: {child_txt}",
+                "returned; no return interview outcome is recorded yet",
+                "offer and hold a return interview before the deadline")
+    if alert.rule == rules.RI_OVERDUE:
+        n = int(d.get("occurrence", 0))
+        late = " (reminder, day {})".format(n + 1) if n else ""
+        return (f":warning: Return interview overdue{late}: {child_txt}",
+                "the return interview deadline has passed with no outcome recorded",
+                "hold the return interview, or record it as completed, declined or voided")
+    if alert.rule == rules.LONG_MISSING:
+        return (f":rotating_light: Missing for {d.get('hours')} h: {child_txt}",
+                f"still missing {d.get('hours')} hours after being reported", str(d.get("action", "")))
+    if alert.rule == rules.PERSISTENCE:
+        return (f":repeat: {d.get('count')} episodes in {d.get('days')} days: {child_txt}",
+                f"this episode brings the count to {d.get('count')} within {d.get('days')} days",
+                str(d.get("action", "")))
+    if alert.rule == rules.HIGH_RISK:
+        was = f" (was {d['old_grade'].replace('_', ' ')})" if d.get("old_grade") else ""
+        return (f":red_circle: High risk: {child_txt}", f"police risk grade is high{was}",
+                "immediate response: strategy discussion with police and the duty manager")
+    return (f"Alert: {child_txt}", alert.rule, "")
+
+
+def render_alert(alert, child, episode, protocol: Protocol, zone: ZoneInfo, *,
+                 now: datetime | None = None) -> tuple[str, list[dict]]:
+    """The fallback text and blocks of an alert; acknowledgement shown when recorded."""
+    child_txt = who(child.child_ref, child.label) if child is not None else "unknown child"
+    headline, what, asks = _headline(alert, child_txt)
+    lines = [f"*What happened:* {what}."]
+    if asks:
+        lines.append(f"*The protocol asks:* {asks}.")
+    d = alert.detail or {}
+    if alert.rule in (rules.RI_REMINDER, rules.RI_OVERDUE) and episode is not None and episode.returned_at:
+        lines.append(f"*Returned:* {local(episode.returned_at, zone)}  ·  *Due by:* "
+                     f"{local(rules.ri_deadline(episode.returned_at, protocol), zone)}")
+    elif episode is not None:
+        lines.append(f"*Missing since:* {local(episode.started_at, zone)}"
+                     + (f"  ·  *Returned:* {local(episode.returned_at, zone)}" if episode.returned_at else ""))
+    if alert.rule == rules.RI_OVERDUE:
+        lines.append(f"*Overdue since:* {local(datetime.fromisoformat(d['deadline']), zone)}"
+                     + (f" ({duration(alert.due_at - datetime.fromisoformat(d['deadline']))} ago)" if d.get("occurrence") else ""))
+    else:
+        lines.append(f"*Since:* {local(alert.due_at, zone)}")
+    blocks: list[dict] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*\n" + "\n".join(lines)}},
+    ]
+    if alert.acknowledged_at is not None:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
+                       f":white_check_mark: Acknowledged by <@{alert.acknowledged_by}> at {local(alert.acknowledged_at, zone)}"}]})
+    if episode is not None and episode.strategy_meeting_at is not None:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
+                       f":handshake: Strategy meeting held {local(episode.strategy_meeting_at, zone)}"
+                       + (f", recorded by <@{episode.strategy_meeting_by}>" if episode.strategy_meeting_by else "")}]})
+    buttons = []
+    if alert.acknowledged_at is None:
+        buttons.append({"type": "button", "action_id": ACK, "value": str(alert.id), "style": "primary",
+                        "text": {"type": "plain_text", "text": "Acknowledge"}})
+    if alert.rule in (rules.RI_REMINDER, rules.RI_OVERDUE) and (episode is None or episode.ri_outcome is None):
+        buttons.append({"type": "button", "action_id": RECORD_RI, "value": str(alert.id),
+                        "text": {"type": "plain_text", "text": "Record interview outcome"}})
+    if alert.rule in (rules.LONG_MISSING, rules.PERSISTENCE, rules.HIGH_RISK) and (
+            episode is None or episode.strategy_meeting_at is None):
+        buttons.append({"type": "button", "action_id": STRATEGY_HELD, "value": str(alert.id),
+                        "text": {"type": "plain_text", "text": "Strategy meeting held"}})
+    if buttons:
+        blocks.append({"type": "actions", "block_id": f"alert:{alert.id}", "elements": buttons})
+    return headline.split(" ", 1)[1] if headline.startswith(":") else headline, blocks
