@@ -1,0 +1,108 @@
+"""The Bolt app: one `/missing` command, the forms, the alert buttons.
+
+Built with `process_before_response=True`: each listener does its (fast) work and the reply
+travels back in the HTTP response itself, which serves far more requests per thread than
+Bolt's default runner and keeps inside Slack's 3-second window."""
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+
+from slack_bolt import App, BoltResponse
+from slack_sdk.errors import SlackApiError
+
+from bot.auth import REFUSAL, Authorizer
+from bot.context import Services
+from handlers import modals
+from handlers.commands import log_failure, run_command
+
+log = logging.getLogger(__name__)
+
+# Areas that add buttons or forms of their own expose `register_actions(app, services)`.
+ACTION_AREAS = ("handlers.clock", "handlers.meetings", "handlers.figures")
+
+
+def ephemeral(text: str, blocks: list | None = None) -> dict:
+    body: dict = {"response_type": "ephemeral", "text": text}
+    if blocks:
+        body["blocks"] = blocks
+    return body
+
+
+def build_app(services: Services, *, token_verification: bool = True) -> App:
+    settings = services.settings
+    app = App(
+        signing_secret=settings.slack_signing_secret,
+        client=services.client,
+        process_before_response=True,
+        token_verification_enabled=token_verification and bool(settings.slack_bot_token),
+        raise_error_for_unhandled_request=False,
+    )
+    authorizer = Authorizer(services)
+    app._missing_authorizer = authorizer  # for tests and the console
+
+    @app.middleware
+    def only_authorised(body, context, next):  # noqa: A002 - Bolt's parameter name
+        user = context.user_id
+        if user is None or authorizer.allowed(user):
+            return next()
+        log.info("refused an unauthorised request (%s)", body.get("type") or "command")
+        if body.get("command"):
+            return BoltResponse(status=200, body=json.dumps(ephemeral(REFUSAL)),
+                                headers={"content-type": "application/json"})
+        if body.get("type") == "block_actions" and (body.get("channel") or {}).get("id"):
+            try:
+                services.client.chat_postEphemeral(channel=body["channel"]["id"], user=user, text=REFUSAL)
+            except SlackApiError:
+                pass
+        return BoltResponse(status=200, body="")
+
+    @app.command("/missing")
+    def missing(ack, body, client):
+        user = body.get("user_id", "")
+        reply = run_command(services, user_id=user, channel_id=body.get("channel_id", ""),
+                            text=body.get("text", ""), is_admin=authorizer.is_admin(user),
+                            trigger_id=body.get("trigger_id"))
+        if reply.modal is not None:
+            try:
+                client.views_open(trigger_id=body.get("trigger_id"), view=reply.modal)
+            except SlackApiError as exc:
+                log_failure("views.open", exc)
+                ack(ephemeral(":warning: Slack would not open the form (it allows 3 seconds). "
+                              "Run the command again, or give the details inline: `/missing help`."))
+                return
+        ack(ephemeral(reply.text, reply.blocks))
+
+    @app.view(modals.REPORT_CALLBACK)
+    @app.view(modals.CHILD_CALLBACK)
+    def form_submitted(ack, body, client, view):
+        user = body["user"]["id"]
+        errors, text, channel = modals.handle_submission(
+            services, user_id=user, is_admin=authorizer.is_admin(user), callback_id=view.get("callback_id", ""),
+            metadata=view.get("private_metadata", ""), state=(view.get("state") or {}).get("values") or {})
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        ack()
+        if text and channel:
+            try:
+                client.chat_postEphemeral(channel=channel, user=user, text=text)
+            except SlackApiError:
+                # Not in that channel (e.g. a DM with someone else): tell the user directly.
+                try:
+                    client.chat_postMessage(channel=user, text=text)
+                except SlackApiError as exc:
+                    log_failure("form confirmation", exc)
+
+    for name in ACTION_AREAS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        register = getattr(module, "register_actions", None)
+        if register is not None:
+            register(app, services)
+    return app

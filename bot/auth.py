@@ -1,0 +1,53 @@
+"""Who may use the bot: AUTHORIZED_USERS, ADMIN_USERS, and members of AUTHORIZED_USERGROUPS."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from slack_sdk.errors import SlackApiError
+
+from bot.context import Services
+
+log = logging.getLogger(__name__)
+
+REFUSAL = (":no_entry: You are not authorised to use missing-bot. "
+           "Ask your team's missing coordinator to add you (AUTHORIZED_USERS or an authorised user group).")
+ADMIN_REFUSAL = ":no_entry: Only missing-bot administrators (ADMIN_USERS) can do that."
+
+
+class Authorizer:
+    """Answers `allowed(user_id)`; user group membership is cached for `ttl` seconds."""
+
+    def __init__(self, services: Services, ttl: float = 300.0) -> None:
+        self.services = services
+        self.ttl = ttl
+        self._members: set[str] = set()
+        self._fetched = 0.0
+        self._lock = threading.Lock()
+
+    def is_admin(self, user_id: str) -> bool:
+        return user_id in self.services.settings.admin_users
+
+    def allowed(self, user_id: str | None) -> bool:
+        if not user_id:
+            return False
+        s = self.services.settings
+        if user_id in s.authorized_users or user_id in s.admin_users:
+            return True
+        return bool(s.authorized_usergroups) and user_id in self._group_members()
+
+    def _group_members(self) -> set[str]:
+        with self._lock:
+            if time.monotonic() - self._fetched < self.ttl and self._fetched:
+                return self._members
+            members: set[str] = set()
+            try:
+                for group in self.services.settings.authorized_usergroups:
+                    resp = self.services.client.usergroups_users_list(usergroup=group)
+                    members.update(resp.get("users", []))
+            except SlackApiError as exc:
+                log.warning("could not read user group members: %s", exc.response.get("error"))
+                return self._members  # keep the last good list
+            self._members, self._fetched = members, time.monotonic()
+            return members

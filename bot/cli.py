@@ -1,0 +1,133 @@
+"""`missing-bot`: run, serve, console, db upgrade, and the subcommands areas add."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from bot.settings import SettingsError, load_settings, require
+
+# Areas that add subcommands expose `register(subparsers)`; each parser sets `func(args, services)`.
+CLI_AREAS = ("bot.cli_clock", "bot.cli_figures", "bot.cli_meetings")
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _start_background(services) -> object | None:
+    try:
+        jobs = importlib.import_module("scheduler.jobs")
+    except ModuleNotFoundError as exc:
+        if exc.name != "scheduler.jobs":
+            raise
+        return None
+    return jobs.start_scheduler(services)
+
+
+def cmd_run(args, settings) -> int:
+    from bot.app import build_app
+    from bot.context import build_services
+
+    if not settings.slack_app_token:
+        return cmd_serve(args, settings)
+    require(settings, "slack_bot_token", "alert_channel")
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    services = build_services(settings)
+    app = build_app(services)
+    _start_background(services)
+    logging.getLogger("missing-bot").info("connecting to Slack in Socket Mode")
+    SocketModeHandler(app, settings.slack_app_token).start()
+    return 0
+
+
+def cmd_serve(args, settings) -> int:
+    from bot.app import build_app
+    from bot.context import build_services
+    from bot.serve import serve
+
+    require(settings, "slack_bot_token", "slack_signing_secret", "alert_channel")
+    services = build_services(settings)
+    app = build_app(services)
+    _start_background(services)
+    host = getattr(args, "host", "127.0.0.1")
+    port = getattr(args, "port", 3000)
+    logging.getLogger("missing-bot").info("listening on http://%s:%s/slack/events", host, port)
+    serve(services, app, host, port)
+    return 0
+
+
+def cmd_console(args, settings) -> int:
+    from bot.console import run_console
+
+    logging.getLogger().setLevel(logging.WARNING)
+    return run_console(settings, demo=args.demo, user=args.user, stdin=sys.stdin, stdout=sys.stdout)
+
+
+def cmd_db(args, settings) -> int:
+    from store.db import upgrade
+
+    upgrade(settings.database_url)
+    print(f"database is at the latest schema ({settings.database_url.split('@')[-1]})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="missing-bot", description="Children missing from home or care: the record, "
+                                     "the protocol's clock, the monitoring meeting.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("run", help="connect to Slack (Socket Mode when SLACK_APP_TOKEN is set, else HTTP)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(handler=cmd_run)
+    p = sub.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(handler=cmd_serve)
+    p = sub.add_parser("console", help="the whole bot in a terminal, no Slack workspace needed")
+    p.add_argument("--demo", action="store_true", help="use a fresh database with an invented sample")
+    p.add_argument("--user", default="UCONSOLE1", help="the Slack user ID you act as (default UCONSOLE1)")
+    p.set_defaults(handler=cmd_console)
+    p = sub.add_parser("db", help="database administration")
+    dbsub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = dbsub.add_parser("upgrade", help="apply the Alembic migrations")
+    up.set_defaults(handler=cmd_db)
+    for name in CLI_AREAS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        _logging(settings.log_level)
+        if hasattr(args, "handler"):
+            return args.handler(args, settings) or 0
+        # An area's subcommand: it gets ready-built services.
+        from bot.context import build_services
+
+        services = build_services(settings)
+        try:
+            return args.func(args, services) or 0
+        finally:
+            services.engine.dispose()
+    except SettingsError as exc:
+        print(exc.code, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""The `/missing` grammar: words in, typed values out, or a clear GrammarError.
+
+    /missing report C1234 at yesterday 22:15 from Oak House risk high police PR/123 away
+
+A subcommand's arguments are positional words followed by keyword sections. A keyword takes
+the words up to the next keyword (so `at yesterday 22:15` and `from Oak House` need no quotes);
+quote a value that contains a keyword: `from "Home at the Lane"`. Nothing here raises anything
+but GrammarError, whatever the input."""
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from bot.protocol import words
+
+CHILD_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.\-]{0,63}$")
+USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$|^([UW][A-Z0-9]{6,})$")
+MAX_TEXT = 2000
+
+
+class GrammarError(ValueError):
+    def __init__(self, message: str, example: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.example = example
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A subcommand's shape: positional names, keywords taking text, and flags."""
+
+    usage: str
+    example: str
+    positional: tuple[str, ...] = ()
+    optional_positional: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+    single_word: tuple[str, ...] = field(default=())
+
+
+@dataclass
+class Parsed:
+    positional: dict[str, str]
+    keywords: dict[str, str]
+    flags: set[str]
+
+    def get(self, name: str) -> str | None:
+        return self.keywords.get(name)
+
+
+def tokenize(text: str, example: str = "") -> list[str]:
+    if len(text) > MAX_TEXT:
+        raise GrammarError(f"That is too long ({len(text)} characters; at most {MAX_TEXT}).", example)
+    # Slack may send typographic quotes from phones.
+    text = text.replace("\u201c", '"').replace("\u201d", '"').replace("\u2018", "'").replace("\u2019", "'")
+    try:
+        lexer = shlex.shlex(text, posix=True, punctuation_chars=False)
+        lexer.whitespace_split = True
+        lexer.commenters = ""
+        return list(lexer)
+    except ValueError:
+        raise GrammarError("A quotation mark is not closed.", example) from None
+
+
+def parse_args(text: str, spec: Spec) -> Parsed:
+    tokens = tokenize(text, spec.example)
+    keys = set(spec.keywords) | set(spec.flags)
+    positional: dict[str, str] = {}
+    names = list(spec.positional) + list(spec.optional_positional)
+    i = 0
+    while i < len(tokens) and len(positional) < len(names) and tokens[i].lower() not in keys:
+        positional[names[len(positional)]] = tokens[i]
+        i += 1
+    missing = [n for n in spec.positional if n not in positional]
+    if missing:
+        raise GrammarError(f"Missing {missing[0].replace('_', ' ')}. Usage: `{spec.usage}`", spec.example)
+    keywords: dict[str, str] = {}
+    flags: set[str] = set()
+    while i < len(tokens):
+        word = tokens[i].lower()
+        if word in spec.flags:
+            flags.add(word)
+            i += 1
+            continue
+        if word not in spec.keywords:
+            raise GrammarError(f"I don't understand `{tokens[i][:40]}` here. Usage: `{spec.usage}`", spec.example)
+        if word in keywords:
+            raise GrammarError(f"`{word}` is given twice.", spec.example)
+        j = i + 1
+        while j < len(tokens) and tokens[j].lower() not in keys:
+            j += 1
+        value = " ".join(tokens[i + 1:j]).strip()
+        if not value:
+            raise GrammarError(f"`{word}` needs a value. Usage: `{spec.usage}`", spec.example)
+        if word in spec.single_word and j - i > 2:
+            raise GrammarError(f"`{word}` takes one word; quote it if it has spaces.", spec.example)
+        keywords[word] = value
+        i = j
+    return Parsed(positional, keywords, flags)
+
+
+# -- value converters: each raises GrammarError with the valid choices -----------------
+
+def child_ref(value: str, example: str) -> str:
+    if not CHILD_REF.match(value or ""):
+        raise GrammarError("A case reference is letters and digits (and / _ . -), up to 64 characters.", example)
+    return value.upper()
+
+
+def choice(value: str, allowed: tuple[str, ...], aliases: dict[str, str] | None, what: str, example: str) -> str:
+    found = words.canonical(value, allowed, aliases)
+    if found is None:
+        raise GrammarError(f"`{value[:40]}` is not a {what}. Use one of: {', '.join(allowed)}.", example)
+    return found
+
+
+def yes_no(value: str, what: str, example: str) -> bool:
+    v = value.strip().lower()
+    if v in ("yes", "y", "true", "1"):
+        return True
+    if v in ("no", "n", "false", "0"):
+        return False
+    raise GrammarError(f"{what} is `yes` or `no`, not `{value[:20]}`.", example)
+
+
+def user_id(value: str, example: str) -> str:
+    m = USER_MENTION.match(value.strip())
+    if not m:
+        raise GrammarError("Name the worker as a Slack mention (type @ and pick them) or a user ID like U012AB3CD.",
+                           example)
+    return m.group(1) or m.group(2)
+
+
+DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y")
+
+
+def day(value: str, what: str, example: str, *, today: date | None = None) -> date:
+    for fmt in DATE_FORMATS:
+        try:
+            d = datetime.strptime(value.strip(), fmt).date()
+        except ValueError:
+            continue
+        if today and d > today:
+            raise GrammarError(f"The {what} is in the future.", example)
+        if d.year < 1900:
+            raise GrammarError(f"The {what} is too far in the past.", example)
+        return d
+    raise GrammarError(f"`{value[:30]}` is not a date. Write the {what} as 2011-04-23 or 23/04/2011.", example)
+
+
+def when(value: str, now: datetime, zone: ZoneInfo, grace_minutes: int, example: str) -> datetime:
+    from bot.protocol.when import WhenError, parse_when
+
+    try:
+        return parse_when(value, now, zone, grace_minutes=grace_minutes)
+    except WhenError as exc:
+        raise GrammarError(exc.message, getattr(exc, "example", "") or example) from None
+
+
+def free_text(value: str, what: str, limit: int = 200) -> str:
+    value = " ".join(value.split())
+    if len(value) > limit:
+        raise GrammarError(f"The {what} is too long (at most {limit} characters).")
+    return value

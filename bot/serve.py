@@ -1,0 +1,63 @@
+"""HTTP mode: a FastAPI app on uvicorn.
+
+`POST /slack/events` takes Slack commands, interactivity and events; `GET /healthz` answers
+for load balancers. FastAPI is what the Microsoft Teams SDK (microsoft-teams-apps 2.x) is
+built on, so its `/api/messages` endpoint can later be mounted beside these routes."""
+from __future__ import annotations
+
+import importlib
+import logging
+
+from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from slack_bolt import App
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from sqlalchemy import text
+
+from bot.context import Services
+
+log = logging.getLogger(__name__)
+
+# Areas that serve HTTP routes of their own expose a FastAPI `router`.
+ROUTER_AREAS = ("bot.web_calendar",)
+
+
+def create_web_app(services: Services, bolt_app: App) -> FastAPI:
+    web = FastAPI(title="missing-bot", docs_url=None, redoc_url=None, openapi_url=None)
+    web.state.services = services
+
+    @web.post("/slack/events")
+    async def slack_events(request: Request) -> Response:
+        body = await request.body()
+        # The Bolt app and the database are synchronous: run them off the event loop.
+        bolt_resp = await run_in_threadpool(bolt_app.dispatch, to_bolt_request(request, body))
+        return to_starlette_response(bolt_resp)
+
+    @web.get("/healthz")
+    async def healthz() -> Response:
+        def check() -> bool:
+            with services.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+
+        try:
+            await run_in_threadpool(check)
+        except Exception:  # noqa: BLE001 - a health check reports, it does not raise
+            return Response('{"ok": false, "database": "unavailable"}', status_code=503, media_type="application/json")
+        return Response('{"ok": true}', media_type="application/json")
+
+    for name in ROUTER_AREAS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        web.include_router(module.router)
+    return web
+
+
+def serve(services: Services, bolt_app: App, host: str, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(create_web_app(services, bolt_app), host=host, port=port, log_level="warning", access_log=False)

@@ -1,0 +1,259 @@
+"""The report and child forms (Slack modals) and what happens when they are submitted.
+
+Each view carries typed metadata (`FormMeta`) in `private_metadata`. A submission is checked
+with the same grammar and rules as the inline commands; a problem is shown beside the field
+(`response_action: errors`) and nothing is written."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.context import Ctx, Services
+from bot.protocol import grammar as g
+from bot.protocol import rules, words
+from handlers.registry import UserError
+
+log = logging.getLogger(__name__)
+
+REPORT_CALLBACK = "missing_report"
+CHILD_CALLBACK = "missing_child"
+
+
+@dataclass
+class FormMeta:
+    channel_id: str
+    child_ref: str | None = None
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def load(cls, raw: str) -> "FormMeta":
+        try:
+            data = json.loads(raw or "{}")
+            return cls(channel_id=str(data.get("channel_id") or ""), child_ref=data.get("child_ref"))
+        except (ValueError, AttributeError):
+            return cls(channel_id="")
+
+
+# -- building blocks ----------------------------------------------------------------------
+
+def _text(block_id: str, label: str, *, initial: str = "", optional: bool = False, hint: str = "",
+          placeholder: str = "", max_length: int = 200) -> dict:
+    element = {"type": "plain_text_input", "action_id": "value", "max_length": max_length}
+    if initial:
+        element["initial_value"] = initial
+    if placeholder:
+        element["placeholder"] = {"type": "plain_text", "text": placeholder}
+    block = {"type": "input", "block_id": block_id, "optional": optional,
+             "label": {"type": "plain_text", "text": label}, "element": element}
+    if hint:
+        block["hint"] = {"type": "plain_text", "text": hint}
+    return block
+
+
+def _option(value: str) -> dict:
+    return {"text": {"type": "plain_text", "text": value.replace("_", " ")}, "value": value}
+
+
+def _select(block_id: str, label: str, values: tuple[str, ...], *, initial: str | None = None,
+            optional: bool = True) -> dict:
+    element = {"type": "static_select", "action_id": "value", "options": [_option(v) for v in values]}
+    if initial in values:
+        element["initial_option"] = _option(initial)
+    return {"type": "input", "block_id": block_id, "optional": optional,
+            "label": {"type": "plain_text", "text": label}, "element": element}
+
+
+def _date(block_id: str, label: str, initial=None) -> dict:
+    element = {"type": "datepicker", "action_id": "value"}
+    if initial:
+        element["initial_date"] = initial.isoformat()
+    return {"type": "input", "block_id": block_id, "optional": True,
+            "label": {"type": "plain_text", "text": label}, "element": element}
+
+
+def _user(block_id: str, label: str, initial: str | None) -> dict:
+    element = {"type": "users_select", "action_id": "value"}
+    if initial:
+        element["initial_user"] = initial
+    return {"type": "input", "block_id": block_id, "optional": True,
+            "label": {"type": "plain_text", "text": label}, "element": element}
+
+
+def _yes_no(block_id: str, label: str, initial: bool | None) -> dict:
+    return _select(block_id, label, ("yes", "no"), initial=None if initial is None else ("yes" if initial else "no"))
+
+
+def child_blocks(child=None) -> list[dict]:
+    return [
+        _text("label", "Label (initials or pseudonym, never a full name)", initial=getattr(child, "label", "") or "",
+              max_length=64, optional=True),
+        _date("dob", "Date of birth", getattr(child, "date_of_birth", None)),
+        _select("gender", "Gender", words.GENDERS, initial=getattr(child, "gender", None)),
+        _yes_no("looked_after", "Looked after?", getattr(child, "looked_after", None)),
+        _select("placement", "Placement type", words.PLACEMENT_TYPES, initial=getattr(child, "placement_type", None)),
+        _yes_no("out_of_area", "Placed out of area?", getattr(child, "out_of_area", None)),
+        _user("worker", "Allocated worker", getattr(child, "worker_user_id", None)),
+    ]
+
+
+def report_view(ctx: Ctx, child_ref: str | None, values: dict) -> dict:
+    blocks: list[dict] = []
+    if child_ref is None:
+        blocks.append(_text("child_ref", "Case reference", placeholder="e.g. C1234", max_length=64))
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
+                       "For a child the bot already knows, only the case reference is needed below; "
+                       "the child's details are used for a new child."}]})
+    blocks += [{"type": "header", "text": {"type": "plain_text", "text": "The child"}}]
+    blocks += child_blocks()
+    started = values.get("started_at")
+    when_text = started.astimezone(ctx.zone).strftime("%Y-%m-%d %H:%M") if started else "now"
+    blocks += [
+        {"type": "header", "text": {"type": "plain_text", "text": "The episode"}},
+        _text("when", "Missing since", initial=when_text,
+              hint="now, 14:30, yesterday 22:15, 2h ago, 20/11/2026 14:30"),
+        _text("from", "Missing from (place)", initial=values.get("missing_from", "") if values else "", optional=True),
+        _select("risk", "Police risk grade", words.RISK_GRADES, initial=(values or {}).get("risk_grade"), optional=True),
+        _text("police", "Police reference", initial=(values or {}).get("police_ref", ""), optional=True, max_length=64),
+        {"type": "input", "block_id": "away", "optional": True, "label": {"type": "plain_text", "text": "Type"},
+         "element": {"type": "checkboxes", "action_id": "value", "options": [
+             {"text": {"type": "plain_text", "text": "Away from placement (whereabouts known)"}, "value": "away"}],
+             **({"initial_options": [{"text": {"type": "plain_text", "text": "Away from placement (whereabouts known)"},
+                                       "value": "away"}]} if (values or {}).get("episode_type") == "away" else {})}},
+    ]
+    title = f"Missing: {child_ref}" if child_ref else "Report a child missing"
+    return {"type": "modal", "callback_id": REPORT_CALLBACK, "title": {"type": "plain_text", "text": title[:24]},
+            "submit": {"type": "plain_text", "text": "Record"}, "close": {"type": "plain_text", "text": "Cancel"},
+            "private_metadata": FormMeta(ctx.channel_id, child_ref).dump(), "blocks": blocks}
+
+
+def child_view(ctx: Ctx, child_ref: str, child) -> dict:
+    return {"type": "modal", "callback_id": CHILD_CALLBACK,
+            "title": {"type": "plain_text", "text": f"Child {child_ref}"[:24]},
+            "submit": {"type": "plain_text", "text": "Save"}, "close": {"type": "plain_text", "text": "Cancel"},
+            "private_metadata": FormMeta(ctx.channel_id, child_ref).dump(), "blocks": child_blocks(child)}
+
+
+# -- reading a submission -----------------------------------------------------------------
+
+def _value(state: dict, block_id: str):
+    element = (state.get(block_id) or {}).get("value")
+    if not element:
+        return None
+    kind = element.get("type")
+    if kind == "plain_text_input":
+        return (element.get("value") or "").strip() or None
+    if kind in ("static_select", "radio_buttons"):
+        return (element.get("selected_option") or {}).get("value")
+    if kind == "datepicker":
+        return element.get("selected_date")
+    if kind == "users_select":
+        return element.get("selected_user")
+    if kind == "checkboxes":
+        return [o.get("value") for o in element.get("selected_options") or []]
+    return None
+
+
+class FieldError(Exception):
+    def __init__(self, block_id: str, message: str) -> None:
+        super().__init__(message)
+        self.errors = {block_id: message}
+
+
+def child_fields_from(state: dict, ctx: Ctx) -> dict:
+    fields: dict = {}
+    label = _value(state, "label")
+    if label is not None:
+        fields["label"] = label[:64]
+    dob = _value(state, "dob")
+    if dob:
+        try:
+            fields["date_of_birth"] = g.day(dob, "date of birth", "", today=ctx.now.astimezone(ctx.zone).date())
+        except g.GrammarError as exc:
+            raise FieldError("dob", exc.message) from None
+    for block, name in (("gender", "gender"), ("placement", "placement_type")):
+        value = _value(state, block)
+        if value:
+            fields[name] = value
+    for block in ("looked_after", "out_of_area"):
+        value = _value(state, block)
+        if value:
+            fields[block] = value == "yes"
+    worker = _value(state, "worker")
+    if worker:
+        fields["worker_user_id"] = worker
+    return fields
+
+
+def submit_report(ctx: Ctx, meta: FormMeta, state: dict) -> str:
+    """Create the child if needed and open the episode; returns the confirmation text."""
+    from handlers.record import REPORT, done_report
+    from store import records
+
+    ref = meta.child_ref
+    if ref is None:
+        try:
+            ref = g.child_ref(_value(state, "child_ref") or "", REPORT.example)
+        except g.GrammarError as exc:
+            raise FieldError("child_ref", exc.message) from None
+    try:
+        started_at = g.when(_value(state, "when") or "now", ctx.now, ctx.zone, ctx.protocol.future_grace_minutes, "")
+    except g.GrammarError as exc:
+        raise FieldError("when", exc.message + " For example: yesterday 22:15") from None
+    child = records.get_child(ctx.session, ref)
+    if child is None:
+        fields = child_fields_from(state, ctx)
+        if not fields.get("label"):
+            raise FieldError("label", "A new child needs a label (initials or a pseudonym).")
+        child = records.upsert_child(ctx, ref, fields).child
+    values = {"started_at": started_at, "missing_from": (_value(state, "from") or "")[:200],
+              "risk_grade": _value(state, "risk"), "police_ref": (_value(state, "police") or "")[:64],
+              "episode_type": "away" if "away" in (_value(state, "away") or []) else "missing"}
+    try:
+        return done_report(ctx, child, values)["text"]
+    except UserError as exc:
+        raise FieldError("when", exc.message) from None
+
+
+def submit_child(ctx: Ctx, meta: FormMeta, state: dict) -> str:
+    from handlers.record import describe_child
+    from store import records
+
+    fields = child_fields_from(state, ctx)
+    if not fields.get("label"):
+        raise FieldError("label", "Give a label (initials or a pseudonym).")
+    result = records.upsert_child(ctx, meta.child_ref or "", fields)
+    verb = "Recorded" if result.created else "Updated"
+    return f":bust_in_silhouette: {verb} {meta.child_ref} ({result.child.label}): {describe_child(result.child)}."
+
+
+def handle_submission(services: Services, *, user_id: str, is_admin: bool, callback_id: str, metadata: str,
+                      state: dict) -> tuple[dict | None, str | None, str]:
+    """Returns (errors or None, confirmation text, channel_id)."""
+    from handlers.commands import log_failure
+
+    meta = FormMeta.load(metadata)
+    submit = submit_report if callback_id == REPORT_CALLBACK else submit_child
+    if callback_id == CHILD_CALLBACK and not (meta.child_ref and g.CHILD_REF.match(meta.child_ref)):
+        return {"label": "This form has expired; run the command again."}, None, meta.channel_id
+    try:
+        with services.sessions.begin() as session:
+            ctx = Ctx(services=services, session=session, user_id=user_id, channel_id=meta.channel_id,
+                      now=services.now(), is_admin=is_admin)
+            text = submit(ctx, meta, state)
+    except FieldError as exc:
+        return exc.errors, None, meta.channel_id
+    except rules.RuleError as exc:
+        return {"when": exc.message}, None, meta.channel_id
+    except IntegrityError:
+        return {"when": "This was just recorded (sent twice?). Check /missing status."}, None, meta.channel_id
+    except Exception as exc:  # noqa: BLE001
+        ref = log_failure(f"form {callback_id}", exc)
+        block = "child_ref" if callback_id == REPORT_CALLBACK and meta.child_ref is None else "label"
+        return {block: f"Something went wrong (ref {ref}); nothing was saved."}, None, meta.channel_id
+    services.on_enqueued()
+    return None, text, meta.channel_id

@@ -1,0 +1,122 @@
+"""`/missing status | open | due | help`: the read-only views (answered to the asker only)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.context import Ctx
+from bot.protocol import grammar as g
+from bot.protocol import rules
+from bot.protocol.when import ACCEPTED_FORMS
+from bot.render import duration, local, who
+from handlers.registry import ORDER, SUBCOMMANDS, Reply, UserError, subcommand
+from store import records
+
+STATUS_EXAMPLE = "/missing status C1234"
+
+
+@subcommand("status", usage="/missing status <child-ref>", summary="where a child stands: open episode, last 90 days, interviews",
+            examples=[STATUS_EXAMPLE])
+def status(ctx: Ctx, text: str) -> Reply:
+    try:
+        words = g.tokenize(text, STATUS_EXAMPLE) if text else []
+        if len(words) != 1:
+            raise g.GrammarError("Give one case reference.", STATUS_EXAMPLE)
+        ref = g.child_ref(words[0], STATUS_EXAMPLE)
+    except g.GrammarError as exc:
+        raise UserError(exc.message, exc.example) from None
+    child = records.get_child(ctx.session, ref)
+    if child is None:
+        raise UserError(f"No child with case reference {ref} is recorded.", f"/missing child {ref} label AB")
+    now = ctx.now
+    episodes = records.recent_episodes(ctx.session, child.id, now - timedelta(days=90))
+    c30 = sum(1 for e in episodes if e.started_at > now - timedelta(days=30))
+    lines = [f"*{who(child.child_ref, child.label)}* — {describe(child)}"]
+    open_ep = next((e for e in episodes if e.returned_at is None), None) or records.open_episode(ctx.session, child.id)
+    if open_ep:
+        lines.append(f":rotating_light: *Missing now* for {duration(now - open_ep.started_at)}, since "
+                     f"{local(open_ep.started_at, ctx.zone)}; risk {(open_ep.risk_grade or 'not graded').replace('_', ' ')}"
+                     + (f"; from {open_ep.missing_from}" if open_ep.missing_from else "")
+                     + (f"; police ref {open_ep.police_ref}" if open_ep.police_ref else ""))
+    else:
+        lines.append("Not missing now.")
+    lines.append(f"Episodes: *{c30}* in the last 30 days, *{len(episodes)}* in the last 90 days.")
+    for e in episodes[:10]:
+        lines.append("• " + episode_line(ctx, e))
+    if len(episodes) > 10:
+        lines.append(f"…and {len(episodes) - 10} more.")
+    latest = records.latest_episode(ctx.session, child.id)
+    if latest and latest not in episodes[:10] and latest.returned_at:
+        lines.append("Latest episode: " + episode_line(ctx, latest))
+    return Reply("\n".join(lines))
+
+
+def describe(child) -> str:
+    from handlers.record import describe_child
+
+    return describe_child(child)
+
+
+def episode_line(ctx: Ctx, e) -> str:
+    kind = "away" if e.episode_type == "away" else "missing"
+    if e.returned_at is None:
+        return f"{local(e.started_at, ctx.zone)} {kind}, still open"
+    state = rules.ri_state(e.returned_at, e.ri_outcome, ctx.now, ctx.protocol)
+    deadline = rules.ri_deadline(e.returned_at, ctx.protocol)
+    if state == "pending":
+        ri = f"interview due by {local(deadline, ctx.zone)}"
+    elif state == "overdue":
+        ri = f"*interview overdue* since {local(deadline, ctx.zone)}"
+    else:
+        ri = f"interview {state} {local(e.ri_at, ctx.zone)}"
+    return f"{local(e.started_at, ctx.zone)} {kind} for {duration(e.returned_at - e.started_at)}; {ri}"
+
+
+@subcommand("open", usage="/missing open", summary="every child missing now, longest first")
+def open_now(ctx: Ctx, text: str) -> Reply:
+    rows = records.all_open(ctx.session)
+    if not rows:
+        return Reply(":white_check_mark: No child is recorded missing right now.")
+    lines = [f"*{len(rows)} {'child' if len(rows) == 1 else 'children'} missing now* (longest first):"]
+    for child, e in rows[:50]:
+        kind = " (away)" if e.episode_type == "away" else ""
+        lines.append(f"• {who(child.child_ref, child.label)}{kind}: {duration(ctx.now - e.started_at)}, since "
+                     f"{local(e.started_at, ctx.zone)}; risk {(e.risk_grade or 'not graded').replace('_', ' ')}")
+    if len(rows) > 50:
+        lines.append(f"…and {len(rows) - 50} more.")
+    return Reply("\n".join(lines))
+
+
+@subcommand("due", usage="/missing due", summary="return interviews overdue or due in the next 72 hours, soonest first")
+def due(ctx: Ctx, text: str) -> Reply:
+    rows = records.interviews_due(ctx.session, ctx.protocol, ctx.now)
+    if not rows:
+        return Reply(":white_check_mark: No return interviews are overdue or due in the next 72 hours.")
+    lines = ["*Return interviews* (soonest first):"]
+    for child, e in rows[:50]:
+        deadline = rules.ri_deadline(e.returned_at, ctx.protocol)
+        if deadline < ctx.now:
+            when = f"*overdue by {duration(ctx.now - deadline)}* (was due {local(deadline, ctx.zone)})"
+        else:
+            when = f"due in {duration(deadline - ctx.now)} ({local(deadline, ctx.zone)})"
+        lines.append(f"• {who(child.child_ref, child.label)}: {when}")
+    if len(rows) > 50:
+        lines.append(f"…and {len(rows) - 50} more.")
+    return Reply("\n".join(lines))
+
+
+@subcommand("help", usage="/missing help", summary="this list")
+def help_(ctx: Ctx, text: str) -> Reply:
+    lines = ["*missing-bot* — record children missing from home or care, and run the protocol's clock.", ""]
+    seen = set()
+    for name in ORDER:
+        entry = SUBCOMMANDS[name]
+        if name in seen or (entry.admin and not ctx.is_admin):
+            continue
+        seen.add(name)
+        lines.append(f"`{entry.usage}` — {entry.summary}")
+        for ex in entry.examples[:1]:
+            lines.append(f"    e.g. `{ex}`")
+    lines += ["", "*Times* (read as UK time): " + ", ".join(f"`{f}`" for f in ACCEPTED_FORMS),
+              "*Risk grades*: no_apparent_risk, low, medium, high.  Add `away` for away from placement "
+              "(whereabouts known)."]
+    return Reply("\n".join(lines))

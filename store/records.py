@@ -1,0 +1,206 @@
+"""The changes a user can make, each inside the caller's transaction (`ctx.session`).
+
+Each change checks the protocol's rules, writes the record, an audit row, the channel line
+(outbox) and whatever the clock hooks enqueue — all in that one transaction, so either all of
+it happens or none of it does. Slack, the console and later Teams all call these functions."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.context import Ctx
+from bot.protocol import rules
+from bot.protocol.rules import RuleError, Span
+from bot.render import local, who
+from store import alerts
+from store.audit import audit, snapshot
+from store.models import Child, Episode
+from store.outbox import enqueue
+
+CHILD_FIELDS = ("label", "date_of_birth", "gender", "looked_after", "placement_type", "out_of_area", "worker_user_id")
+
+
+class NotFound(RuleError):
+    pass
+
+
+# -- reads ---------------------------------------------------------------------------------
+
+def get_child(session: Session, child_ref: str) -> Child | None:
+    return session.scalar(select(Child).where(Child.child_ref == child_ref))
+
+
+def require_child(session: Session, child_ref: str) -> Child:
+    child = get_child(session, child_ref)
+    if child is None:
+        raise NotFound(f"No child with case reference {child_ref} is recorded.", f"/missing child {child_ref} label AB")
+    return child
+
+
+def open_episode(session: Session, child_id: int) -> Episode | None:
+    return session.scalar(select(Episode).where(Episode.child_id == child_id, Episode.returned_at.is_(None)))
+
+
+def latest_episode(session: Session, child_id: int) -> Episode | None:
+    return session.scalar(select(Episode).where(Episode.child_id == child_id)
+                          .order_by(Episode.started_at.desc()).limit(1))
+
+
+def recent_episodes(session: Session, child_id: int, since: datetime) -> list[Episode]:
+    return list(session.scalars(select(Episode).where(Episode.child_id == child_id, Episode.started_at > since)
+                                .order_by(Episode.started_at.desc())))
+
+
+def all_open(session: Session) -> list[tuple[Child, Episode]]:
+    rows = session.execute(select(Child, Episode).join(Episode, Episode.child_id == Child.id)
+                           .where(Episode.returned_at.is_(None)).order_by(Episode.started_at))
+    return [(c, e) for c, e in rows]
+
+
+def interviews_due(session: Session, protocol, now: datetime, horizon_hours: int = 72) -> list[tuple[Child, Episode]]:
+    """Ended episodes without an outcome whose deadline is within the horizon, or passed; soonest first."""
+    latest_return = now + timedelta(hours=horizon_hours) - timedelta(hours=protocol.interview_hours)
+    rows = session.execute(select(Child, Episode).join(Episode, Episode.child_id == Child.id)
+                           .where(Episode.returned_at.is_not(None), Episode.ri_outcome.is_(None),
+                                  Episode.returned_at <= latest_return)
+                           .order_by(Episode.returned_at))
+    return [(c, e) for c, e in rows]
+
+
+def count_since(session: Session, child_id: int, since: datetime) -> int:
+    return session.scalar(select(func.count()).select_from(Episode)
+                          .where(Episode.child_id == child_id, Episode.started_at > since)) or 0
+
+
+# -- changes -------------------------------------------------------------------------------
+
+def _post(ctx: Ctx, kind: str, text: str, child: Child, episode: Episode | None = None) -> None:
+    ident = episode.id if episode is not None else f"child{child.id}"
+    enqueue(ctx.session, key=f"change:{kind}:{ident}:{ctx.now.isoformat()}", kind=f"change.{kind}",
+            channel=ctx.settings.alert_channel, text=text, now=ctx.now, child_id=child.id,
+            episode_id=episode.id if episode is not None else None,
+            thread_key=f"episode:{episode.id}" if episode is not None else None)
+
+
+@dataclass
+class ChildResult:
+    child: Child
+    created: bool
+    changed: dict
+
+
+def upsert_child(ctx: Ctx, child_ref: str, fields: dict, *, create_only: bool = False) -> ChildResult:
+    unknown = set(fields) - set(CHILD_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown child fields {sorted(unknown)}")
+    child = get_child(ctx.session, child_ref)
+    created = child is None
+    if created:
+        child = Child(child_ref=child_ref, label="", gender="unknown", looked_after=False, placement_type="other",
+                      out_of_area=False, created_at=ctx.now, updated_at=ctx.now)
+        ctx.session.add(child)
+        before = None
+    elif create_only:
+        raise RuleError(f"{child_ref} is already recorded.", f"/missing child {child_ref} label AB")
+    else:
+        before = snapshot(child, CHILD_FIELDS)
+    for name, value in fields.items():
+        setattr(child, name, value)
+    child.updated_at = ctx.now
+    ctx.session.flush()
+    after = snapshot(child, CHILD_FIELDS)
+    changed = {k: v for k, v in after.items() if before is None or before.get(k) != v}
+    if created or changed:
+        audit(ctx.session, actor=ctx.user_id, action="child.create" if created else "child.update",
+              entity="child", entity_id=child.id, now=ctx.now, before=before, after=after)
+        alerts.on_child_changed(ctx, child)
+    return ChildResult(child, created, changed)
+
+
+def report_missing(ctx: Ctx, child: Child, *, started_at: datetime, missing_from: str = "", risk_grade: str | None = None,
+                   police_ref: str = "", episode_type: str = "missing", example: str = "") -> Episode:
+    history = [Span(e.started_at, e.returned_at) for e in ctx.session.scalars(
+        select(Episode).where(Episode.child_id == child.id).order_by(Episode.started_at.desc()).limit(50))]
+    rules.check_new_episode(started_at, history, ctx.now, ctx.protocol, example)
+    episode = Episode(child_id=child.id, episode_type=episode_type, started_at=started_at, missing_from=missing_from,
+                      placement_type=child.placement_type, police_ref=police_ref, risk_grade=risk_grade,
+                      reported_by=ctx.user_id, created_at=ctx.now, updated_at=ctx.now, source="slack")
+    ctx.session.add(episode)
+    ctx.session.flush()
+    audit(ctx.session, actor=ctx.user_id, action="episode.report", entity="episode", entity_id=episode.id,
+          now=ctx.now, after=snapshot(episode))
+    kind = "away from placement" if episode_type == "away" else "missing"
+    _post(ctx, "reported", f":rotating_light: {who(child.child_ref, child.label)} reported {kind} since "
+                           f"{local(started_at, ctx.zone)}. Recorded by <@{ctx.user_id}>.", child, episode)
+    alerts.on_episode_opened(ctx, child, episode)
+    return episode
+
+
+def record_found(ctx: Ctx, child: Child, *, returned_at: datetime, location: str = "", example: str = "") -> Episode:
+    episode = open_episode(ctx.session, child.id)
+    if episode is None:
+        raise RuleError(f"{child.child_ref} has no open episode to end.", f"/missing report {child.child_ref}")
+    rules.check_return(episode.started_at, returned_at, ctx.now, ctx.protocol, example)
+    before = snapshot(episode)
+    episode.returned_at = returned_at
+    if location:
+        episode.found_location = location
+    episode.updated_at = ctx.now
+    ctx.session.flush()
+    audit(ctx.session, actor=ctx.user_id, action="episode.found", entity="episode", entity_id=episode.id,
+          now=ctx.now, before=before, after=snapshot(episode))
+    deadline = rules.ri_deadline(returned_at, ctx.protocol)
+    _post(ctx, "found", f":white_check_mark: {who(child.child_ref, child.label)} has returned "
+                        f"({local(returned_at, ctx.zone)}). Return interview due by {local(deadline, ctx.zone)}.",
+          child, episode)
+    alerts.on_episode_closed(ctx, child, episode)
+    return episode
+
+
+def record_interview(ctx: Ctx, child: Child, *, outcome: str, at: datetime, by: str = "", example: str = "") -> Episode:
+    episode = latest_episode(ctx.session, child.id)
+    if episode is None or episode.returned_at is None:
+        raise RuleError(f"{child.child_ref} has no ended episode; a return interview follows a return.",
+                        f"/missing found {child.child_ref} at 14:30")
+    rules.check_not_future(at, ctx.now, ctx.protocol, "interview", example)
+    if outcome == "completed" and at < episode.returned_at:
+        raise RuleError("An interview cannot be completed before the return.", example)
+    before = snapshot(episode)
+    episode.ri_outcome = outcome
+    episode.ri_at = at
+    episode.ri_by = by or f"<@{ctx.user_id}>"
+    episode.updated_at = ctx.now
+    ctx.session.flush()
+    audit(ctx.session, actor=ctx.user_id, action="episode.interview", entity="episode", entity_id=episode.id,
+          now=ctx.now, before=before, after=snapshot(episode))
+    _post(ctx, "interview", f":memo: {who(child.child_ref, child.label)}: return interview {outcome}.", child, episode)
+    alerts.on_interview_recorded(ctx, child, episode)
+    return episode
+
+
+def regrade(ctx: Ctx, child: Child, grade: str) -> Episode:
+    episode = open_episode(ctx.session, child.id)
+    if episode is None:
+        raise RuleError(f"{child.child_ref} has no open episode to re-grade.", f"/missing report {child.child_ref} risk {grade}")
+    old = episode.risk_grade
+    if old == grade:
+        return episode
+    before = snapshot(episode)
+    episode.risk_grade = grade
+    episode.updated_at = ctx.now
+    ctx.session.flush()
+    audit(ctx.session, actor=ctx.user_id, action="episode.regrade", entity="episode", entity_id=episode.id,
+          now=ctx.now, before=before, after=snapshot(episode))
+    _post(ctx, "regrade", f":large_orange_diamond: {who(child.child_ref, child.label)}: risk re-graded "
+                          f"{(old or 'not graded').replace('_', ' ')} → {grade.replace('_', ' ')}.", child, episode)
+    alerts.on_risk_changed(ctx, child, episode, old)
+    return episode
+
+
+def age_on(dob: date | None, on: date) -> int | None:
+    if dob is None:
+        return None
+    return on.year - dob.year - ((on.month, on.day) < (dob.month, dob.day))
