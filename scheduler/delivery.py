@@ -1,51 +1,199 @@
-"""Delivery of outbox rows to Slack, exactly once.
+"""Delivery of outbox rows to Slack: each row posted once, none lost.
 
-A row is claimed by a conditional UPDATE (pending -> sending, only if still pending), posted
-through the WebClient, then marked sent with Slack's ts. Two processes running this at once
-never post the same row: only one UPDATE matches."""
+The database is the queue. A row is claimed by one conditional UPDATE (pending -> sending; on
+PostgreSQL the candidate is picked with FOR UPDATE SKIP LOCKED, so concurrent deliverers take
+different rows instead of queueing on the same one), posted through the WebClient, then marked
+sent with Slack's channel and ts. Two processes never post the same row.
+
+Failures:
+- 429: the row waits for Retry-After (next_attempt_at; the deliverer never sleeps).
+- 5xx, Slack's transient errors, connection errors and timeouts: retried with exponential
+  backoff (5 s, 10 s, ... capped at 15 min); after 24 h the row is marked failed.
+- Permanent errors (channel_not_found, not_in_channel, invalid_auth, ...): marked failed at once,
+  shown by `/missing health`, and each admin gets one direct message per channel, error and day.
+- A process killed between claiming and recording the result leaves a row in `sending`; after
+  SENDING_TIMEOUT another deliverer puts it back to pending. That row is the only message that
+  can be posted twice (if the kill came after Slack accepted it): at most one per killed process.
+
+Threads: a row with `thread_key` is posted in the thread of the first sent row with the same key in
+the same channel; while an earlier row of the thread is still pending it waits for it, so the first
+message of a thread is its root. Rows whose payload has `file` are uploaded with files_upload_v2."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from bot.context import Services
 from store.models import Outbox
-from store.outbox import pending
+from store.outbox import enqueue
 
 log = logging.getLogger(__name__)
 
+SENDING_TIMEOUT = timedelta(minutes=2)  # well above the WebClient's 10 s timeout
+GIVE_UP_AFTER = timedelta(hours=24)
+BACKOFF_FIRST, BACKOFF_MAX = 5, 15 * 60  # seconds
+MAX_PER_CALL = 500
+PERMANENT = {
+    "channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "not_authed", "account_inactive",
+    "token_revoked", "token_expired", "no_permission", "missing_scope", "user_not_found", "user_disabled",
+    "cannot_dm_bot", "invalid_blocks", "invalid_arguments", "msg_too_long", "no_text", "restricted_action",
+    "ekm_access_denied", "team_access_not_granted", "channel_is_archived", "not_allowed_token_type",
+}
+TRANSIENT = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+
+
+def _header(headers, name: str) -> str | None:
+    for k, v in (headers or {}).items():
+        if k.lower() == name.lower():
+            return v[0] if isinstance(v, list) else v
+    return None
+
+
+def recover_stale(services: Services, now: datetime) -> int:
+    """Put back rows left in `sending` by a process that died mid-delivery."""
+    with services.sessions.begin() as s:
+        res = s.execute(update(Outbox).where(Outbox.status == "sending", Outbox.claimed_at < now - SENDING_TIMEOUT)
+                        .values(status="pending", next_attempt_at=now))
+    if res.rowcount:
+        log.warning("outbox: recovered %d stale claim(s)", res.rowcount)
+    return res.rowcount
+
+
+def claim_next(services: Services, now: datetime) -> Outbox | None:
+    """Claim the next due row for this process, or None when nothing is due."""
+    with services.sessions.begin() as s:
+        pick = (select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= now)
+                .order_by(Outbox.next_attempt_at, Outbox.id).limit(1))
+        if s.get_bind().dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        row_id = s.execute(
+            update(Outbox).where(Outbox.id == pick.scalar_subquery(), Outbox.status == "pending")
+            .values(status="sending", claimed_at=now, claimed_by=services.worker_id[:64], attempts=Outbox.attempts + 1)
+            .returning(Outbox.id)
+        ).scalar()
+        return s.get(Outbox, row_id) if row_id is not None else None
+
 
 def claim(services: Services, row_id: int, now: datetime) -> bool:
+    """Claim one given row (pending -> sending) if nobody else has."""
     with services.sessions.begin() as s:
         res = s.execute(
             update(Outbox).where(Outbox.id == row_id, Outbox.status == "pending")
-            .values(status="sending", claimed_at=now, claimed_by=services.worker_id, attempts=Outbox.attempts + 1)
+            .values(status="sending", claimed_at=now, claimed_by=services.worker_id[:64], attempts=Outbox.attempts + 1)
         )
         return res.rowcount == 1
 
 
-def deliver_due(services: Services, now: datetime | None = None) -> int:
-    """Deliver every pending row that is due; returns how many were sent."""
-    now = now or services.now()
+def _set(services: Services, row_id: int, **values) -> None:
+    with services.sessions.begin() as s:
+        s.execute(update(Outbox).where(Outbox.id == row_id).values(**values))
+
+
+def _thread_root(s: Session, row: Outbox) -> tuple[str | None, datetime | None]:
+    """(ts of the thread's root, or None) and, when an earlier row of the thread is not yet sent,
+    the time to wait until."""
+    if not row.thread_key:
+        return None, None
+    earlier = s.execute(
+        select(Outbox.status, Outbox.slack_ts, Outbox.next_attempt_at)
+        .where(Outbox.thread_key == row.thread_key, Outbox.channel == row.channel, Outbox.id < row.id,
+               Outbox.status.in_(["sent", "pending", "sending"]))
+        .order_by(Outbox.id).limit(1)
+    ).first()
+    if earlier is None:
+        return None, None
+    if earlier.status == "sent":
+        return earlier.slack_ts, None
+    return None, earlier.next_attempt_at
+
+
+def _post(services: Services, row: Outbox, thread_ts: str | None):
+    client = services.client
+    file = (row.payload or {}).get("file")
+    if file:
+        return client.files_upload_v2(channel=row.channel, content=file["content"], filename=file["filename"],
+                                      title=file.get("title") or file["filename"], initial_comment=row.text,
+                                      thread_ts=thread_ts)
+    kwargs = {"channel": row.channel, "text": row.text}
+    if row.blocks:
+        kwargs["blocks"] = row.blocks
+    if thread_ts:
+        kwargs["thread_ts"] = thread_ts
+    return client.chat_postMessage(**kwargs)
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(BACKOFF_FIRST * 2 ** max(0, attempts - 1), BACKOFF_MAX))
+
+
+def _retry_later(services: Services, row: Outbox, now: datetime, when: datetime, error: str) -> None:
+    if now - row.created_at >= GIVE_UP_AFTER:
+        _fail(services, row, now, f"gave up after {row.attempts} attempts: {error}")
+        return
+    _set(services, row.id, status="pending", next_attempt_at=when, error=error[:200])
+
+
+def _fail(services: Services, row: Outbox, now: datetime, error: str) -> None:
+    log.warning("outbox %s (%s): delivery failed: %s", row.id, row.kind, error)
+    with services.sessions.begin() as s:
+        s.execute(update(Outbox).where(Outbox.id == row.id).values(status="failed", error=error[:200]))
+        if not row.kind.startswith("admin."):
+            day = now.astimezone(services.zone).date().isoformat()
+            for admin in services.settings.admin_users:
+                enqueue(s, key=f"delivery-failed:{row.channel}:{error[:40]}:{day}:{admin}", kind="admin.delivery_failed",
+                        channel=admin, now=now,
+                        text=(f":warning: missing-bot could not post to <#{row.channel}>: `{error[:80]}`. "
+                              "Messages for it are marked failed; `/missing health` lists them. "
+                              "Check that the bot is in the channel and its token is valid."))
+
+
+def deliver_one(services: Services, row: Outbox, now: datetime) -> bool:
+    """Post one claimed row; True when Slack accepted it."""
     with services.sessions() as s:
-        due = [(r.id, r.channel, r.text, r.blocks) for r in pending(s, now)]
+        thread_ts, wait_until = _thread_root(s, row)
+    if wait_until is not None:  # the thread's first message is not out yet: go after it
+        _set(services, row.id, status="pending", attempts=row.attempts - 1,
+             next_attempt_at=max(now, wait_until) + timedelta(seconds=1))
+        return False
+    try:
+        resp = _post(services, row, thread_ts)
+    except SlackApiError as exc:
+        status = exc.response.status_code
+        error = str(exc.response.get("error") or f"http_{status}")
+        if status == 429 or error in ("ratelimited", "rate_limited"):
+            wait = _header(exc.response.headers, "Retry-After")
+            seconds = int(wait) if wait and str(wait).isdigit() else 30
+            _retry_later(services, row, now, now + timedelta(seconds=seconds), "ratelimited")
+        elif status >= 500 or error in TRANSIENT or error not in PERMANENT and status != 200:
+            _retry_later(services, row, now, now + _backoff(row.attempts), error)
+        else:
+            _fail(services, row, now, error)
+        return False
+    except Exception as exc:  # connection refused/reset, timeouts, DNS: try again later
+        _retry_later(services, row, now, now + _backoff(row.attempts), type(exc).__name__)
+        log.warning("outbox %s (%s): will retry: %s", row.id, row.kind, type(exc).__name__)
+        return False
+    if (row.payload or {}).get("file"):
+        ts = None
+    else:
+        ts = resp.get("ts")
+    _set(services, row.id, status="sent", sent_at=now, slack_channel=resp.get("channel") or row.channel,
+         slack_ts=ts, error=None)
+    return True
+
+
+def deliver_due(services: Services, now: datetime | None = None) -> int:
+    """Deliver every row that is due; returns how many were sent."""
+    now = now or services.now()
+    recover_stale(services, now)
     sent = 0
-    for row_id, channel, text, blocks in due:
-        if not claim(services, row_id, now):
-            continue
-        try:
-            resp = services.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
-        except SlackApiError as exc:
-            error = str(exc.response.get("error", "error"))[:200]
-            log.warning("outbox %s: Slack refused: %s", row_id, error)
-            with services.sessions.begin() as s:
-                s.execute(update(Outbox).where(Outbox.id == row_id).values(status="failed", error=error))
-            continue
-        with services.sessions.begin() as s:
-            s.execute(update(Outbox).where(Outbox.id == row_id).values(
-                status="sent", sent_at=services.now(), slack_channel=resp.get("channel"), slack_ts=resp.get("ts")))
-        sent += 1
+    for _ in range(MAX_PER_CALL):
+        row = claim_next(services, now)
+        if row is None:
+            break
+        sent += deliver_one(services, row, now)
     return sent

@@ -1,0 +1,95 @@
+"""One sweep of the protocol clock: find what is due, store it, run the other areas' steps, deliver.
+
+Only what could be due is loaded: open episodes, ended episodes still within the return
+interview horizon without an outcome, and (for persistence) children whose episodes changed
+since the last sweep. Each due alert is inserted under its unique key, so any number of sweeps,
+in any number of processes, fire it once. Other areas add steps with `register_step(fn)`;
+`fn(services, now)` runs after the clock and before delivery, and a failing step is logged
+(its exception type only: never child details) without stopping the others."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable
+
+from bot.context import Services
+from scheduler.delivery import deliver_due
+from store import alerts
+
+log = logging.getLogger(__name__)
+
+SweepStep = Callable[[Services, datetime], None]
+SWEEP_STEPS: list[SweepStep] = []
+
+
+def register_step(fn: SweepStep) -> SweepStep:
+    """Add a step to every sweep (usable as a decorator); registering twice is a no-op."""
+    if fn not in SWEEP_STEPS:
+        SWEEP_STEPS.append(fn)
+    return fn
+
+
+try:  # the meetings area registers its steps (agenda building, action reminders) on import
+    import scheduler.meetings_job  # noqa: F401
+except ImportError:
+    pass
+
+
+@dataclass
+class SweepResult:
+    at: datetime
+    enqueued: int = 0
+    delivered: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        s = f"sweep at {self.at.isoformat()}: {self.enqueued} alert(s) due, {self.delivered} message(s) delivered"
+        return s + (f"; errors: {', '.join(self.errors)}" if self.errors else "")
+
+
+def evaluate(services: Services, now: datetime) -> int:
+    """Store every alert due at `now`; returns how many were new."""
+    env = alerts.Env(now, services.protocol, services.zone, services.settings.alert_channel)
+    longest = max([r.days for r in services.protocol.persistence], default=1)
+    with services.sessions.begin() as s:
+        last = alerts.last_sweep_at(s)
+        # Persistence only changes when an episode is added or moved; look back one hour past
+        # the last good sweep (or a whole window on the first) for changed episodes.
+        since = min(last, now) - timedelta(hours=1) if last else now - timedelta(days=longest)
+        episodes, children = alerts.candidates(s, env, since)
+        fired = 0
+        for e in episodes:
+            fired += alerts.evaluate_episode(s, e, env)
+        for child_id in sorted(children):
+            fired += alerts.evaluate_persistence(s, child_id, env)
+    return fired
+
+
+def sweep(services: Services, now: datetime | None = None) -> SweepResult:
+    now = now or services.now()
+    result = SweepResult(at=now)
+    try:
+        result.enqueued = evaluate(services, now)
+    except Exception as exc:  # keep going: delivery of what is already stored matters most
+        log.error("sweep: clock evaluation failed: %s", type(exc).__name__)
+        result.errors.append(f"clock:{type(exc).__name__}")
+    for step in list(SWEEP_STEPS):
+        try:
+            step(services, now)
+        except Exception as exc:
+            name = getattr(step, "__name__", "step")
+            log.error("sweep: step %s failed: %s", name, type(exc).__name__)
+            result.errors.append(f"{name}:{type(exc).__name__}")
+    try:
+        result.delivered = deliver_due(services, now)
+    except Exception as exc:
+        log.error("sweep: delivery failed: %s", type(exc).__name__)
+        result.errors.append(f"delivery:{type(exc).__name__}")
+    try:
+        with services.sessions.begin() as s:
+            alerts.record_sweep(s, services.worker_id, now, result.enqueued, result.delivered,
+                                "; ".join(result.errors)[:200] or None)
+    except Exception as exc:
+        log.error("sweep: could not record the heartbeat: %s", type(exc).__name__)
+    return result
