@@ -1,0 +1,332 @@
+"""Parsing and checking a CSV of past episodes (pure: bytes, zone and `now` in; rows or problems out).
+
+One row per episode, columns (any order; only `child_ref` and `started_at` are required):
+    child_ref, child_label, date_of_birth, gender, looked_after, placement_type, out_of_area,
+    episode_type, missing_from, started_at, returned_at, risk_grade, police_ref, found_location,
+    reason, cse_concern, cce_concern, ri_outcome, ri_at
+- dates: ISO 8601 (`2025-06-01`, `2025-06-01 14:30`, `2025-06-01T14:30+01:00`) or `01/06/2025`
+  with an optional ` 14:30`; a time without an offset is in the council's zone;
+- booleans: Y/N, yes/no, true/false, 1/0 (blank = no);
+- codes: the bot's words (bot/protocol/words.py) and their aliases; episode_type M or A too.
+Every problem is reported as `line N, column: problem` (line 1 is the header). Big or binary
+files fail at once: see MAX_BYTES, MAX_LINE, MAX_ROWS and MAX_PROBLEMS.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from bot.protocol.words import (
+    GENDER_ALIASES,
+    GENDERS,
+    PLACEMENT_ALIASES,
+    PLACEMENT_TYPES,
+    RI_OUTCOMES,
+    RISK_ALIASES,
+    RISK_GRADES,
+    canonical,
+)
+
+COLUMNS = ("child_ref", "child_label", "date_of_birth", "gender", "looked_after", "placement_type", "out_of_area",
+           "episode_type", "missing_from", "started_at", "returned_at", "risk_grade", "police_ref", "found_location",
+           "reason", "cse_concern", "cce_concern", "ri_outcome", "ri_at")
+REQUIRED = ("child_ref", "started_at")
+MAX_BYTES = 64 * 1024 * 1024  # about 300,000 typical rows
+MAX_LINE = 4096
+MAX_ROWS = 300_000
+MAX_PROBLEMS = 50
+LENGTHS = {"child_ref": 64, "child_label": 64, "missing_from": 200, "police_ref": 64, "found_location": 200,
+           "reason": 2000}
+TRUE = {"y", "yes", "true", "1"}
+FALSE = {"n", "no", "false", "0", ""}
+EPISODE_TYPES = {"missing": "missing", "m": "missing", "away": "away", "a": "away"}
+_DMY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
+
+
+@dataclass(slots=True)
+class ImportRow:
+    line: int
+    child_ref: str
+    child_label: str
+    date_of_birth: date | None
+    gender: str
+    looked_after: bool
+    placement_type: str
+    out_of_area: bool
+    episode_type: str
+    missing_from: str
+    started_at: datetime
+    returned_at: datetime | None
+    risk_grade: str | None
+    police_ref: str
+    found_location: str
+    reason: str
+    cse_concern: bool
+    cce_concern: bool
+    ri_outcome: str | None
+    ri_at: datetime | None
+
+
+class Problems(Exception):
+    """The file cannot be imported; `problems` lists every `line N, column: problem`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(f"{len(problems)} problem(s)")
+        self.problems = problems
+
+
+def parse_datetime(value: str, zone: ZoneInfo) -> datetime:
+    """An aware UTC datetime from the accepted forms; ValueError otherwise."""
+    m = _DMY.fullmatch(value)
+    if m:
+        d, mo, y, hh, mm, ss = m.groups()
+        naive = datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0))
+    else:
+        if not value[:4].isdigit() or len(value) < 10:
+            raise ValueError
+        naive = datetime.fromisoformat(value)
+        if naive.tzinfo is not None:
+            return naive.astimezone(timezone.utc)
+    return naive.replace(tzinfo=zone).astimezone(timezone.utc)
+
+
+def parse_date(value: str) -> date:
+    m = _DMY.fullmatch(value)
+    if m and m.group(4) is None:
+        return date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
+    if len(value) != 10:
+        raise ValueError
+    return date.fromisoformat(value)
+
+
+def _decode(data: bytes) -> str:
+    if len(data) > MAX_BYTES:
+        raise Problems([f"line 1, file: the file is {len(data) // 2**20} MB; the limit is {MAX_BYTES // 2**20} MB "
+                        f"(split it into several files)"])
+    if b"\x00" in data[:65536]:
+        raise Problems(["line 1, file: this is not a CSV text file (it contains binary data)"])
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise Problems([f"line {line}, file: not UTF-8 text (save the file as CSV UTF-8)"]) from None
+
+
+def _lines(text: str):
+    """The file's lines, refusing any line too long to be a row of this file."""
+    for n, line in enumerate(io.StringIO(text, newline=""), 1):
+        if len(line) > MAX_LINE:
+            raise Problems([f"line {n}, file: the line is longer than {MAX_LINE} characters; is this the right file?"])
+        yield line
+
+
+def _header(names: list[str]) -> list[str]:
+    cols = [n.strip().lower().lstrip("\ufeff") for n in names]
+    problems = []
+    unknown = [c for c in cols if c not in COLUMNS]
+    if unknown:
+        problems.append(f"line 1, header: unknown column(s) {', '.join(repr(c[:40]) for c in unknown[:5])}; "
+                        f"the columns are: {', '.join(COLUMNS)}")
+    dupes = sorted({c for c in cols if cols.count(c) > 1})
+    if dupes:
+        problems.append(f"line 1, header: column(s) given twice: {', '.join(dupes)}")
+    missing = [c for c in REQUIRED if c not in cols]
+    if missing:
+        problems.append(f"line 1, header: required column(s) missing: {', '.join(missing)}")
+    if problems:
+        raise Problems(problems)
+    return cols
+
+
+def parse_csv(data: bytes, zone: ZoneInfo, now: datetime, future_grace_minutes: int = 5) -> list[ImportRow]:
+    """Every row of the file, checked; raises `Problems` listing everything wrong.
+
+    Checks each value, then each child's episodes against each other (duplicates, overlaps,
+    more than one still open). Checks against the database are `check_against_existing`."""
+    text = _decode(data)
+    reader = csv.reader(_lines(text), strict=True)
+    problems: list[str] = []
+    try:
+        header = next(reader, None)
+        if not header or not any(h.strip() for h in header):
+            raise Problems(["line 1, header: the file is empty; the first line must name the columns: " + ", ".join(COLUMNS)])
+        cols = _header(header)
+        latest = now + timedelta(minutes=future_grace_minutes)
+        rows: list[ImportRow] = []
+        for values in reader:
+            line = reader.line_num
+            if not any(v.strip() for v in values):
+                continue
+            if len(rows) >= MAX_ROWS:
+                raise Problems([f"line {line}, file: more than {MAX_ROWS} rows; split the file"])
+            if len(values) != len(cols):
+                problems.append(f"line {line}, row: {len(values)} values for {len(cols)} columns")
+            else:
+                row = _row(line, dict(zip(cols, values)), zone, latest, problems)
+                if row is not None:
+                    rows.append(row)
+            if len(problems) >= MAX_PROBLEMS:
+                problems.append(f"stopped after {MAX_PROBLEMS} problems; fix these and try again")
+                raise Problems(problems)
+    except csv.Error as exc:
+        problems.append(f"line {reader.line_num}, file: not valid CSV ({exc})")
+        raise Problems(problems) from None
+    if not rows and not problems:
+        problems.append("line 2, file: no rows after the header")
+    problems += check_within_file(rows, zone)
+    if problems:
+        raise Problems(problems)
+    return rows
+
+
+def _row(line: int, raw: dict[str, str], zone: ZoneInfo, latest: datetime, problems: list[str]) -> ImportRow | None:
+    before = len(problems)
+    v = {k: raw.get(k, "").strip() for k in COLUMNS}
+
+    def bad(column: str, message: str) -> None:
+        problems.append(f"line {line}, {column}: {message}")
+
+    for col, limit in LENGTHS.items():
+        if len(v[col]) > limit:
+            bad(col, f"longer than {limit} characters")
+    if not v["child_ref"]:
+        bad("child_ref", "required (the case reference, e.g. LCS12345)")
+
+    def when(col: str, required: bool = False) -> datetime | None:
+        if not v[col]:
+            if required:
+                bad(col, "required (e.g. 2025-06-01 14:30 or 01/06/2025 14:30)")
+            return None
+        try:
+            value = parse_datetime(v[col], zone)
+        except ValueError:
+            bad(col, f"{v[col][:40]!r} is not a date (use 2025-06-01 14:30 or 01/06/2025 14:30)")
+            return None
+        if value > latest:
+            bad(col, f"{v[col][:40]} is in the future")
+        return value
+
+    def code(col: str, allowed: tuple[str, ...], aliases: dict | None, default: str | None) -> str | None:
+        if not v[col]:
+            return default
+        value = canonical(v[col], allowed, aliases)
+        if value is None:
+            bad(col, f"unknown value {v[col][:40]!r}; use one of: {', '.join(allowed)}")
+        return value
+
+    def flag(col: str) -> bool:
+        key = v[col].lower()
+        if key in TRUE:
+            return True
+        if key not in FALSE:
+            bad(col, f"{v[col][:20]!r} is not yes or no (use Y/N, yes/no, true/false or 1/0)")
+        return False
+
+    dob = None
+    if v["date_of_birth"]:
+        try:
+            dob = parse_date(v["date_of_birth"])
+        except ValueError:
+            bad("date_of_birth", f"{v['date_of_birth'][:40]!r} is not a date (use 2010-05-31 or 31/05/2010)")
+    started = when("started_at", required=True)
+    returned = when("returned_at")
+    ri_at = when("ri_at")
+    episode_type = EPISODE_TYPES.get(v["episode_type"].lower() or "missing")
+    if episode_type is None:
+        bad("episode_type", f"unknown value {v['episode_type'][:20]!r}; use missing (M) or away (A)")
+    ri_outcome = code("ri_outcome", RI_OUTCOMES, None, None)
+    row = ImportRow(
+        line=line, child_ref=v["child_ref"], child_label=v["child_label"], date_of_birth=dob,
+        gender=code("gender", GENDERS, GENDER_ALIASES, "unknown"), looked_after=flag("looked_after"),
+        placement_type=code("placement_type", PLACEMENT_TYPES, PLACEMENT_ALIASES, "other"),
+        out_of_area=flag("out_of_area"), episode_type=episode_type or "missing", missing_from=v["missing_from"],
+        started_at=started, returned_at=returned, risk_grade=code("risk_grade", RISK_GRADES, RISK_ALIASES, None),
+        police_ref=v["police_ref"], found_location=v["found_location"], reason=v["reason"],
+        cse_concern=flag("cse_concern"), cce_concern=flag("cce_concern"), ri_outcome=ri_outcome, ri_at=ri_at,
+    )
+    if started and returned and returned < started:
+        bad("returned_at", "the return is before the start")
+    if dob and started and dob > started.astimezone(zone).date():
+        bad("date_of_birth", "after the episode started")
+    if (ri_outcome or ri_at) and not v["returned_at"]:
+        bad("ri_outcome", "a return interview needs a returned_at (the episode has not ended)")
+    if ri_at and not ri_outcome:
+        bad("ri_outcome", "ri_at is given without an outcome (completed, declined or voided)")
+    if ri_at and returned and ri_at < returned:
+        bad("ri_at", "the return interview is before the return")
+    return row if len(problems) == before else None
+
+
+def _overlap_problems(child_ref: str, spans: list[tuple[datetime, datetime | None, int | None]],
+                      zone: ZoneInfo) -> list[str]:
+    """spans: (start, end or None while open, file line or None for an episode already recorded)."""
+    out = []
+    cover = None  # the span seen so far that reaches furthest
+    for span in sorted(spans, key=lambda s: (s[0], s[2] is not None)):
+        start, end, line = span
+        if cover is not None and (cover[1] is None or start < cover[1]):
+            c_start, c_end, c_line = cover
+            how = "is still open" if c_end is None else "has not ended by then"
+            if line is not None and c_line is not None:
+                out.append(f"line {line}, started_at: starts while the episode on line {c_line} {how}")
+            elif line is not None:
+                out.append(f"line {line}, started_at: starts while an episode already recorded for {child_ref} "
+                           f"(started {c_start.astimezone(zone):%Y-%m-%d %H:%M}) {how}")
+            elif c_line is not None:
+                out.append(f"line {c_line}, returned_at: the episode overlaps one already recorded for {child_ref} "
+                           f"(started {start.astimezone(zone):%Y-%m-%d %H:%M})")
+        if cover is None or cover[1] is not None and (end is None or end > cover[1]):
+            cover = span
+    return out
+
+
+def _by_line(problems: list[str]) -> list[str]:
+    return sorted(problems, key=lambda p: int(p.split(",")[0].removeprefix("line ")))
+
+
+def check_within_file(rows: list[ImportRow], zone: ZoneInfo) -> list[str]:
+    """Duplicates and overlaps among the file's own rows."""
+    problems = []
+    by_child: dict[str, list[ImportRow]] = {}
+    for r in rows:
+        by_child.setdefault(r.child_ref, []).append(r)
+    for child_ref, items in by_child.items():
+        seen: dict[datetime, int] = {}
+        spans = []
+        for r in items:
+            if r.started_at in seen:
+                problems.append(f"line {r.line}, started_at: the same episode (child_ref and started_at) "
+                                f"is on line {seen[r.started_at]}")
+                continue
+            seen[r.started_at] = r.line
+            spans.append((r.started_at, r.returned_at, r.line))
+        problems += _overlap_problems(child_ref, spans, zone)
+    return _by_line(problems)
+
+
+def check_against_existing(rows: list[ImportRow], existing: dict[str, list[tuple[datetime, datetime | None]]],
+                           zone: ZoneInfo) -> tuple[list[ImportRow], list[str]]:
+    """Split the rows into new ones and problems, given each child's recorded (start, end) spans.
+
+    A row whose child_ref and started_at are already recorded is the same episode: it is
+    skipped (so importing a file twice changes nothing). A new row must not overlap any
+    recorded episode of the child."""
+    new: list[ImportRow] = []
+    by_child: dict[str, list[ImportRow]] = {}
+    for r in rows:
+        recorded = existing.get(r.child_ref)
+        if recorded and any(s == r.started_at for s, _ in recorded):
+            continue
+        new.append(r)
+        by_child.setdefault(r.child_ref, []).append(r)
+    problems = []
+    for child_ref, items in by_child.items():
+        recorded = existing.get(child_ref)
+        if recorded:
+            spans = [(s, e, None) for s, e in recorded] + [(r.started_at, r.returned_at, r.line) for r in items]
+            problems += _overlap_problems(child_ref, spans, zone)
+    return new, _by_line(problems)

@@ -1,0 +1,154 @@
+"""Importing a CSV of past episodes: all or nothing, idempotent, fast.
+
+`import_csv(ctx, data)` parses and checks the file (bot/protocol/csvimport.py), checks it
+against what is recorded, and writes everything in the caller's transaction (`ctx.session`)
+with bulk inserts: children, episodes, one audit row per child created or updated and one
+summary audit row for the import. Any problem raises `Problems` before anything is written.
+
+- An episode is identified by child_ref + started_at: a row already recorded is skipped, so
+  importing the same file twice changes nothing.
+- A child's details come from its latest row. A new child is created from it; a recorded
+  child is updated from it only when that row is newer than every episode already recorded
+  for the child (an old history file never overwrites today's placement).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import insert, select, update
+
+from bot.context import Ctx
+from bot.protocol.csvimport import ImportRow, Problems, check_against_existing, parse_csv
+from store.models import AuditRecord, Child, Episode
+
+CHILD_FIELDS = ("label", "date_of_birth", "gender", "looked_after", "placement_type", "out_of_area")
+CHUNK = 500
+
+__all__ = ["ImportResult", "Problems", "import_csv"]
+
+
+@dataclass
+class ImportResult:
+    rows: int = 0
+    episodes_added: int = 0
+    episodes_already_recorded: int = 0
+    children_created: int = 0
+    children_updated: int = 0
+    child_ids: list[int] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{self.rows} rows: {self.episodes_added} episodes added, {self.episodes_already_recorded} already "
+                f"recorded; {self.children_created} children created, {self.children_updated} updated.")
+
+
+def _chunks(items: list, size: int = CHUNK):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _child_values(row: ImportRow) -> dict:
+    return {"label": row.child_label, "date_of_birth": row.date_of_birth, "gender": row.gender,
+            "looked_after": row.looked_after, "placement_type": row.placement_type, "out_of_area": row.out_of_area}
+
+
+def _json(values: dict) -> dict:
+    return {k: v.isoformat() if isinstance(v, (date, datetime)) else v for k, v in values.items()}
+
+
+def import_csv(ctx: Ctx, data: bytes) -> ImportResult:
+    """Import the file inside `ctx.session`'s transaction; raises `Problems` and writes nothing if any row is bad."""
+    session, now, zone = ctx.session, ctx.now, ctx.zone
+    rows = parse_csv(data, zone, now, ctx.protocol.future_grace_minutes)
+    latest: dict[str, ImportRow] = {}
+    for r in rows:
+        if r.child_ref not in latest or r.started_at > latest[r.child_ref].started_at:
+            latest[r.child_ref] = r
+
+    # What is recorded for these children.
+    children: dict[str, dict] = {}
+    for part in _chunks(list(latest)):
+        for c in session.execute(select(Child.__table__).where(Child.child_ref.in_(part))).mappings():
+            children[c["child_ref"]] = dict(c)
+    ref_of = {c["id"]: ref for ref, c in children.items()}
+    existing: dict[str, list[tuple[datetime, datetime | None]]] = {}
+    for part in _chunks(list(ref_of)):
+        q = select(Episode.child_id, Episode.started_at, Episode.returned_at).where(Episode.child_id.in_(part))
+        for child_id, started, returned in session.execute(q):
+            existing.setdefault(ref_of[child_id], []).append((started, returned))
+
+    new_rows, problems = check_against_existing(rows, existing, zone)
+    if problems:
+        raise Problems(problems)
+
+    result = ImportResult(rows=len(rows), episodes_already_recorded=len(rows) - len(new_rows))
+    actor = ctx.user_id[:32]
+    audits: list[dict] = []
+
+    # Children: create the new ones, update the recorded ones whose latest row is newer.
+    to_create = [r for ref, r in latest.items() if ref not in children]
+    if to_create:
+        session.execute(insert(Child.__table__), [
+            {"child_ref": r.child_ref, **_child_values(r), "worker_user_id": None, "created_at": now, "updated_at": now}
+            for r in to_create])
+        for part in _chunks([r.child_ref for r in to_create]):
+            for c in session.execute(select(Child.__table__).where(Child.child_ref.in_(part))).mappings():
+                children[c["child_ref"]] = dict(c)
+                audits.append({"at": now, "actor": actor, "action": "child.import", "entity": "child",
+                               "entity_id": c["id"], "before": None, "after": _json(_child_values(latest[c["child_ref"]]))})
+        result.children_created = len(to_create)
+    created = {r.child_ref for r in to_create}
+    for ref, r in latest.items():
+        if ref in created:
+            continue
+        if any(started >= r.started_at for started, _ in existing.get(ref, [])):
+            continue
+        after = _child_values(r)
+        before = {k: children[ref][k] for k in CHILD_FIELDS}
+        changed = {k for k in CHILD_FIELDS if before[k] != after[k]}
+        if changed:
+            session.execute(update(Child).where(Child.id == children[ref]["id"])
+                            .values(**{k: after[k] for k in changed}, updated_at=now))
+            audits.append({"at": now, "actor": actor, "action": "child.import_update", "entity": "child",
+                           "entity_id": children[ref]["id"], "before": _json({k: before[k] for k in changed}),
+                           "after": _json({k: after[k] for k in changed})})
+            result.children_updated += 1
+
+    # Episodes, in bulk.
+    if new_rows:
+        session.execute(insert(Episode.__table__), [{
+            "child_id": children[r.child_ref]["id"], "episode_type": r.episode_type, "started_at": r.started_at,
+            "missing_from": r.missing_from, "placement_type": r.placement_type, "police_ref": r.police_ref,
+            "risk_grade": r.risk_grade, "reported_by": actor, "returned_at": r.returned_at,
+            "found_location": r.found_location, "reasons": r.reason, "cse_concern": r.cse_concern,
+            "cce_concern": r.cce_concern, "ri_outcome": r.ri_outcome, "ri_at": r.ri_at, "ri_by": "",
+            "strategy_meeting_at": None, "strategy_meeting_by": "", "source": "import",
+            "created_at": now, "updated_at": now,
+        } for r in new_rows])
+    result.episodes_added = len(new_rows)
+    result.child_ids = sorted({children[r.child_ref]["id"] for r in new_rows})
+
+    audits.append({"at": now, "actor": actor, "action": "import", "entity": "import", "entity_id": None,
+                   "before": None, "after": {"sha256": hashlib.sha256(data).hexdigest(), "rows": result.rows,
+                                             "episodes_added": result.episodes_added,
+                                             "episodes_already_recorded": result.episodes_already_recorded,
+                                             "children_created": result.children_created,
+                                             "children_updated": result.children_updated}})
+    session.execute(insert(AuditRecord.__table__), audits)
+
+    _notify_clock(ctx, result.child_ids)
+    return result
+
+
+def _notify_clock(ctx: Ctx, child_ids: list[int]) -> None:
+    """Let the clock (store/alerts.py, issue 3) react to imported history, if it wants to."""
+    if not child_ids:
+        return
+    try:
+        from store import alerts
+    except ImportError:  # pragma: no cover - the clock is optional
+        return
+    hook = getattr(alerts, "on_import", None)
+    if hook is not None:
+        hook(ctx, child_ids)
