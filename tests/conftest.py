@@ -116,3 +116,13 @@ def services(settings, slack_stub, clock) -> Services:
     svc = build_services(settings, migrate=False, client=client, clock=clock)
     yield svc
     svc.engine.dispose()
+
+
+@pytest.fixture
+def app(services):
+    """The Bolt app as served, wired to the fake Slack Web API; posts are delivered at once."""
+    from bot.app import build_app
+    from scheduler.delivery import deliver_due
+
+    services.on_enqueued = lambda: deliver_due(services)
+    return build_app(services)

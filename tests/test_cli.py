@@ -1,0 +1,73 @@
+"""The `missing-bot` command from outside: settings errors, console, db upgrade."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(args: list[str], env: dict | None = None, stdin: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL", "TIMEZONE",
+                                                                        "AUTHORIZED_", "ADMIN_", "ALERT_", "PROTOCOL_"))}
+    base.update(env or {})
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], input=stdin, capture_output=True, text=True,
+                          env=base, cwd=cwd or ROOT, timeout=120)
+
+
+@pytest.mark.parametrize("env,name", [
+    ({"TIMEZONE": "Europe/Lndon"}, "TIMEZONE"),
+    ({"AUTHORIZED_USERS": "U123,not an id"}, "AUTHORIZED_USERS"),
+    ({"ALERT_CHANNEL": "#team"}, "ALERT_CHANNEL"),
+    ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL"),
+    ({"PROTOCOL_FILE": "/nonexistent.toml"}, "PROTOCOL_FILE"),
+])
+def test_malformed_setting_stops_with_one_line_naming_it(tmp_path, env, name):
+    result = run(["db", "upgrade"], env=env, cwd=tmp_path)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and name in lines[0], result.stderr
+
+
+def test_serve_without_slack_settings_names_the_missing_one(tmp_path):
+    result = run(["serve"], cwd=tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "missing-bot: setting SLACK_BOT_TOKEN is required for this command (see README, Configuration)"]
+
+
+def test_console_is_scriptable(tmp_path):
+    script = "\n".join([
+        "/missing child C42 label ZQ looked-after yes placement foster_care",
+        "/missing report C42 at 1h ago risk high",
+        "/missing open",
+        "/missing report C42",
+    ]) + "\n"
+    result = run(["console"], stdin=script, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Recorded C42 (ZQ)" in out
+    assert "posted to #team-channel" in out and "C42 (ZQ) reported missing" in out
+    assert "1 child missing now" in out
+    assert "already recorded missing" in out
+    assert (tmp_path / "missing-bot.sqlite3").exists(), "the console uses the default SQLite file"
+    assert "Traceback" not in result.stderr
+
+
+def test_console_demo_shows_sample_data(tmp_path):
+    result = run(["console", "--demo"], stdin="", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "demo: 8 children" in result.stdout
+    assert "C1001 (JB)" in result.stdout and "missing now" in result.stdout
+    assert not (tmp_path / "missing-bot.sqlite3").exists(), "the demo never touches the real database"
+
+
+def test_db_upgrade_on_a_new_file(tmp_path):
+    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    result = run(["db", "upgrade"], env={"DATABASE_URL": url}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "latest schema" in result.stdout
