@@ -1,0 +1,25 @@
+# The two front-door commands:  make try   and   make test
+VENV ?= .venv
+PYTHON ?= python3
+
+.PHONY: try test setup bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+try: setup  ## the bot in your terminal, on a throw-away SQLite database with an invented sample
+	$(VENV)/bin/missing-bot console --demo
+
+test: setup  ## the whole suite; set TEST_DATABASE_URL=postgresql://... to run it on PostgreSQL
+	$(VENV)/bin/pytest
+
+bench: setup  ## the throughput benchmark of issue 2 (prints figures)
+	$(VENV)/bin/python benchmarks/http_bench.py
+
+clean:
+	rm -rf $(VENV) *.egg-info build
