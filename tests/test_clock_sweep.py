@@ -18,6 +18,15 @@ UTC = timezone.utc
 WORKER = "UWORKER001"
 
 
+def episode(services, clock, ref, start):
+    """An episode of 3 hours with its interview done, each step at its own time."""
+    clock.set(start)
+    report(services, ref, start)
+    clock.advance(hours=3)
+    found(services, ref, clock.now)
+    interview(services, ref, clock.now)
+
+
 def headlines(posts) -> list[str]:
     return [p["text"] for p in posts]
 
@@ -112,13 +121,13 @@ def test_reminder_then_overdue_then_outcome_stops_them(services, slack_stub, clo
 
 
 def test_third_episode_in_30_days_alerts_in_the_same_transaction_once(services, slack_stub, clock):
-    t0 = clock.now - timedelta(days=20)
+    t0 = clock.now
     child(services, "C400", "IJ")
-    for i, day in enumerate((0, 8)):
-        report(services, "C400", t0 + timedelta(days=day))
-        found(services, "C400", t0 + timedelta(days=day, hours=3))
+    for day in (0, 8):
+        episode(services, clock, "C400", t0 + timedelta(days=day))
     assert not [r for r in outbox(services) if r.kind == "alert.persistence"]
-    third = report(services, "C400", t0 + timedelta(days=19))
+    clock.set(t0 + timedelta(days=19))
+    third = report(services, "C400", clock.now)
     # stored by the report's own transaction, before any sweep or delivery
     rows = [r for r in outbox(services) if r.kind == "alert.persistence"]
     assert len(rows) == 2 and {r.episode_id for r in rows} == {third}
@@ -129,19 +138,22 @@ def test_third_episode_in_30_days_alerts_in_the_same_transaction_once(services, 
     assert {p["thread_ts"] for p in posts} == {report_ts}
     assert "missing intervention planning meeting" in posts[0]["blocks"][0]["text"]["text"] + posts[1]["blocks"][0]["text"]["text"]
 
-    found(services, "C400", t0 + timedelta(days=19, hours=2))
-    report(services, "C400", t0 + timedelta(days=20))  # a fourth: still at or above 3, no new crossing
+    clock.advance(hours=2)
+    found(services, "C400", clock.now)
+    interview(services, "C400", clock.now)
+    clock.set(t0 + timedelta(days=20))
+    report(services, "C400", clock.now)  # a fourth: still at or above 3, no new crossing
     sweep(services)
     assert len([r for r in outbox(services) if r.kind == "alert.persistence"]) == 2
 
 
 def test_two_in_30_days_but_three_in_90(services, slack_stub, clock):
-    t0 = clock.now - timedelta(days=40)
+    t0 = clock.now
     child(services, "C500", "KL")
     for day in (0, 20):
-        report(services, "C500", t0 + timedelta(days=day))
-        found(services, "C500", t0 + timedelta(days=day, hours=1))
-    report(services, "C500", t0 + timedelta(days=35))  # 30-day window: 2 episodes; 90-day: 3
+        episode(services, clock, "C500", t0 + timedelta(days=day))
+    clock.set(t0 + timedelta(days=35))
+    report(services, "C500", clock.now)  # 30-day window: 2 episodes; 90-day: 3
     deliver_due(services)
     assert headlines(alert_posts(slack_stub)) == ["3 episodes in 90 days: C500 (KL)"]
 
