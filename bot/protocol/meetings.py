@@ -216,6 +216,34 @@ def agenda_due_at(config: SeriesConfig, occurrence: datetime) -> datetime:
     return min(due, occurrence)
 
 
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_SPAN = re.compile(r"^(?:in\s+)?(\d{1,3})\s*(d|days?|w|weeks?)$")
+DAY_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d/%m/%y", "%d-%m-%Y", "%d.%m.%Y")
+
+
+def parse_day(text: str, today: date) -> date | None:
+    """A calendar day people type: `2026-12-17`, `17/12/2026`, `today`, `tomorrow`, `friday`
+    (the next one after today), `in 5 days`, `2w`. None when it is not one of these."""
+    value = " ".join(text.strip().lower().split())
+    if value == "today":
+        return today
+    if value == "tomorrow":
+        return today + timedelta(days=1)
+    for i, name in enumerate(_WEEKDAYS):
+        if value in (name, name[:3], f"next {name}"):
+            return today + timedelta(days=(i - today.weekday() - 1) % 7 + 1)
+    m = _SPAN.match(value)
+    if m:
+        n = int(m[1])
+        return today + timedelta(days=n * 7 if m[2].startswith("w") else n)
+    for fmt in DAY_FORMATS:
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
 def describe_rrule(rrule: str) -> str:
     """A few common rules in words; anything else as written."""
     words = {

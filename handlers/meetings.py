@@ -1,0 +1,408 @@
+"""`/missing meeting ...`, `/missing agenda ...`, `/missing action ...` and the meeting setup form."""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, datetime, time, timezone
+
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from bot.context import Ctx, Services
+from bot.protocol import agenda as ag
+from bot.protocol import grammar as g
+from bot.protocol import meetings as pm
+from bot.render import local, who
+from handlers.registry import Reply, UserError, subcommand
+from store import meetings as sm
+from store.models import Child
+
+log = logging.getLogger(__name__)
+
+SETUP_CALLBACK = "meeting_setup"
+SETUP_EXAMPLE = '/missing meeting setup name="MACE" rrule="FREQ=MONTHLY;BYDAY=+2TU" time=14:00 location="Room 4"'
+CANCEL_EXAMPLE = "/missing meeting cancel monitoring 2026-12-17"
+AGENDA_EXAMPLE = "/missing agenda monitoring 2026-12-17"
+ACTION_EXAMPLE = '/missing action add C1234 "Book a strategy meeting" owner @jo due friday'
+SETUP_KEYS = ("name", "rrule", "time", "duration", "location", "chair", "attendees", "channel", "lead", "first")
+
+
+def _fail(exc: g.GrammarError) -> UserError:
+    return UserError(exc.message, exc.example)
+
+
+def _validation_message(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "meeting"
+    return f"{field}: {err['msg'].removeprefix('Value error, ')}"
+
+
+def _series(ctx: Ctx, text: str, example: str) -> sm.MeetingSeries:
+    live = sm.all_series(ctx.session)
+    if not live:
+        raise UserError("No meeting series is set up yet.", "/missing meeting setup")
+    if not text:
+        if len(live) == 1:
+            return live[0]
+        raise UserError("Say which series: " + ", ".join(f"`{s.name}` (#{s.id})" for s in live) + ".", example)
+    found = sm.find_series(ctx.session, text)
+    if found is None:
+        raise UserError(f"No single series matches `{text[:60]}`. Series: "
+                        + ", ".join(f"`{s.name}` (#{s.id})" for s in live) + ".", example)
+    return found
+
+
+def _split_date(ctx: Ctx, tokens: list[str]) -> tuple[list[str], date | None]:
+    """Split a trailing date (one or two words, e.g. `2026-12-17` or `next thursday`) off `tokens`."""
+    today = ctx.now.astimezone(ctx.zone).date()
+    for n in (2, 1):
+        if len(tokens) >= n:
+            d = pm.parse_day(" ".join(tokens[-n:]), today)
+            if d is not None:
+                return tokens[:-n], d
+    return tokens, None
+
+
+def _occurrence_on(series: sm.MeetingSeries, day: date, example: str) -> datetime:
+    spec = series.spec
+    zone = spec.zone
+    lo = datetime.combine(day, time(0), tzinfo=zone)
+    hi = datetime.combine(day, time(23, 59), tzinfo=zone)
+    found = pm.occurrences(spec, series.dtstart, lo, hi)
+    if not found:
+        near = pm.occurrences(spec, series.dtstart, lo, datetime.combine(day.replace(year=day.year + 1), time(0), tzinfo=zone))[:3]
+        dates = ", ".join(f"{t:%a %d %b %Y}" for t in near) or "none"
+        raise UserError(f"{series.name} does not meet on {day:%a %d %b %Y}. Next dates: {dates}.", example)
+    return found[0]
+
+
+# -- meeting setup / list / cancel ---------------------------------------------------
+def setup_fields(text: str, base: pm.SeriesConfig | None, today: date) -> pm.SeriesConfig:
+    """Inline `key=value` settings over `base` (the existing series or the defaults)."""
+    values = (base or pm.SeriesConfig()).model_dump()
+    for token in g.tokenize(text, SETUP_EXAMPLE):
+        key, eq, value = token.partition("=")
+        key = key.lower()
+        if not eq or key not in SETUP_KEYS:
+            raise g.GrammarError(f"`{token[:40]}` is not a setting. Settings: {', '.join(SETUP_KEYS)} (as key=value).",
+                                 SETUP_EXAMPLE)
+        value = value.strip()
+        if key == "time":
+            start, _, end = value.partition("-")
+            try:
+                values["start_time"] = time.fromisoformat(start.strip().zfill(5))
+                if end:
+                    finish = time.fromisoformat(end.strip().zfill(5))
+                    values["duration_minutes"] = (finish.hour * 60 + finish.minute) - (values["start_time"].hour * 60
+                                                                                      + values["start_time"].minute)
+            except ValueError:
+                raise g.GrammarError(f"`{value[:20]}` is not a time. Write 10:00 or 10:00-11:30.", SETUP_EXAMPLE) from None
+        elif key in ("duration", "lead"):
+            if not value.isdigit():
+                raise g.GrammarError(f"`{key}` is a whole number.", SETUP_EXAMPLE)
+            values["duration_minutes" if key == "duration" else "lead_working_days"] = int(value)
+        elif key == "chair":
+            values["chair"] = _person(value) if value else None
+        elif key == "attendees":
+            values["attendees"] = [_person(p) for p in value.replace("\n", ";").split(";") if p.strip()]
+        elif key == "channel":
+            values["channel"] = value.lstrip("<#").split("|")[0].rstrip(">")
+        elif key == "first":
+            d = pm.parse_day(value, today)
+            if d is None:
+                raise g.GrammarError(f"`{value[:20]}` is not a date.", SETUP_EXAMPLE)
+            values["first_date"] = d
+        else:
+            values[key] = value
+    try:
+        return pm.SeriesConfig.model_validate(values)
+    except ValidationError as exc:
+        raise g.GrammarError(_validation_message(exc), SETUP_EXAMPLE) from None
+
+
+def _person(text: str) -> dict:
+    try:
+        return pm.Person.parse(text).model_dump()
+    except ValidationError:
+        raise g.GrammarError(f"`{text[:60]}` is not `Name <email>`.", SETUP_EXAMPLE) from None
+
+
+def _series_line(series: sm.MeetingSeries, now: datetime, default_channel: str) -> str:
+    spec = series.spec
+    nxt = sm.upcoming(series, now, 3)
+    dates = ", ".join(f"{t:%a %d %b %Y}" for t in nxt) or "no more dates"
+    channel = sm.channel_of(series, default_channel)
+    end = (datetime.combine(date(2000, 1, 1), spec.start_time) + spec.duration).time()
+    return (f"*#{series.id} {series.name}* — {pm.describe_rrule(spec.rrule)}, {spec.start_time:%H:%M}–{end:%H:%M} "
+            f"({spec.timezone}){', ' + spec.location if spec.location else ''}. Chair: "
+            f"{spec.chair or 'not set'}; {len(spec.attendees)} attendee(s); agenda {spec.lead_working_days} working "
+            f"day(s) before{f' in <#{channel}>' if channel else ''}. Next: {dates}."
+            + (" _(from the protocol file)_" if series.source == "protocol" else ""))
+
+
+@subcommand("meeting", usage="/missing meeting setup|list|cancel ...",
+            summary="set up, list or cancel the monitoring meeting series",
+            examples=["/missing meeting setup", "/missing meeting list", CANCEL_EXAMPLE], aliases=("meetings",))
+def meeting(ctx: Ctx, args: str) -> Reply:
+    word, _, rest = args.strip().partition(" ")
+    word = word.lower() or "list"
+    if word == "list":
+        live = sm.all_series(ctx.session)
+        if not live:
+            return Reply("No meeting series yet. `/missing meeting setup` opens a form "
+                         "(default: the third Thursday of each month, 10:00–11:30).")
+        return Reply("\n".join(_series_line(s, ctx.now, ctx.settings.alert_channel) for s in live))
+    if word == "setup":
+        if not rest.strip():
+            return Reply("Opening the meeting form…", modal=setup_view(None, ctx.channel_id))
+        try:
+            name = next((t.partition("=")[2] for t in g.tokenize(rest) if t.lower().startswith("name=")), "")
+            base = sm.find_series(ctx.session, name) if name else None
+            if base is not None and base.name.casefold() != name.casefold():
+                base = None
+            config = setup_fields(rest, base.spec if base else None, ctx.now.astimezone(ctx.zone).date())
+        except g.GrammarError as exc:
+            raise _fail(exc) from None
+        series, changed = sm.save_series(ctx.session, config, actor=ctx.user_id, now=ctx.now,
+                                         channel=ctx.settings.alert_channel)
+        if not changed:
+            return Reply(f"Nothing changed: {_series_line(series, ctx.now, ctx.settings.alert_channel)}")
+        return Reply(f":calendar: Saved (invite version {series.sequence}). "
+                     f"{_series_line(series, ctx.now, ctx.settings.alert_channel)}\nThe invite is posted to the channel"
+                     + (" and emailed to the attendees." if ctx.settings.smtp_url else "."))
+    if word == "cancel":
+        try:
+            tokens = g.tokenize(rest, CANCEL_EXAMPLE)
+        except g.GrammarError as exc:
+            raise _fail(exc) from None
+        tokens, day = _split_date(ctx, tokens)
+        if not tokens:
+            raise UserError("Say which series to cancel.", CANCEL_EXAMPLE)
+        series = _series(ctx, " ".join(tokens), CANCEL_EXAMPLE)
+        if day is None:
+            sm.cancel_series(ctx.session, series, actor=ctx.user_id, now=ctx.now, channel=ctx.settings.alert_channel)
+            return Reply(f":x: {series.name} is cancelled, every future meeting. Attendees are sent a cancellation.")
+        start = _occurrence_on(series, day, CANCEL_EXAMPLE)
+        if start < ctx.now:
+            raise UserError(f"The meeting of {start:%a %d %b %Y} has already started.", CANCEL_EXAMPLE)
+        if start.astimezone(timezone.utc) in series.skip():
+            raise UserError(f"The meeting of {start:%a %d %b %Y} is already cancelled.", CANCEL_EXAMPLE)
+        sm.cancel_occurrence(ctx.session, series, start, actor=ctx.user_id, now=ctx.now,
+                             channel=ctx.settings.alert_channel)
+        return Reply(f":x: {series.name} on {local(start, series.spec.zone)} is cancelled; the series carries on.")
+    raise UserError(f"`meeting {word[:20]}` is not a meeting command. Use setup, list or cancel.", CANCEL_EXAMPLE)
+
+
+# -- agenda --------------------------------------------------------------------------
+@subcommand("agenda", usage="/missing agenda [series] [date] [post]",
+            summary="the agenda of the next (or a given) meeting; `post` puts it in the channel",
+            examples=["/missing agenda", AGENDA_EXAMPLE, "/missing agenda post"])
+def agenda(ctx: Ctx, args: str) -> Reply:
+    try:
+        tokens = g.tokenize(args, AGENDA_EXAMPLE)
+    except g.GrammarError as exc:
+        raise _fail(exc) from None
+    post = bool(tokens) and tokens[-1].lower() == "post"
+    tokens = tokens[:-1] if post else tokens
+    tokens, day = _split_date(ctx, tokens)
+    series = _series(ctx, " ".join(tokens), AGENDA_EXAMPLE)
+    spec = series.spec
+    if day is None:
+        start = pm.next_occurrence(spec, series.dtstart, ctx.now, series.skip())
+        if start is None:
+            raise UserError(f"{series.name} has no more meetings.", AGENDA_EXAMPLE)
+    else:
+        start = _occurrence_on(series, day, AGENDA_EXAMPLE)
+    built = sm.build_agenda(ctx.session, series, start, protocol=ctx.protocol, now=ctx.now)
+    channel = sm.channel_of(series, ctx.settings.alert_channel)
+    if post:
+        key = f"meeting:agenda-on-demand:{series.id}:{start:%Y%m%d}:{ctx.now:%Y%m%dT%H%M%S}:{ctx.user_id}"
+        sm.post_agenda(ctx.session, series, built, channel=channel, now=ctx.now, key=key)
+        return Reply(f":white_check_mark: The agenda for {local(start, spec.zone)} is posted to <#{channel}> "
+                     "with the full document.")
+    return Reply(ag.summary_text(built), blocks=ag.to_blocks(
+        built, document_note="`/missing agenda ... post` puts the full agenda in the channel."))
+
+
+# -- actions -------------------------------------------------------------------------
+@subcommand("action", usage='/missing action add <child-ref|general> "<text>" owner @user due <date> | done <id> | list',
+            summary="meeting actions: add, complete, list",
+            examples=[ACTION_EXAMPLE, "/missing action done 12", "/missing action list"], aliases=("actions",))
+def action(ctx: Ctx, args: str) -> Reply:
+    word, _, rest = args.strip().partition(" ")
+    word = word.lower() or "list"
+    today = ctx.now.astimezone(ctx.zone).date()
+    if word == "list":
+        rows = sm.open_actions(ctx.session)
+        if not rows:
+            return Reply("No open actions.")
+        return Reply("\n".join(
+            f"#{a.id} {sm.action_label(ctx.session, a)}: {a.text} — <@{a.owner_user_id}>, due {a.due_on:%a %d %b %Y}"
+            + (" *(overdue)*" if a.due_on < today else "") for a in rows[:50]))
+    if word == "done":
+        ident = rest.strip().lstrip("#")
+        if not ident.isdigit():
+            raise UserError("Give the action number.", "/missing action done 12")
+        row = ctx.session.get(sm.Action, int(ident))
+        if row is None:
+            raise UserError(f"There is no action #{ident}.", "/missing action list")
+        if row.done_at:
+            raise UserError(f"Action #{row.id} was already done {local(row.done_at, ctx.zone)}.", "/missing action list")
+        sm.complete_action(ctx.session, row, actor=ctx.user_id, now=ctx.now)
+        return Reply(f":white_check_mark: Action #{row.id} ({sm.action_label(ctx.session, row)}) is done.")
+    if word != "add":
+        raise UserError(f"`action {word[:20]}` is not an action command. Use add, done or list.", ACTION_EXAMPLE)
+    try:
+        tokens = g.tokenize(rest, ACTION_EXAMPLE)
+        lower = [t.lower() for t in tokens]
+        if "owner" not in lower or "due" not in lower or lower.index("owner") > lower.index("due"):
+            raise g.GrammarError("An action needs `owner @user` and then `due <date>`.", ACTION_EXAMPLE)
+        i_owner, i_due = lower.index("owner"), lower.index("due")
+        if i_owner < 2:
+            raise g.GrammarError("Say who the action is for (a case reference or `general`) and what it is.",
+                                 ACTION_EXAMPLE)
+        subject, text = tokens[0], g.free_text(" ".join(tokens[1:i_owner]), "action", 500)
+        owner = g.user_id(" ".join(tokens[i_owner + 1:i_due]), ACTION_EXAMPLE)
+        due = pm.parse_day(" ".join(tokens[i_due + 1:]), today)
+        if due is None:
+            raise g.GrammarError("Write the due date as 2026-12-17, 17/12/2026, friday or `in 7 days`.", ACTION_EXAMPLE)
+        child = None
+        if subject.lower() != "general":
+            ref = g.child_ref(subject, ACTION_EXAMPLE)
+            child = ctx.session.scalar(select(Child).where(Child.child_ref == ref))
+            if child is None:
+                raise g.GrammarError(f"No child with case reference {ref} is recorded.", ACTION_EXAMPLE)
+    except g.GrammarError as exc:
+        raise _fail(exc) from None
+    if not text:
+        raise UserError("The action needs some text.", ACTION_EXAMPLE)
+    if due < today:
+        raise UserError(f"The due date {due:%d %b %Y} is in the past.", ACTION_EXAMPLE)
+    live = sm.all_series(ctx.session)
+    row = sm.add_action(ctx.session, child=child, text=text, owner=owner, due_on=due, actor=ctx.user_id,
+                        now=ctx.now, series=live[0] if len(live) == 1 else None)
+    label = who(child.child_ref, child.label) if child else "general"
+    return Reply(f":pushpin: Action #{row.id} ({label}) for <@{owner}>, due {due:%a %d %b %Y}: {text}\n"
+                 f"It stays on the agenda until `/missing action done {row.id}`.")
+
+
+# -- the setup form -------------------------------------------------------------------
+def _input(block_id: str, label: str, element: dict, *, optional: bool = False, hint: str = "") -> dict:
+    block = {"type": "input", "block_id": block_id, "optional": optional,
+             "label": {"type": "plain_text", "text": label}, "element": {"action_id": "value", **element}}
+    if hint:
+        block["hint"] = {"type": "plain_text", "text": hint}
+    return block
+
+
+def _plain(initial: str = "", multiline: bool = False, max_length: int = 300) -> dict:
+    el = {"type": "plain_text_input", "multiline": multiline, "max_length": max_length}
+    if initial:
+        el["initial_value"] = initial
+    return el
+
+
+def setup_view(config: pm.SeriesConfig | None, channel_id: str) -> dict:
+    c = config or pm.SeriesConfig()
+    channel_el = {"type": "conversations_select", "filter": {"include": ["public", "private"]}}
+    if c.channel or channel_id.startswith(("C", "G")):
+        channel_el["initial_conversation"] = c.channel or channel_id
+    return {
+        "type": "modal", "callback_id": SETUP_CALLBACK,
+        "title": {"type": "plain_text", "text": "Meeting series"},
+        "submit": {"type": "plain_text", "text": "Save"}, "close": {"type": "plain_text", "text": "Cancel"},
+        "private_metadata": json.dumps({"channel_id": channel_id}),
+        "blocks": [
+            _input("name", "Name", _plain(c.name, max_length=120)),
+            _input("rrule", "Recurrence (RFC 5545 RRULE)", _plain(c.rrule, max_length=200),
+                   hint="FREQ=MONTHLY;BYDAY=+3TH is the third Thursday of each month; "
+                        "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU every other Tuesday."),
+            _input("start_time", "Starts at", {"type": "timepicker", "initial_time": f"{c.start_time:%H:%M}"}),
+            _input("duration", "Length in minutes", _plain(str(c.duration_minutes), max_length=4)),
+            _input("location", "Location or online link", _plain(c.location), optional=True),
+            _input("chair", "Chair (Name <email>)", _plain(str(c.chair) if c.chair else ""), optional=True),
+            _input("attendees", "Attendees, one per line (Name <email>)",
+                   _plain("\n".join(str(p) for p in c.attendees), multiline=True, max_length=3000), optional=True),
+            _input("channel", "Channel for the invite and agenda", channel_el, optional=True),
+            _input("lead", "Agenda this many working days before", _plain(str(c.lead_working_days), max_length=2)),
+        ],
+    }
+
+
+_FIELD_BLOCK = {"name": "name", "rrule": "rrule", "start_time": "start_time", "duration_minutes": "duration",
+                "location": "location", "chair": "chair", "attendees": "attendees", "channel": "channel",
+                "lead_working_days": "lead"}
+
+
+def _state_value(state: dict, block: str) -> str:
+    v = (state.get(block) or {}).get("value") or {}
+    return v.get("value") or v.get("selected_time") or v.get("selected_conversation") or ""
+
+
+def submit_setup(services: Services, *, user_id: str, state: dict) -> tuple[dict | None, str]:
+    """Validate and save the form. Returns (errors by block id, or None; confirmation text)."""
+    errors: dict[str, str] = {}
+    values: dict = {"name": _state_value(state, "name").strip(), "rrule": _state_value(state, "rrule"),
+                    "location": _state_value(state, "location").strip(),
+                    "channel": _state_value(state, "channel")}
+    try:
+        values["start_time"] = time.fromisoformat(_state_value(state, "start_time") or "10:00")
+    except ValueError:
+        errors["start_time"] = "Pick a time."
+    for key, block in (("duration_minutes", "duration"), ("lead_working_days", "lead")):
+        raw = _state_value(state, block).strip()
+        if raw.isdigit():
+            values[key] = int(raw)
+        else:
+            errors[block] = "A whole number."
+    try:
+        chair = _state_value(state, "chair").strip()
+        values["chair"] = pm.Person.parse(chair) if chair else None
+    except ValidationError:
+        errors["chair"] = "Write Name <email>."
+    people = []
+    for line in _state_value(state, "attendees").replace(";", "\n").splitlines():
+        if line.strip():
+            try:
+                people.append(pm.Person.parse(line))
+            except ValidationError:
+                errors["attendees"] = f"`{line[:40]}` is not Name <email>."
+    values["attendees"] = people
+    if errors:
+        return errors, ""
+    try:
+        config = pm.SeriesConfig.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        block = _FIELD_BLOCK.get(str(err["loc"][0]) if err["loc"] else "", "name")
+        return {block: err["msg"].removeprefix("Value error, ")[:150]}, ""
+    now = services.now()
+    with services.sessions.begin() as session:
+        series, changed = sm.save_series(session, config, actor=user_id, now=now,
+                                         channel=services.settings.alert_channel)
+        text = (f":calendar: {series.name} saved (invite version {series.sequence})." if changed
+                else f"{series.name}: nothing changed.")
+    services.on_enqueued()
+    return None, text
+
+
+def register_actions(app, services: Services) -> None:
+    """The setup form's submission listener (bot/app.py calls this)."""
+
+    @app.view(SETUP_CALLBACK)
+    def setup_submitted(ack, body, client, view):
+        user = body["user"]["id"]
+        try:
+            errors, text = submit_setup(services, user_id=user, state=(view.get("state") or {}).get("values") or {})
+        except Exception as exc:  # noqa: BLE001 - say so in the form, log the type only
+            log.error("meeting setup form failed: %s", type(exc).__name__)
+            ack(response_action="errors", errors={"name": "Something went wrong; nothing was saved. Try again."})
+            return
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        ack()
+        try:
+            client.chat_postMessage(channel=user, text=text)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("meeting setup confirmation not sent: %s", type(exc).__name__)

@@ -1,0 +1,154 @@
+"""The meetings step of every sweep: agendas at their lead time, overdue-action reminders, emailed invites.
+
+- Agenda: for each live series, the next occurrence whose build time (lead working days
+  before, see bot.protocol.meetings.agenda_due_at) has come and which has not started yet
+  gets its agenda built, stored in the occurrence (so the invite DESCRIPTION carries it) and
+  queued for the channel. The stored marker is claimed by a conditional UPDATE and the outbox
+  keys are unique, so any number of sweeps in any number of processes post it once. A meeting
+  that has already started when the bot comes back gets no stale agenda.
+- Overdue actions: one reminder the day after the due date, then one a week while open
+  (outbox key per action and week).
+- Email (when SMTP_URL is set): every series whose SEQUENCE is ahead of what attendees were
+  last sent is emailed as an iMIP REQUEST (or CANCEL), each newly cancelled occurrence as a
+  CANCEL with its RECURRENCE-ID. Mail is sent outside any transaction and marked afterwards;
+  a repeat after a crash is harmless, calendars match it by UID and SEQUENCE."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from sqlalchemy import select, update
+
+from bot import ics, mail
+from bot.context import Services
+from bot.protocol import meetings as pm
+from bot.render import local, who
+from store import meetings as sm
+from store.outbox import enqueue
+
+log = logging.getLogger(__name__)
+
+
+def build_due_agendas(services: Services, now: datetime) -> int:
+    built = 0
+    channel = services.settings.alert_channel
+    with services.sessions.begin() as s:
+        sm.sync_protocol(s, services.protocol, now=now, channel=channel)
+        for series in sm.all_series(s):
+            spec = series.spec
+            # the next meeting not yet started (or starting now)
+            nxt = pm.next_occurrence(spec, series.dtstart, now, series.skip())
+            if nxt is None or pm.agenda_due_at(spec, nxt) > now:
+                continue
+            agenda = sm.build_agenda(s, series, nxt, protocol=services.protocol, now=now)
+            if sm.mark_agenda_built(s, series, nxt, agenda, now):
+                key = f"meeting:agenda:{series.id}:{nxt.astimezone(timezone.utc):%Y%m%dT%H%M}"
+                sm.post_agenda(s, series, agenda, channel=sm.channel_of(series, channel), now=now, key=key)
+                built += 1
+    return built
+
+
+def remind_overdue_actions(services: Services, now: datetime) -> int:
+    sent = 0
+    zone = services.zone
+    today = now.astimezone(zone).date()
+    with services.sessions.begin() as s:
+        for action in sm.open_actions(s):
+            late = (today - action.due_on).days
+            if late < 1:
+                continue
+            series = s.get(sm.MeetingSeries, action.series_id) if action.series_id else None
+            channel = sm.channel_of(series, services.settings.alert_channel) if series else services.settings.alert_channel
+            subject = who(action.child.child_ref, action.child.label) if action.child else "general"
+            text = (f":alarm_clock: Action #{action.id} ({subject}) for <@{action.owner_user_id}> was due "
+                    f"{action.due_on:%a %d %b %Y}: {action.text}\nWhen it is done: `/missing action done {action.id}`")
+            sent += enqueue(s, key=f"meeting:action-overdue:{action.id}:{late // 7}", kind="action_overdue",
+                               channel=channel, text=text, now=now)
+    return sent
+
+
+def _recipients(spec: pm.SeriesConfig) -> list[tuple[str, str]]:
+    people = ([spec.chair] if spec.chair else []) + spec.attendees
+    seen, out = set(), []
+    for p in people:
+        if p.email not in seen:
+            seen.add(p.email)
+            out.append((p.name, p.email))
+    return out
+
+
+def email_invites(services: Services, now: datetime) -> int:
+    """Email the attendees of each changed series; returns how many emails were sent."""
+    url = services.settings.smtp_url
+    if not url:
+        return 0
+    outgoing: list[tuple[str, int, int | None, int, object]] = []  # (kind, series id, occurrence id, sequence, message)
+    with services.sessions() as s:
+        for series in sm.all_series(s, include_cancelled=True):
+            spec = series.spec
+            people = _recipients(spec)
+            if not people:
+                continue
+            sender = (spec.chair.name, spec.chair.email) if spec.chair else ("missing-bot", ics.NO_REPLY)
+            data = sm.series_data(series)
+            for occ in series.occurrences:
+                if occ.cancelled_at and occ.cancel_mailed_at is None and series.cancelled_at is None:
+                    if series.mailed_sequence < 0:  # never invited: the first invite carries the EXDATE
+                        outgoing.append(("occurrence", series.id, occ.id, series.sequence, None))
+                        continue
+                    when = local(occ.starts_at, spec.zone)
+                    msg = mail.invite_message(ics=ics.cancel_occurrence(data, occ.starts_at, now), sender=sender,
+                                              recipients=people, now=now, subject=f"Cancelled: {spec.name}, {when}",
+                                              text=f"The {spec.name} on {when} is cancelled. The series carries on.")
+                    outgoing.append(("occurrence", series.id, occ.id, series.sequence, msg))
+            if series.mailed_sequence >= series.sequence:
+                continue
+            if series.cancelled_at:
+                if series.mailed_sequence < 0:
+                    continue  # never invited: nothing to cancel
+                msg = mail.invite_message(ics=ics.cancel_series(data, now), sender=sender, recipients=people, now=now,
+                                          subject=f"Cancelled: {spec.name}",
+                                          text=f"The {spec.name} series is cancelled.")
+            else:
+                nxt = sm.upcoming(series, now, 1)
+                first = f"The next meeting is {local(nxt[0], spec.zone)}." if nxt else ""
+                where = f"\nWhere: {spec.location}" if spec.location else ""
+                msg = mail.invite_message(ics=ics.request(data, now), sender=sender, recipients=people, now=now,
+                                          subject=f"Invitation: {spec.name} ({pm.describe_rrule(spec.rrule)})",
+                                          text=f"{spec.name}, {pm.describe_rrule(spec.rrule)}, {spec.start_time:%H:%M} "
+                                               f"for {spec.duration_minutes} minutes. {first}{where}\n\n"
+                                               "The agenda of each meeting is added to the invite before the meeting.")
+            outgoing.append(("series", series.id, None, series.sequence, msg))
+    sent = 0
+    for kind, series_id, occ_id, sequence, msg in outgoing:
+        try:
+            if msg is not None:
+                mail.send(url, msg)
+        except Exception as exc:  # noqa: BLE001 - try again at the next sweep
+            log.warning("meeting invite email for series %s not sent: %s", series_id, type(exc).__name__)
+            continue
+        with services.sessions.begin() as s:
+            if kind == "occurrence":
+                s.execute(update(sm.MeetingOccurrence).where(sm.MeetingOccurrence.id == occ_id)
+                          .values(cancel_mailed_at=now))
+            else:
+                s.execute(update(sm.MeetingSeries).where(sm.MeetingSeries.id == series_id,
+                                                         sm.MeetingSeries.mailed_sequence < sequence)
+                          .values(mailed_sequence=sequence))
+        sent += msg is not None
+    return sent
+
+
+def meetings_step(services: Services, now: datetime) -> None:
+    """One sweep's meeting work (see the module docstring)."""
+    build_due_agendas(services, now)
+    remind_overdue_actions(services, now)
+    email_invites(services, now)
+
+
+try:
+    from scheduler.sweep import register_step
+except ImportError:  # pragma: no cover - the sweep module not present
+    pass
+else:
+    register_step(meetings_step)
