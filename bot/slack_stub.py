@@ -42,6 +42,7 @@ class SlackStub:
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
+        self._held: dict[str, threading.Event] = {}
 
     # -- control -----------------------------------------------------------
     @property
@@ -88,6 +89,28 @@ class SlackStub:
         with self._lock:
             self.failures.setdefault(method, []).extend(failures)
 
+    def hold(self, method: str) -> None:
+        """Record calls of `method` but keep them waiting for an answer until `release` (to kill
+        a bot process while its post is in flight)."""
+        with self._lock:
+            self._held[method] = threading.Event()
+
+    def release(self, method: str) -> None:
+        with self._lock:
+            event = self._held.pop(method, None)
+        if event:
+            event.set()
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 30.0) -> bool:
+        """Wait until `count` calls of `method` have been recorded."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if sum(1 for c in self.calls if c.method == method) >= count:
+                    return True
+            time.sleep(0.01)
+        return False
+
     def posts(self, method: str = "chat.postMessage") -> list[dict]:
         with self._lock:
             return [c.args for c in self.calls if c.method == method]
@@ -121,6 +144,9 @@ class SlackStub:
             failure = queue.pop(0) if queue else None
             self.calls.append(Call(method, args, {"authorization": headers.get("Authorization", "")}))
             ts = f"{1700000000 + next(self._ts)}.000100"
+            held = self._held.get(method)
+        if held is not None:
+            held.wait(30)
         if failure:
             if failure.status == 429:
                 return 429, {"Retry-After": str(failure.retry_after or 1)}, {"ok": False, "error": "ratelimited"}

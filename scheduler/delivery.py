@@ -56,7 +56,7 @@ def _header(headers, name: str) -> str | None:
 def recover_stale(services: Services, now: datetime) -> int:
     """Put back rows left in `sending` by a process that died mid-delivery."""
     with services.sessions.begin() as s:
-        res = s.execute(update(Outbox).where(Outbox.status == "sending", Outbox.claimed_at < now - SENDING_TIMEOUT)
+        res = s.execute(update(Outbox).where(Outbox.status == "sending", Outbox.claimed_at <= now - SENDING_TIMEOUT)
                         .values(status="pending", next_attempt_at=now))
     if res.rowcount:
         log.warning("outbox: recovered %d stale claim(s)", res.rowcount)

@@ -1,0 +1,137 @@
+"""Delivery through the real WebClient to the fake Slack: retries, failures, claims, threads, files."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from slack_sdk import WebClient
+
+from bot.slack_stub import Failure
+from scheduler.delivery import GIVE_UP_AFTER, SENDING_TIMEOUT, claim_next, deliver_due
+from store.alerts import health
+from store.outbox import enqueue
+from tests.clock_helpers import outbox
+from tests.conftest import ADMIN_USER, ALERT_CHANNEL
+
+
+def put(services, key: str, *, channel: str = ALERT_CHANNEL, thread_key: str | None = None, payload=None,
+        text: str | None = None) -> None:
+    with services.sessions.begin() as s:
+        enqueue(s, key=key, kind="test", channel=channel, text=text or f"message {key}", now=services.now(),
+                thread_key=thread_key, payload=payload)
+
+
+def texts(stub, channel: str = ALERT_CHANNEL) -> list[str]:
+    return [p["text"] for p in stub.posts() if p.get("channel") == channel]
+
+
+def test_429_with_retry_after_then_500_then_ok_delivers_once_after_the_wait(services, slack_stub, clock):
+    put(services, "k1")
+    slack_stub.fail_next("chat.postMessage", Failure(status=429, retry_after=30), Failure(status=500))
+    t0 = clock.now
+    assert deliver_due(services) == 0
+    [row] = outbox(services)
+    assert row.status == "pending" and row.next_attempt_at == t0 + timedelta(seconds=30) and row.error == "ratelimited"
+
+    clock.set(t0 + timedelta(seconds=29))
+    assert deliver_due(services) == 0
+    assert len(slack_stub.posts()) == 1  # Retry-After honoured: no call before it ran out
+
+    clock.set(t0 + timedelta(seconds=30))
+    assert deliver_due(services) == 0  # the 500
+    [row] = outbox(services)
+    assert row.status == "pending" and row.next_attempt_at == clock.now + timedelta(seconds=10)  # backoff, 2nd attempt
+
+    clock.advance(seconds=10)
+    assert deliver_due(services) == 1
+    assert texts(slack_stub) == ["message k1"] * 3  # three calls ...
+    [row] = outbox(services)
+    assert row.status == "sent" and row.attempts == 3 and row.slack_ts  # ... one message delivered
+    clock.advance(minutes=5)
+    assert deliver_due(services) == 0 and len(slack_stub.posts()) == 3
+
+
+def test_connection_errors_retry_with_backoff(services, slack_stub, clock):
+    put(services, "k2")
+    real = services.client
+    services.client = WebClient(token="xoxb-x", base_url="http://127.0.0.1:9/api/", timeout=2)
+    services.client.retry_handlers = []
+    assert deliver_due(services) == 0
+    [row] = outbox(services)
+    assert row.status == "pending" and row.next_attempt_at == clock.now + timedelta(seconds=5)
+    services.client = real
+    clock.advance(seconds=5)
+    assert deliver_due(services) == 1 and texts(slack_stub) == ["message k2"]
+
+
+def test_permanent_error_fails_at_once_and_tells_the_admins_once(services, slack_stub, clock):
+    put(services, "k3", channel="C0GONE0001")
+    put(services, "k4", channel="C0GONE0001")
+    slack_stub.fail_next("chat.postMessage", Failure(error="channel_not_found"), Failure(error="channel_not_found"))
+    deliver_due(services)
+    rows = {r.key: r for r in outbox(services)}
+    assert rows["k3"].status == rows["k4"].status == "failed" and rows["k3"].error == "channel_not_found"
+    notices = [p for p in slack_stub.posts() if p["channel"] == ADMIN_USER]
+    assert len(notices) == 1 and "channel_not_found" in notices[0]["text"]
+    clock.advance(hours=1)
+    deliver_due(services)
+    assert len(slack_stub.posts()) == 3  # two refused posts + one notice, never retried
+    with services.sessions() as s:
+        h = health(s)
+    assert h.failed == 2 and h.recent_failures == [("C0GONE0001", "channel_not_found", 2)]
+
+
+def test_transient_errors_give_up_after_a_day(services, slack_stub, clock):
+    put(services, "k5")
+    t0 = clock.now
+    slack_stub.fail_next("chat.postMessage", *[Failure(status=503)] * 200)
+    while clock.now < t0 + GIVE_UP_AFTER + timedelta(hours=1):
+        deliver_due(services)
+        clock.advance(minutes=15)
+    row = next(r for r in outbox(services) if r.key == "k5")
+    assert row.status == "failed" and row.error.startswith("gave up after")
+    assert 20 < row.attempts < 120  # backoff capped at 15 min: tried all day, but not every sweep
+
+
+def test_a_stale_claim_is_recovered_after_the_timeout_only(services, slack_stub, clock):
+    put(services, "k6")
+    assert claim_next(services, clock.now) is not None  # a process claims it, then dies
+    clock.advance(seconds=SENDING_TIMEOUT.total_seconds() - 1)
+    assert deliver_due(services) == 0 and slack_stub.posts() == []
+    clock.advance(seconds=1)
+    assert deliver_due(services) == 1 and texts(slack_stub) == ["message k6"]
+
+
+def test_later_messages_about_an_episode_go_in_the_thread_of_the_first(services, slack_stub, clock):
+    put(services, "root", thread_key="episode:1")
+    put(services, "reply1", thread_key="episode:1")
+    put(services, "other", thread_key="episode:2")
+    slack_stub.fail_next("chat.postMessage", Failure(status=429, retry_after=10))  # the root is held back
+    deliver_due(services)
+    # the replies wait for their root instead of starting a second thread
+    assert [p.get("thread_ts") for p in slack_stub.posts()] == [None, None]
+    assert texts(slack_stub) == ["message root", "message other"]
+    clock.advance(seconds=11)
+    deliver_due(services)
+    rows = {r.key: r for r in outbox(services)}
+    reply = slack_stub.posts()[-1]
+    assert reply["text"] == "message reply1" and reply["thread_ts"] == rows["root"].slack_ts
+    put(services, "reply2", thread_key="episode:1")
+    deliver_due(services)
+    assert slack_stub.posts()[-1]["thread_ts"] == rows["root"].slack_ts
+
+
+def test_direct_message_posts_to_the_user(services, slack_stub, clock):
+    put(services, "dm", channel="UWORKER001")
+    assert deliver_due(services) == 1
+    assert slack_stub.posts()[0]["channel"] == "UWORKER001"
+
+
+def test_file_rows_are_uploaded_with_files_upload_v2(services, slack_stub, clock):
+    put(services, "ics", payload={"file": {"filename": "meeting.ics", "content": "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
+                                           "title": "Monthly meeting"}}, text="The invite")
+    assert deliver_due(services) == 1
+    methods = [c.method for c in slack_stub.take()]
+    assert "files.getUploadURLExternal" in methods and "files.completeUploadExternal" in methods
+    assert "chat.postMessage" not in methods
+    [row] = outbox(services)
+    assert row.status == "sent"
