@@ -1,0 +1,153 @@
+"""iMIP invites reach a real SMTP server on 127.0.0.1 (aiosmtpd) with the right MIME structure."""
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+from datetime import datetime, timezone
+
+import icalendar
+import pytest
+from aiosmtpd.controller import Controller
+from slack_sdk import WebClient
+
+from bot import mail
+from bot.context import build_services
+from bot.protocol import meetings as pm
+from scheduler.meetings_job import email_invites
+from store import meetings as sm
+from tests.conftest import make_settings
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp():
+    inbox = Inbox()
+    with socket.socket() as probe:  # a free port (aiosmtpd 1.4 cannot start on port 0)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    inbox.url = f"smtp://127.0.0.1:{port}"
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def mail_services(db_url, slack_stub, clock, smtp):
+    settings = make_settings(db_url, slack_stub, smtp_url=smtp.url)
+    client = WebClient(token=settings.slack_bot_token, base_url=slack_stub.url, timeout=5)
+    svc = build_services(settings, migrate=False, client=client, clock=clock)
+    yield svc
+    svc.engine.dispose()
+
+
+CONFIG = pm.SeriesConfig(chair=pm.Person.parse("Jo Chair <chair@example.org>"),
+                         attendees=[pm.Person.parse("Al Police <al@example.org>"),
+                                    pm.Person.parse("Zoë Health <zoe@example.org>")],
+                         location="Council House, Room 4")
+
+
+def _parse(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def _calendar_part(msg) -> tuple[object, icalendar.Calendar]:
+    part = next(p for p in msg.walk() if p.get_content_type() == "text/calendar")
+    return part, icalendar.Calendar.from_ical(part.get_content())
+
+
+def test_parse_smtp_url():
+    t = mail.parse_smtp_url("smtp://user%40x:p%3Ass@mail.example.org:2525")
+    assert (t.host, t.port, t.user, t.password, t.tls) == ("mail.example.org", 2525, "user@x", "p:ss", False)
+    assert mail.parse_smtp_url("smtps://mail.example.org").port == 465
+    with pytest.raises(ValueError):
+        mail.parse_smtp_url("http://mail.example.org")
+
+
+def test_invite_reaches_smtp_with_imip_structure(mail_services, smtp, clock):
+    with mail_services.sessions.begin() as s:
+        sm.save_series(s, CONFIG, actor="UADMIN0001", now=clock.now)
+    assert email_invites(mail_services, clock.now) == 1
+    assert email_invites(mail_services, clock.now) == 0  # sent once per version
+
+    (mail_from, rcpt, raw), = smtp.messages
+    assert mail_from == "chair@example.org"
+    assert sorted(rcpt) == ["al@example.org", "chair@example.org", "zoe@example.org"]
+    msg = _parse(raw)
+    assert msg.get_content_type() == "multipart/mixed"
+    alternative, attachment = msg.get_payload()
+    assert alternative.get_content_type() == "multipart/alternative"
+    plain, cal_part = alternative.get_payload()
+    assert plain.get_content_type() == "text/plain"
+    assert "third Thursday of each month" in plain.get_content()
+    assert cal_part.get_content_type() == "text/calendar"
+    assert cal_part.get_param("method") == "REQUEST"
+    assert cal_part.get_content_charset() == "utf-8"
+    assert attachment.get_filename() == "invite.ics"
+    assert attachment.get_content().replace(b"\r\n", b"\n") == cal_part.get_content().replace("\r\n", "\n").encode()
+    cal = icalendar.Calendar.from_ical(cal_part.get_content())
+    assert cal["METHOD"] == "REQUEST"
+    (event,) = cal.walk("VEVENT")
+    assert event["SEQUENCE"] == 0
+    assert "Zoë Health" in [a.params.get("CN") for a in event["ATTENDEE"]]
+    assert msg["Subject"].strip().startswith("Invitation: Missing Children Monitoring Meeting")
+    uid = event["UID"]
+
+    # A change raises SEQUENCE under the same UID: calendars update the meeting.
+    clock.advance(hours=1)
+    with mail_services.sessions.begin() as s:
+        sm.save_series(s, CONFIG.model_copy(update={"location": "Online"}), actor="UADMIN0001", now=clock.now)
+    assert email_invites(mail_services, clock.now) == 1
+    _, cal = _calendar_part(_parse(smtp.messages[-1][2]))
+    (event,) = cal.walk("VEVENT")
+    assert (event["UID"], event["SEQUENCE"], event["LOCATION"]) == (uid, 1, "Online")
+
+
+def test_cancellations_are_emailed_as_method_cancel(mail_services, smtp, clock):
+    with mail_services.sessions.begin() as s:
+        series, _ = sm.save_series(s, CONFIG, actor="UADMIN0001", now=clock.now)
+    email_invites(mail_services, clock.now)
+    meeting = datetime(2027, 1, 21, 10, 0, tzinfo=pm.SeriesConfig().zone)
+    with mail_services.sessions.begin() as s:
+        series = s.get(sm.MeetingSeries, series.id)
+        sm.cancel_occurrence(s, series, meeting, actor="UADMIN0001", now=clock.now, channel="C0ALERTS01")
+    assert email_invites(mail_services, clock.now) == 2  # CANCEL of the date, then the series with its EXDATE
+    cancel_msg, update_msg = (_parse(m[2]) for m in smtp.messages[-2:])
+    part, cal = _calendar_part(cancel_msg)
+    assert part.get_param("method") == "CANCEL" and cal["METHOD"] == "CANCEL"
+    (event,) = cal.walk("VEVENT")
+    assert event["RECURRENCE-ID"].dt == meeting
+    assert cancel_msg["Subject"].strip().startswith("Cancelled: Missing Children Monitoring Meeting, Thu 21 Jan 2027")
+    part, cal = _calendar_part(update_msg)
+    assert part.get_param("method") == "REQUEST"
+    assert [e.dt for e in cal.walk("VEVENT")[0]["EXDATE"].dts] == [meeting]
+    assert email_invites(mail_services, clock.now) == 0
+
+    with mail_services.sessions.begin() as s:
+        sm.cancel_series(s, s.get(sm.MeetingSeries, series.id), actor="UADMIN0001", now=clock.now, channel="C0ALERTS01")
+    assert email_invites(mail_services, clock.now) == 1
+    part, cal = _calendar_part(_parse(smtp.messages[-1][2]))
+    assert part.get_param("method") == "CANCEL"
+    assert cal.walk("VEVENT")[0]["STATUS"] == "CANCELLED"
+
+
+def test_no_smtp_no_email_and_unreachable_server_retries(db_url, slack_stub, clock, smtp):
+    settings = make_settings(db_url, slack_stub)
+    svc = build_services(settings, migrate=False, client=WebClient(base_url=slack_stub.url), clock=clock)
+    with svc.sessions.begin() as s:
+        sm.save_series(s, CONFIG, actor="UADMIN0001", now=clock.now)
+    assert email_invites(svc, clock.now) == 0
+    svc.settings.smtp_url = "smtp://127.0.0.1:9"  # nothing listens there
+    assert email_invites(svc, clock.now) == 0
+    svc.settings.smtp_url = smtp.url
+    assert email_invites(svc, clock.now) == 1  # still pending, sent when the server is back
+    svc.engine.dispose()
