@@ -1,0 +1,78 @@
+"""`/missing stats [from] [to]`: the board figures for a period, posted to the team channel with charts.
+
+The summary and the five PNG charts are outbox rows written in the command's transaction (the
+charts in the summary's thread); the person who asked gets the summary at once, ephemerally.
+File rows carry the PNG base64-encoded: payload {"file": {"filename", "content", "encoding":
+"base64", "title"}}; scheduler/delivery.py decodes it before files_upload_v2."""
+from __future__ import annotations
+
+import base64
+from datetime import date
+
+from bot.cli_figures import default_period
+from bot.context import Ctx
+from bot.protocol.csvimport import parse_date
+from bot.protocol.figures import compute_figures, period_bounds, summary_text
+from handlers.registry import Reply, UserError, subcommand
+from store.audit import audit
+from store.figures import started_between
+from store.outbox import enqueue
+
+EXAMPLE = "/missing stats 2025-04-01 2026-03-31"
+CHART_TITLES = {
+    "episodes_by_month.png": "Children missing each month, by placement type",
+    "episodes_by_age_band.png": "Episodes by age band",
+    "durations.png": "How long episodes lasted",
+    "return_interviews.png": "Return interview compliance",
+    "top_children.png": "Children with the most episodes",
+}
+
+
+def parse_period(args: str, today: date) -> tuple[date, date]:
+    words = args.split()
+    if len(words) > 2:
+        raise UserError("Give at most two dates: the first and the last day of the period.", EXAMPLE)
+    try:
+        dates = [parse_date(w) for w in words]
+    except ValueError:
+        raise UserError(f"I could not read the dates in `{args[:40]}`; use 2025-04-01 or 01/04/2025.", EXAMPLE) from None
+    start, end = default_period(today)
+    if len(dates) == 1:
+        start, end = dates[0], today
+    elif len(dates) == 2:
+        start, end = dates
+    if start > today or end > today:
+        raise UserError("The period cannot be in the future.", EXAMPLE)
+    if end < start:
+        raise UserError("The period ends before it starts.", EXAMPLE)
+    return start, end
+
+
+@subcommand("stats", usage="/missing stats [from] [to]",
+            summary="board figures for a period (default: the last 12 months), posted with charts to the team channel",
+            examples=["/missing stats", EXAMPLE], aliases=("figures",))
+def stats(ctx: Ctx, args: str) -> Reply:
+    today = ctx.now.astimezone(ctx.zone).date()
+    period_from, period_to = parse_period(args, today)
+    start, end = period_bounds(period_from, period_to, ctx.zone)
+    fig = compute_figures(started_between(ctx.session, start, end), period_from, period_to, ctx.zone, ctx.protocol,
+                          ctx.now)
+    text = summary_text(fig)
+    audit(ctx.session, actor=ctx.user_id, action="report", entity="export", entity_id=None, now=ctx.now,
+          after={"from": period_from.isoformat(), "to": period_to.isoformat(), "via": "slack"})
+    channel = ctx.settings.alert_channel
+    if not channel:
+        return Reply(text + "\n_(No team channel is configured, so nothing was posted.)_")
+    key = f"stats:{ctx.user_id}:{period_from}:{period_to}:{ctx.now.isoformat()}"
+    enqueue(ctx.session, key=key, kind="figures.summary", channel=channel, now=ctx.now, thread_key=key,
+            text=f"{text}\n_Requested by <@{ctx.user_id}>._")
+    if fig["episodes"]:
+        from bot.charts import render_charts
+
+        for name, png in render_charts(fig).items():
+            enqueue(ctx.session, key=f"{key}:{name}", kind="figures.chart", channel=channel, now=ctx.now,
+                    thread_key=key, text=CHART_TITLES.get(name, name),
+                    payload={"file": {"filename": f"{period_from}_{period_to}_{name}", "encoding": "base64",
+                                      "content": base64.b64encode(png).decode("ascii"),
+                                      "title": CHART_TITLES.get(name, name)}})
+    return Reply(text + "\n_Posted to the team channel" + (", with charts._" if fig["episodes"] else "._"))

@@ -1,0 +1,46 @@
+"""Queries that load `EpisodeFact` rows for the figures and the statutory exports.
+
+One SELECT of the needed columns (episodes joined to children), bounded by the indexed
+`episodes.started_at` / `returned_at`; no ORM objects."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from bot.protocol.exports import ChildFact
+from bot.protocol.figures import EpisodeFact
+from store.models import Child, Episode
+
+_COLUMNS = (Child.child_ref, Child.date_of_birth, Child.gender, Child.looked_after, Episode.placement_type,
+            Episode.episode_type, Episode.started_at, Episode.returned_at, Episode.found_location,
+            Episode.cse_concern, Episode.cce_concern, Episode.ri_outcome, Episode.ri_at)
+
+
+def _facts(session: Session, *where) -> list[EpisodeFact]:
+    q = select(*_COLUMNS).join(Child, Child.id == Episode.child_id).where(*where)
+    return [EpisodeFact(*row) for row in session.execute(q)]
+
+
+def started_between(session: Session, start: datetime, end: datetime, *, looked_after_only: bool = False
+                    ) -> list[EpisodeFact]:
+    """Episodes that started in [start, end) (UTC): what a report period counts."""
+    where = [Episode.started_at >= start, Episode.started_at < end]
+    if looked_after_only:
+        where.append(Child.looked_after.is_(True))
+    return _facts(session, *where)
+
+
+def open_during(session: Session, start: datetime, end: datetime, *, looked_after_only: bool = False
+                ) -> list[EpisodeFact]:
+    """Episodes open at any time in [start, end): what the SSDA903 year holds."""
+    where = [Episode.started_at < end, or_(Episode.returned_at.is_(None), Episode.returned_at >= start)]
+    if looked_after_only:
+        where.append(Child.looked_after.is_(True))
+    return _facts(session, *where)
+
+
+def looked_after_children(session: Session) -> list[ChildFact]:
+    q = select(Child.child_ref, Child.gender, Child.date_of_birth).where(Child.looked_after.is_(True))
+    return [ChildFact(*row) for row in session.execute(q)]

@@ -1,0 +1,138 @@
+"""End to end: `missing-bot import | report | export` through bot.cli.main, and `/missing stats` through the router."""
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.cli import main
+from bot.protocol.csvimport import COLUMNS
+from handlers.commands import run_command
+from store.models import Episode, Outbox
+from tests.conftest import ADMIN_USER, ALERT_CHANNEL, DUTY_USER
+
+UTC = timezone.utc
+
+# Invented history: (child_ref, looked_after, local start, hours missing or None, type)
+HISTORY = [
+    ("F001", "Y", "2025-03-31 21:00", 2, "M"),  # before the 2025 year and the report period
+    ("F001", "Y", "2025-04-01 00:30", 2, "M"),  # first minute-ish of the year
+    ("F001", "Y", "2025-05-10 10:00", 30, "A"),
+    ("F001", "Y", "2025-09-01 10:00", 5, "M"),
+    ("F002", "N", "2025-06-01 12:00", 3, "M"),
+    ("F003", "Y", "2026-03-31 23:30", 12, "M"),  # last evening of the year; returns on 1 April
+    ("F003", "Y", "2026-04-02 09:00", None, "M"),  # still missing
+]
+IN_PERIOD = 5  # 2025-04-01 .. 2026-03-31: the rows above counted by hand
+
+
+def history_csv() -> str:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(COLUMNS)
+    for ref, la, start, hours, etype in HISTORY:
+        started = datetime.fromisoformat(start)
+        returned = (started + timedelta(hours=hours)).strftime("%Y-%m-%d %H:%M") if hours else ""
+        w.writerow([ref, "ZZ", "2010-01-01", "female", la, "foster_care", "N", etype, "", start, returned, "", "",
+                    "Park" if returned else "", "", "N", "N", "", ""])
+    return out.getvalue()
+
+
+@pytest.fixture
+def cli_env(db_url, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("TIMEZONE", "Europe/London")
+    path = tmp_path / "history.csv"
+    path.write_text(history_csv())
+    return path
+
+
+def episodes_in(db_url) -> int:
+    from store.db import make_engine
+
+    engine = make_engine(db_url)
+    with engine.connect() as c:
+        n = c.execute(select(func.count()).select_from(Episode)).scalar()
+    engine.dispose()
+    return n
+
+
+def test_import_report_export(cli_env, tmp_path, capsys, db_url):
+    assert main(["import", str(cli_env)]) == 0
+    assert "7 episodes added" in capsys.readouterr().out
+    assert main(["import", str(cli_env)]) == 0
+    assert "0 episodes added, 7 already recorded" in capsys.readouterr().out
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(history_csv().replace("2025-09-01 10:00", "2025-09-31 10:00").replace("F002,ZZ", "F009,ZZ"))
+    assert main(["import", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "bad.csv: line 5, started_at: '2025-09-31 10:00' is not a date" in err
+    assert "nothing was imported" in err
+    assert episodes_in(db_url) == 7
+
+    assert main(["report", "--from", "2025-04-01", "--to", "31/03/2026", "--charts", str(tmp_path / "charts")]) == 0
+    out = capsys.readouterr()
+    fig = json.loads(out.out)
+    assert (fig["episodes"], fig["children"]) == (IN_PERIOD, 3)
+    assert fig["durations"]["ongoing"] == 0 and fig["found_locations"] == [{"location": "Park", "episodes": 5}]
+    pngs = sorted(p.name for p in (tmp_path / "charts").iterdir())
+    assert len(pngs) == 5 and all((tmp_path / "charts" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+    assert main(["report", "--from", "2025-04-01", "--to", "2026-03-31", "--looked-after-only", "--format", "csv"]) == 0
+    assert ["Episodes", "4"] in list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert main(["report", "--from", "2025-04-01", "--to", "2026-03-31", "--format", "md", "-o", "r.md"]) == 0
+    assert "| Episodes | 5 |" in (tmp_path / "r.md").read_text()
+
+    assert main(["export", "ssda903", "--year", "2025"]) == 0
+    out = capsys.readouterr()
+    assert out.out.splitlines() == ["CHILD,DOB,MISSING,MIS_START,MIS_END",
+                                    "F001,01/01/2010,M,01/04/2025,01/04/2025",
+                                    "F001,01/01/2010,A,10/05/2025,11/05/2025",
+                                    "F001,01/01/2010,M,01/09/2025,01/09/2025",
+                                    "F003,01/01/2010,M,31/03/2026,"]
+    assert "passes the DfE checks" in out.err
+
+    assert main(["export", "annex-a"]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert [r[0] for r in rows[1:]] == ["F001", "F003"]  # looked-after children only
+
+
+def test_report_refuses_a_backwards_period(cli_env, capsys):
+    assert main(["report", "--from", "2025-04-01", "--to", "2025-03-01"]) == 2
+    with pytest.raises(SystemExit):
+        main(["report", "--from", "2025-02-30"])
+    assert "not a date" in capsys.readouterr().err
+
+
+def test_slack_stats_posts_summary_and_charts(services, cli_env):
+    from bot.context import Ctx
+    from store.db import transaction
+    from store.imports import import_csv
+
+    with transaction(services.sessions) as s:
+        import_csv(Ctx(services=services, session=s, user_id=ADMIN_USER, channel_id="", now=services.now()),
+                   cli_env.read_bytes())
+    reply = run_command(services, user_id=DUTY_USER, channel_id="C0SOMEWHERE", text="stats 2025-04-01 2026-03-31",
+                        is_admin=False)
+    assert "5 episodes, 3 children" in reply.text and "Posted to the team channel, with charts" in reply.text
+    with services.sessions() as s:
+        rows = s.scalars(select(Outbox).where(Outbox.kind.like("figures.%")).order_by(Outbox.id)).all()
+    assert [r.kind for r in rows] == ["figures.summary"] + ["figures.chart"] * 5
+    assert {r.channel for r in rows} == {ALERT_CHANNEL} and len({r.thread_key for r in rows}) == 1
+    assert "5 episodes, 3 children" in rows[0].text and "F001" not in rows[0].text
+    f = rows[1].payload["file"]
+    assert f["encoding"] == "base64" and base64.b64decode(f["content"])[:4] == b"\x89PNG"
+
+    reply = run_command(services, user_id=DUTY_USER, channel_id="C1", text="stats 2025-13-01", is_admin=False)
+    assert reply.text.startswith(":warning: I could not read the dates")
+    reply = run_command(services, user_id=DUTY_USER, channel_id="C1", text="stats 2030-01-01", is_admin=False)
+    assert "future" in reply.text
+    reply = run_command(services, user_id=DUTY_USER, channel_id="C1", text="stats", is_admin=False)
+    assert "2025-11-20 to 2026-11-19" in reply.text  # the last 12 months up to the clock's today
