@@ -229,7 +229,7 @@ def build_agenda(*, series: str, meeting: datetime, period_start: datetime, prev
     places: dict[str, list[EpisodeInfo]] = defaultdict(list)
     spelling: dict[str, str] = {}
     unrecorded = 0
-    for e in episodes:
+    for e in sorted(episodes, key=lambda e: (e.returned_at or e.started_at, e.id)):
         if e.returned_at and period_start <= e.returned_at < end:
             place = " ".join(e.found_location.split())
             if not place:
@@ -240,7 +240,7 @@ def build_agenda(*, series: str, meeting: datetime, period_start: datetime, prev
     for key in sorted(places, key=lambda k: (-len(places[k]), k)):
         s6.rows.append([spelling[key], str(len(places[key])), str(len({e.child.ref for e in places[key]}))])
     if unrecorded:
-        s6.note = f"Not recorded for {unrecorded} returns."
+        s6.note = f"Not recorded for {unrecorded} return{'s' if unrecorded != 1 else ''}."
     sections.append(s6)
 
     # 7. CSE and CCE concerns.
