@@ -67,6 +67,9 @@ def render_alert(alert, child, episode, protocol: Protocol, zone: ZoneInfo, *,
     if alert.acknowledged_at is not None:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
                        f":white_check_mark: Acknowledged by <@{alert.acknowledged_by}> at {local(alert.acknowledged_at, zone)}"}]})
+    if alert.rule in (rules.RI_REMINDER, rules.RI_OVERDUE) and episode is not None and episode.ri_outcome:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
+                       f":memo: Return interview {episode.ri_outcome} {local(episode.ri_at, zone)}"}]})
     if episode is not None and episode.strategy_meeting_at is not None:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
                        f":handshake: Strategy meeting held {local(episode.strategy_meeting_at, zone)}"

@@ -1,0 +1,230 @@
+"""`/missing health` and the alert buttons: Acknowledge, Record interview outcome, Strategy meeting held.
+
+Buttons carry the alert's id. Every change runs in one transaction with an audit record, then
+every posted copy of the alert (team channel and the worker's DM) is updated in place with
+chat.update, so the channel shows who acted and the buttons that are no longer needed go."""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import select
+
+from bot.context import Ctx, Services
+from bot.protocol import clock as rules
+from bot.protocol.rules import RuleError
+from bot.render import duration, local, who
+from bot.render_alerts import ACK, RECORD_RI, STRATEGY_HELD, render_alert
+from handlers.registry import Reply, subcommand
+from store import alerts, records
+from store.audit import audit, snapshot
+from store.models import Child, Episode, Outbox
+
+log = logging.getLogger(__name__)
+
+RI_CALLBACK = "alert_ri_modal"
+STALE_SWEEP_MINUTES = 5
+
+
+# -- /missing health -----------------------------------------------------------------------
+@subcommand("health", usage="/missing health", admin=True,
+            summary="(admins) when the clock last ran, pending and failed deliveries")
+def health(ctx: Ctx, rest: str) -> Reply:
+    h = alerts.health(ctx.session)
+    z, now = ctx.zone, ctx.now
+    lines = ["*missing-bot health*"]
+    if h.last_sweep is None:
+        lines.append(":warning: The clock has never run. Start `missing-bot run` or `serve`, or run "
+                     "`missing-bot tick` every minute from cron.")
+    else:
+        ago = now - h.last_sweep.at
+        flag = ":warning: " if ago.total_seconds() > STALE_SWEEP_MINUTES * 60 else ":white_check_mark: "
+        lines.append(f"{flag}Last sweep: {local(h.last_sweep.at, z)} ({duration(ago)} ago): "
+                     f"{h.last_sweep.enqueued} alert(s) due, {h.last_sweep.delivered} message(s) delivered"
+                     + (f"; errors: `{h.last_sweep.error}`" if h.last_sweep.error else ""))
+    lines.append(f"Deliveries: {h.pending} pending, {h.sending} in flight, {h.failed} failed")
+    if h.oldest_undelivered is not None:
+        lines.append(f"Oldest undelivered: since {local(h.oldest_undelivered, z)} ({duration(now - h.oldest_undelivered)})")
+    else:
+        lines.append("Oldest undelivered: none, everything is delivered")
+    for channel, error, n in h.recent_failures:
+        target = f"<@{channel}>" if channel[:1] in "UW" else f"<#{channel}>"
+        lines.append(f":x: {n} failed to {target}: `{error}`")
+    return Reply("\n".join(lines))
+
+
+# -- shared ----------------------------------------------------------------------------------
+def _refresh(services: Services, alert_id: int, clicked: tuple[str, str] | None = None) -> None:
+    """Re-render the alert and update every posted copy of it in place."""
+    with services.sessions() as s:
+        alert = s.get(alerts.Alert, alert_id)
+        if alert is None:
+            return
+        child = s.get(Child, alert.child_id)
+        episode = s.get(Episode, alert.episode_id) if alert.episode_id else None
+        text, blocks = render_alert(alert, child, episode, services.protocol, services.zone)
+        copies = {(r.slack_channel, r.slack_ts) for r in s.scalars(select(Outbox).where(
+            Outbox.key.in_([f"alert:{alert.key}", f"alert-dm:{alert.key}"]), Outbox.status == "sent",
+            Outbox.slack_ts.is_not(None)))}
+    if clicked and all(clicked):
+        copies.add(clicked)
+    for channel, ts in sorted(copies):
+        try:
+            services.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        except SlackApiError as exc:
+            log.warning("alert %s: chat.update refused: %s", alert_id, exc.response.get("error"))
+
+
+def _clicked(body: dict) -> tuple[str, str] | None:
+    container = body.get("container") or {}
+    channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+    ts = (body.get("message") or {}).get("ts") or container.get("message_ts")
+    return (channel, ts) if channel and ts else None
+
+
+def _alert_id(body: dict) -> int | None:
+    try:
+        return int(body["actions"][0]["value"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
+def _ephemeral(services: Services, body: dict, user: str, text: str) -> None:
+    where = _clicked(body)
+    try:
+        if where:
+            services.client.chat_postEphemeral(channel=where[0], user=user, text=text)
+        else:
+            services.client.chat_postMessage(channel=user, text=text)
+    except SlackApiError:
+        pass
+
+
+def ri_modal(alert: alerts.Alert, child: Child, episode: Episode, now: datetime, zone, protocol) -> dict:
+    due = rules.ri_deadline(episode.returned_at, protocol)
+    options = [{"text": {"type": "plain_text", "text": o.capitalize()}, "value": o}
+               for o in ("completed", "declined", "voided")]
+    return {
+        "type": "modal", "callback_id": RI_CALLBACK, "private_metadata": json.dumps({"alert": alert.id}),
+        "title": {"type": "plain_text", "text": "Return interview"},
+        "submit": {"type": "plain_text", "text": "Record"}, "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {"type": "context", "elements": [{"type": "mrkdwn", "text":
+             f"{who(child.child_ref, child.label)}: returned {local(episode.returned_at, zone)}, due by {local(due, zone)}"}]},
+            {"type": "input", "block_id": "outcome", "label": {"type": "plain_text", "text": "Outcome"},
+             "element": {"type": "static_select", "action_id": "value", "options": options,
+                         "initial_option": options[0]}},
+            {"type": "input", "block_id": "at", "label": {"type": "plain_text", "text": "When"},
+             "element": {"type": "datetimepicker", "action_id": "value", "initial_date_time": int(now.timestamp())}},
+            {"type": "input", "block_id": "by", "optional": True, "label": {"type": "plain_text", "text": "By (name or service)"},
+             "element": {"type": "plain_text_input", "action_id": "value", "max_length": 100}},
+        ],
+    }
+
+
+def _state(values: dict, block: str) -> dict:
+    return (values.get(block) or {}).get("value") or {}
+
+
+# -- Bolt listeners -------------------------------------------------------------------------
+def register_actions(app, services: Services) -> None:
+    @app.action(ACK)
+    def acknowledge(ack, body):
+        ack()
+        user, alert_id = body["user"]["id"], _alert_id(body)
+        if alert_id is None:
+            return
+        now = services.now()
+        with services.sessions.begin() as s:
+            alert = s.get(alerts.Alert, alert_id)
+            if alert is None:
+                return
+            first = alert.acknowledged_at is None
+            alerts.acknowledge(s, alert_id, user, now)
+            if first:
+                audit(s, actor=user, action="alert.acknowledge", entity="alert", entity_id=alert_id, now=now,
+                      after={"rule": alert.rule, "acknowledged_at": now.isoformat()})
+        _refresh(services, alert_id, _clicked(body))
+
+    @app.action(STRATEGY_HELD)
+    def strategy_held(ack, body):
+        ack()
+        user, alert_id = body["user"]["id"], _alert_id(body)
+        if alert_id is None:
+            return
+        now = services.now()
+        with services.sessions.begin() as s:
+            alert = s.get(alerts.Alert, alert_id)
+            episode = s.get(Episode, alert.episode_id) if alert and alert.episode_id else None
+            if episode is None:
+                return
+            if episode.strategy_meeting_at is None:
+                before = snapshot(episode, ("strategy_meeting_at", "strategy_meeting_by"))
+                episode.strategy_meeting_at, episode.strategy_meeting_by, episode.updated_at = now, user, now
+                audit(s, actor=user, action="episode.strategy_meeting", entity="episode", entity_id=episode.id,
+                      now=now, before=before, after=snapshot(episode, ("strategy_meeting_at", "strategy_meeting_by")))
+        _refresh(services, alert_id, _clicked(body))
+
+    @app.action(RECORD_RI)
+    def record_ri(ack, body, client):
+        ack()
+        user, alert_id = body["user"]["id"], _alert_id(body)
+        with services.sessions() as s:
+            alert = s.get(alerts.Alert, alert_id) if alert_id is not None else None
+            episode = s.get(Episode, alert.episode_id) if alert and alert.episode_id else None
+            child = s.get(Child, alert.child_id) if alert else None
+            if episode is None or child is None or episode.returned_at is None:
+                return
+            if episode.ri_outcome:
+                _ephemeral(services, body, user, f":information_source: The return interview is already recorded as "
+                                                 f"{episode.ri_outcome} ({local(episode.ri_at, services.zone)}).")
+                return
+            view = ri_modal(alert, child, episode, services.now(), services.zone, services.protocol)
+        try:
+            client.views_open(trigger_id=body.get("trigger_id"), view=view)
+        except SlackApiError as exc:
+            log.warning("alert %s: views.open refused: %s", alert_id, exc.response.get("error"))
+            _ephemeral(services, body, user, ":warning: Slack would not open the form. Use "
+                                             "`/missing interview <child-ref> completed|declined|voided`.")
+
+    @app.view(RI_CALLBACK)
+    def ri_submitted(ack, body, view):
+        user = body["user"]["id"]
+        values = (view.get("state") or {}).get("values") or {}
+        try:
+            alert_id = int(json.loads(view.get("private_metadata") or "{}")["alert"])
+        except (KeyError, TypeError, ValueError):
+            ack()
+            return
+        outcome = (_state(values, "outcome").get("selected_option") or {}).get("value")
+        stamp = _state(values, "at").get("selected_date_time")
+        by = (_state(values, "by").get("value") or "").strip()[:100]
+        if outcome not in ("completed", "declined", "voided"):
+            ack(response_action="errors", errors={"outcome": "Choose completed, declined or voided."})
+            return
+        if stamp is None:
+            ack(response_action="errors", errors={"at": "Give the date and time of the interview."})
+            return
+        try:
+            with services.sessions.begin() as s:
+                alert = s.get(alerts.Alert, alert_id)
+                child = s.get(Child, alert.child_id) if alert else None
+                if child is None:
+                    ack()
+                    return
+                latest = records.latest_episode(s, child.id)
+                if latest is None or latest.id != alert.episode_id:
+                    raise RuleError("This child has a later episode; record its interview with "
+                                    f"`/missing interview {child.child_ref} ...`.")
+                ctx = Ctx(services=services, session=s, user_id=user, channel_id="", now=services.now(),
+                          is_admin=services.settings.is_admin(user))
+                records.record_interview(ctx, child, outcome=outcome,
+                                         at=datetime.fromtimestamp(int(stamp), timezone.utc), by=by)
+        except RuleError as exc:
+            ack(response_action="errors", errors={"at": exc.message[:150]})
+            return
+        ack()
+        services.on_enqueued()
+        _refresh(services, alert_id)
