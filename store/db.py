@@ -14,7 +14,12 @@ HERE = Path(__file__).resolve().parent
 
 def make_engine(url: str, **kwargs) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+        # One connection per process: SQLite has one writer at a time anyway, and threads queue
+        # for the pool (no busy-wait sleeps) instead of polling the database lock.
+        kwargs.setdefault("pool_size", 1) if "poolclass" not in kwargs else None
+        kwargs.setdefault("max_overflow", 0) if "poolclass" not in kwargs else None
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True,
+                               **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
@@ -35,7 +40,7 @@ def make_engine(url: str, **kwargs) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
