@@ -63,14 +63,14 @@ def _split_date(ctx: Ctx, tokens: list[str]) -> tuple[list[str], date | None]:
     return tokens, None
 
 
-def _occurrence_on(series: sm.MeetingSeries, day: date, example: str) -> datetime:
+def _occurrence_on(series: sm.MeetingSeries, day: date, example: str, now: datetime) -> datetime:
     spec = series.spec
     zone = spec.zone
     lo = datetime.combine(day, time(0), tzinfo=zone)
     hi = datetime.combine(day, time(23, 59), tzinfo=zone)
     found = pm.occurrences(spec, series.dtstart, lo, hi)
     if not found:
-        near = pm.occurrences(spec, series.dtstart, lo, datetime.combine(day.replace(year=day.year + 1), time(0), tzinfo=zone))[:3]
+        near = sm.upcoming(series, now, 3)
         dates = ", ".join(f"{t:%a %d %b %Y}" for t in near) or "none"
         raise UserError(f"{series.name} does not meet on {day:%a %d %b %Y}. Next dates: {dates}.", example)
     return found[0]
@@ -182,7 +182,7 @@ def meeting(ctx: Ctx, args: str) -> Reply:
         if day is None:
             sm.cancel_series(ctx.session, series, actor=ctx.user_id, now=ctx.now, channel=ctx.settings.alert_channel)
             return Reply(f":x: {series.name} is cancelled, every future meeting. Attendees are sent a cancellation.")
-        start = _occurrence_on(series, day, CANCEL_EXAMPLE)
+        start = _occurrence_on(series, day, CANCEL_EXAMPLE, ctx.now)
         if start < ctx.now:
             raise UserError(f"The meeting of {start:%a %d %b %Y} has already started.", CANCEL_EXAMPLE)
         if start.astimezone(timezone.utc) in series.skip():
@@ -212,7 +212,7 @@ def agenda(ctx: Ctx, args: str) -> Reply:
         if start is None:
             raise UserError(f"{series.name} has no more meetings.", AGENDA_EXAMPLE)
     else:
-        start = _occurrence_on(series, day, AGENDA_EXAMPLE)
+        start = _occurrence_on(series, day, AGENDA_EXAMPLE, ctx.now)
     built = sm.build_agenda(ctx.session, series, start, protocol=ctx.protocol, now=ctx.now)
     channel = sm.channel_of(series, ctx.settings.alert_channel)
     if post:

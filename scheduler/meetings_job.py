@@ -62,7 +62,7 @@ def remind_overdue_actions(services: Services, now: datetime) -> int:
             subject = who(action.child.child_ref, action.child.label) if action.child else "general"
             text = (f":alarm_clock: Action #{action.id} ({subject}) for <@{action.owner_user_id}> was due "
                     f"{action.due_on:%a %d %b %Y}: {action.text}\nWhen it is done: `/missing action done {action.id}`")
-            sent += enqueue(s, key=f"meeting:action-overdue:{action.id}:{late // 7}", kind="action_overdue",
+            sent += enqueue(s, key=f"meeting:action-overdue:{action.id}:{(late - 1) // 7}", kind="action_overdue",
                                channel=channel, text=text, now=now)
     return sent
 
