@@ -45,6 +45,13 @@ def test_grammar_errors_explain(text, message):
     assert err.value.example
 
 
+def test_apostrophes_and_backslashes_are_ordinary_characters():
+    p = g.parse_args("C1 from children's home at 2h ago location Friend\u2019s flat", REPORT)
+    assert p.keywords["from"] == "children's home"
+    p = g.parse_args(r"C1 police PR\2026\1", REPORT)
+    assert p.keywords["police"] == r"PR\2026\1"
+
+
 def test_converters():
     assert g.child_ref("c1234", "") == "C1234"
     assert g.user_id("<@U012AB3CD|sam>", "") == "U012AB3CD"

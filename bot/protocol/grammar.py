@@ -55,11 +55,13 @@ def tokenize(text: str, example: str = "") -> list[str]:
     if len(text) > MAX_TEXT:
         raise GrammarError(f"That is too long ({len(text)} characters; at most {MAX_TEXT}).", example)
     # Slack may send typographic quotes from phones.
-    text = text.replace("\u201c", '"').replace("\u201d", '"').replace("\u2018", "'").replace("\u2019", "'")
+    text = text.replace("\u201c", '"').replace("\u201d", '"')
     try:
         lexer = shlex.shlex(text, posix=True, punctuation_chars=False)
         lexer.whitespace_split = True
         lexer.commenters = ""
+        lexer.quotes = '"'  # apostrophes are words ("children's home"), not quotes
+        lexer.escape = ""  # and backslashes are just characters
         return list(lexer)
     except ValueError:
         raise GrammarError("A quotation mark is not closed.", example) from None
