@@ -180,9 +180,12 @@ def fire(endpoint: str, n: int, concurrency: int, children: int, offset: int = 0
         if not hasattr(local, "client"):
             local.client = httpx.Client(timeout=30)
         t = time.perf_counter()
-        resp = local.client.post(endpoint, content=body.encode(), headers=headers)
+        try:
+            resp = local.client.post(endpoint, content=body.encode(), headers=headers)
+            ok = resp.status_code == 200 and ("missing since" in resp.text or resp.text.find('"ok"') >= 0)
+        except httpx.HTTPError:
+            ok = False
         dt = time.perf_counter() - t
-        ok = resp.status_code == 200 and ("missing since" in resp.text or resp.text.find('"ok"') >= 0)
         with lock:
             latencies.append(dt)
             if not ok:
