@@ -235,16 +235,20 @@ def test_bank_holidays_move_the_lead_time(services):
 def test_overdue_action_reminded_the_day_after_then_weekly(services):
     add_child(services)
     run(services, "action add C1234 Call the placement owner <@U0OWNER01> due 2026-11-20")
-    step = meetings_job.remind_overdue_actions
-    assert step(services, datetime(2026, 11, 20, 17, tzinfo=UTC)) == 0
-    assert step(services, datetime(2026, 11, 21, 9, tzinfo=UTC)) == 1
-    assert step(services, datetime(2026, 11, 22, 9, tzinfo=UTC)) == 0
-    assert step(services, datetime(2026, 11, 27, 9, tzinfo=UTC)) == 0
-    assert step(services, datetime(2026, 11, 28, 9, tzinfo=UTC)) == 1
+    def reminders_after(day: int) -> int:
+        meetings_job.remind_overdue_actions(services, datetime(2026, 11, day, 9, tzinfo=UTC))
+        return len(outbox(services, "action_overdue"))
+
+    assert reminders_after(20) == 0  # due today: not overdue yet
+    assert reminders_after(21) == 1  # the day after
+    assert reminders_after(22) == 1
+    assert reminders_after(27) == 1
+    assert reminders_after(28) == 2  # a week later
     (first, second) = outbox(services, "action_overdue")
     assert first.channel == ALERT_CHANNEL and "<@U0OWNER01>" in first.text and "C1234 (JB)" in first.text
     run(services, "action done 1")
-    assert step(services, datetime(2026, 12, 5, 9, tzinfo=UTC)) == 0
+    meetings_job.remind_overdue_actions(services, datetime(2026, 12, 5, 9, tzinfo=UTC))
+    assert len(outbox(services, "action_overdue")) == 2
 
 
 def test_protocol_file_series_are_created_and_updated(services, clock):
