@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from bot.protocol.figures import PLACEMENT_TYPES, _label  # noqa: E402
+from bot.protocol.figures import PLACEMENT_TYPES, label  # noqa: E402
 
 COLOURS = ["#1b6ca8", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f"]
 RI_COLOURS = {"in_timescale": "#59a14f", "out_of_timescale": "#edc948", "declined": "#f28e2b", "voided": "#9c755f",
@@ -51,7 +51,7 @@ def monthly_by_placement(f: dict) -> bytes:
     used = [t for t in PLACEMENT_TYPES if any(m["children_by_placement_type"][t] for m in f["by_month"])]
     for i, t in enumerate(used):
         values = [m["children_by_placement_type"][t] for m in f["by_month"]]
-        ax.bar(months, values, bottom=bottom, label=_label(t), color=COLOURS[i % len(COLOURS)])
+        ax.bar(months, values, bottom=bottom, label=label(t), color=COLOURS[i % len(COLOURS)])
         bottom = [b + v for b, v in zip(bottom, values)]
     for x, (m, b) in enumerate(zip(f["by_month"], bottom)):
         ax.annotate(f"{m['episodes']} ep.", (x, b), ha="center", va="bottom", fontsize=7, xytext=(0, 2),
@@ -76,19 +76,19 @@ def _simple_bars(title: str, f: dict, labels: list[str], values: list[int], colo
 
 def by_age_band(f: dict) -> bytes:
     keys = list(f["by_age_band"])
-    return _simple_bars("Episodes by age at the start", f, [_label(k) for k in keys],
+    return _simple_bars("Episodes by age at the start", f, [label(k) for k in keys],
                         [f["by_age_band"][k]["episodes"] for k in keys])
 
 
 def durations(f: dict) -> bytes:
     keys = list(f["durations"])
-    return _simple_bars("How long episodes lasted", f, [_label(k).replace(" to ", "\nto ") for k in keys],
+    return _simple_bars("How long episodes lasted", f, [label(k).replace(" to ", "\nto ") for k in keys],
                         [f["durations"][k] for k in keys])
 
 
 def return_interviews(f: dict) -> bytes:
     keys = list(f["return_interviews"])
-    return _simple_bars("Return interviews (episodes that ended)", f, [_label(k).replace(" of ", "\nof ") for k in keys],
+    return _simple_bars("Return interviews (episodes that ended)", f, [label(k).replace(" of ", "\nof ") for k in keys],
                         [f["return_interviews"][k] for k in keys], colours=[RI_COLOURS[k] for k in keys])
 
 

@@ -15,6 +15,8 @@ import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
+
 from bot.context import Ctx, Services
 from bot.protocol.csvimport import MAX_BYTES, Problems, parse_date
 
@@ -95,6 +97,11 @@ def _import(args, services: Services) -> int:
         for problem in exc.problems:
             print(f"{args.file.name}: {problem}", file=sys.stderr)
         print(f"missing-bot import: nothing was imported ({len(exc.problems)} problem(s) above)", file=sys.stderr)
+        return 1
+    except IntegrityError:
+        # Someone recorded an episode for one of these children while the file was being checked.
+        print("missing-bot import: the record changed while importing; nothing was imported. Run it again.",
+              file=sys.stderr)
         return 1
     services.on_enqueued()
     print(f"imported {args.file.name}: {result.summary()}")

@@ -28,6 +28,9 @@ CHART_TITLES = {
 }
 
 
+LOOKED_AFTER_WORDS = ("looked-after", "lac", "cla", "care")
+
+
 def parse_period(args: str, today: date) -> tuple[date, date]:
     words = args.split()
     if len(words) > 2:
@@ -48,16 +51,21 @@ def parse_period(args: str, today: date) -> tuple[date, date]:
     return start, end
 
 
-@subcommand("stats", usage="/missing stats [from] [to]",
+@subcommand("stats", usage="/missing stats [from] [to] [looked-after]",
             summary="board figures for a period (default: the last 12 months), posted with charts to the team channel",
-            examples=["/missing stats", EXAMPLE], aliases=("figures",))
+            examples=["/missing stats", EXAMPLE, "/missing stats 2025-07-01 2026-06-30 looked-after"],
+            aliases=("figures",))
 def stats(ctx: Ctx, args: str) -> Reply:
     today = ctx.now.astimezone(ctx.zone).date()
-    period_from, period_to = parse_period(args, today)
+    words = args.split()
+    looked_after = any(w.lower() in LOOKED_AFTER_WORDS for w in words)
+    period_from, period_to = parse_period(" ".join(w for w in words if w.lower() not in LOOKED_AFTER_WORDS), today)
     start, end = period_bounds(period_from, period_to, ctx.zone)
-    fig = compute_figures(started_between(ctx.session, start, end), period_from, period_to, ctx.zone, ctx.protocol,
-                          ctx.now)
+    facts = started_between(ctx.session, start, end, looked_after_only=looked_after)
+    fig = compute_figures(facts, period_from, period_to, ctx.zone, ctx.protocol, ctx.now)
     text = summary_text(fig)
+    if looked_after:
+        text = text.replace("*\n", " (looked-after children)*\n", 1)
     audit(ctx.session, actor=ctx.user_id, action="report", entity="export", entity_id=None, now=ctx.now,
           after={"from": period_from.isoformat(), "to": period_to.isoformat(), "via": "slack"})
     channel = ctx.settings.alert_channel

@@ -136,3 +136,6 @@ def test_slack_stats_posts_summary_and_charts(services, cli_env):
     assert "future" in reply.text
     reply = run_command(services, user_id=DUTY_USER, channel_id="C1", text="stats", is_admin=False)
     assert "2025-11-20 to 2026-11-19" in reply.text  # the last 12 months up to the clock's today
+    reply = run_command(services, user_id=DUTY_USER, channel_id="C1", text="stats 2025-04-01 2026-03-31 looked-after",
+                        is_admin=False)
+    assert "(looked-after children)" in reply.text and "4 episodes, 2 children" in reply.text

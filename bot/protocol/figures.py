@@ -188,7 +188,7 @@ def compute_figures(episodes: list[EpisodeFact], period_from: date, period_to: d
 
 # ---------------------------------------------------------------- renderers
 
-def _label(key: str) -> str:
+def label(key: str) -> str:
     special = {"la_residential": "LA residential", "under_13": "Under 13", "13_15": "13-15", "16_17": "16-17",
                "18_plus": "18 and over", "under_24h": "Under 24 hours", "24h_to_72h": "24 to 72 hours",
                "72h_to_7d": "72 hours to 7 days", "over_7d": "7 days or more", "cse": "CSE concern",
@@ -213,18 +213,18 @@ def tables(fig: dict) -> list[tuple[str, list[str], list[list]]]:
     for title, key in (("By gender", "by_gender"), ("By placement type", "by_placement_type"),
                        ("By age band", "by_age_band")):
         out.append((title, [title.removeprefix("By ").capitalize(), "Children", "Episodes"],
-                    [[_label(k), v["children"], v["episodes"]] for k, v in fig[key].items()]))
-    out.append(("By month", ["Month", "Episodes", "Children"] + [_label(t) for t in PLACEMENT_TYPES],
+                    [[label(k), v["children"], v["episodes"]] for k, v in fig[key].items()]))
+    out.append(("By month", ["Month", "Episodes", "Children"] + [label(t) for t in PLACEMENT_TYPES],
                 [[m["month"], m["episodes"], m["children"]] + [m["children_by_placement_type"][t] for t in PLACEMENT_TYPES]
                  for m in fig["by_month"]]))
-    out.append(("Duration", ["Duration", "Episodes"], [[_label(k), n] for k, n in fig["durations"].items()]))
+    out.append(("Duration", ["Duration", "Episodes"], [[label(k), n] for k, n in fig["durations"].items()]))
     out.append(("Return interviews", ["Return interview", "Episodes"],
-                [[_label(k), n] for k, n in fig["return_interviews"].items()]))
+                [[label(k), n] for k, n in fig["return_interviews"].items()]))
     out.append(("Top children", ["Rank", "Child", "Episodes", "Placement types"],
-                [[i, c["child_ref"], c["episodes"], ", ".join(_label(t) for t in c["placement_types"])]
+                [[i, c["child_ref"], c["episodes"], ", ".join(label(t) for t in c["placement_types"])]
                  for i, c in enumerate(fig["top_children"], 1)]))
     out.append(("Where found", ["Location", "Episodes"], [[f["location"], f["episodes"]] for f in fig["found_locations"]]))
-    out.append(("Concerns", ["Concern", "Episodes"], [[_label(k), n] for k, n in fig["concerns"].items()]))
+    out.append(("Concerns", ["Concern", "Episodes"], [[label(k), n] for k, n in fig["concerns"].items()]))
     return out
 
 
@@ -261,8 +261,8 @@ def summary_text(fig: dict) -> str:
     ri = fig["return_interviews"]
     p = fig["persistent"]
     d = fig["durations"]
-    genders = ", ".join(f"{_label(k).lower()} {v['episodes']}" for k, v in fig["by_gender"].items() if v["episodes"])
-    places = ", ".join(f"{_label(k).lower()} {v['episodes']}" for k, v in
+    genders = ", ".join(f"{label(k).lower()} {v['episodes']}" for k, v in fig["by_gender"].items() if v["episodes"])
+    places = ", ".join(f"{label(k).lower()} {v['episodes']}" for k, v in
                        sorted(fig["by_placement_type"].items(), key=lambda kv: -kv[1]["episodes"]) if v["episodes"])
     found = ", ".join(f"{f['location']} ({f['episodes']})" for f in fig["found_locations"][:5])
     lines = [
