@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ForeignKey, Index, Integer, String, func, or_, select, update
+from sqlalchemy import ForeignKey, Index, delete, Integer, String, func, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bot.protocol import clock as rules
@@ -43,7 +43,7 @@ class Alert(Base):
 
 
 class SweepRun(Base):
-    """The last sweep of each worker process."""
+    """The last sweep of each host."""
 
     __tablename__ = "sweep_runs"
 
@@ -150,7 +150,11 @@ def candidates(session: Session, env: Env, since: datetime) -> tuple[list[Episod
         Episode.returned_at.is_(None),
         (Episode.returned_at >= horizon) & Episode.ri_outcome.is_(None),
     )).order_by(Episode.id)))
-    children = set(session.scalars(select(Episode.child_id).where(Episode.updated_at >= since).distinct()))
+    # A persistence alert needs `episodes` starts inside the window ending now, so only children with
+    # an episode started inside the longest window, and changed since `since`, can have a new one.
+    longest = max([r.days for r in env.protocol.persistence], default=0)
+    children = set(session.scalars(select(Episode.child_id).where(
+        Episode.started_at > env.now - timedelta(days=longest + 1), Episode.updated_at >= since).distinct()))
     return eps, children
 
 
@@ -159,11 +163,14 @@ def last_sweep_at(session: Session) -> datetime | None:
 
 
 def record_sweep(session: Session, worker: str, at: datetime, enqueued: int, delivered: int, error: str | None) -> None:
-    run = session.get(SweepRun, worker[:64])
+    """One row per host (cron's `tick` is a new process each minute); hosts gone for a week are dropped."""
+    host = worker.rsplit(":", 1)[0][:64]
+    run = session.get(SweepRun, host)
     if run is None:
-        session.add(SweepRun(worker=worker[:64], at=at, enqueued=enqueued, delivered=delivered, error=error))
+        session.add(SweepRun(worker=host, at=at, enqueued=enqueued, delivered=delivered, error=error))
     else:
         run.at, run.enqueued, run.delivered, run.error = at, enqueued, delivered, error
+    session.execute(delete(SweepRun).where(SweepRun.at < at - timedelta(days=7)))
 
 
 # -- hooks: called by store/records.py inside the change's transaction -------------------------
