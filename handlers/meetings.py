@@ -127,6 +127,15 @@ def _person(text: str) -> dict:
         raise g.GrammarError(f"`{text[:60]}` is not `Name <email>`.", SETUP_EXAMPLE) from None
 
 
+PROTOCOL_OWNED = "{name} is set in the protocol file (PROTOCOL_FILE); change it there, or give the series a new name."
+
+
+def _not_from_protocol(session, name: str) -> None:
+    row = session.scalar(select(sm.MeetingSeries).where(sm.MeetingSeries.name == name))
+    if row is not None and row.source == "protocol":
+        raise UserError(PROTOCOL_OWNED.format(name=row.name), SETUP_EXAMPLE)
+
+
 def _series_line(series: sm.MeetingSeries, now: datetime, default_channel: str) -> str:
     spec = series.spec
     nxt = sm.upcoming(series, now, 3)
@@ -163,6 +172,7 @@ def meeting(ctx: Ctx, args: str) -> Reply:
             config = setup_fields(rest, base.spec if base else None, ctx.now.astimezone(ctx.zone).date())
         except g.GrammarError as exc:
             raise _fail(exc) from None
+        _not_from_protocol(ctx.session, config.name)
         series, changed = sm.save_series(ctx.session, config, actor=ctx.user_id, now=ctx.now,
                                          channel=ctx.settings.alert_channel)
         if not changed:
@@ -378,6 +388,10 @@ def submit_setup(services: Services, *, user_id: str, state: dict) -> tuple[dict
         return {block: err["msg"].removeprefix("Value error, ")[:150]}, ""
     now = services.now()
     with services.sessions.begin() as session:
+        try:
+            _not_from_protocol(session, config.name)
+        except UserError as exc:
+            return {"name": exc.message[:150]}, ""
         series, changed = sm.save_series(session, config, actor=user_id, now=now,
                                          channel=services.settings.alert_channel)
         text = (f":calendar: {series.name} saved (invite version {series.sequence})." if changed

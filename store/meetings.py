@@ -111,10 +111,12 @@ def channel_of(series: MeetingSeries, default: str) -> str:
 
 
 def save_series(session: Session, config: pm.SeriesConfig, *, actor: str, now: datetime,
-                source: str = "slack", channel: str = "") -> tuple[MeetingSeries, bool]:
+                source: str = "slack", channel: str = "", revive: bool = True) -> tuple[MeetingSeries, bool]:
     """Create the series named `config.name`, or update it when its settings differ.
 
-    Returns (series, changed). A change raises SEQUENCE and posts the new invite."""
+    Returns (series, changed). A change raises SEQUENCE and posts the new invite. Saving a
+    cancelled series brings it back, unless `revive` is False and its settings are unchanged
+    (the protocol file, synced every sweep, does not undo a cancellation made in Slack)."""
     row = session.scalar(select(MeetingSeries).where(MeetingSeries.name == config.name))
     if row is None:
         row = next((s for s in all_series(session, True) if s.name.casefold() == config.name.casefold()), None)
@@ -129,7 +131,7 @@ def save_series(session: Session, config: pm.SeriesConfig, *, actor: str, now: d
         audit(session, actor=actor, action="meeting.create", entity="meeting_series", entity_id=row.id, now=now,
               after=snapshot(row, ("name", "config", "dtstart", "uid")))
     else:
-        if row.config == data and row.cancelled_at is None:
+        if row.config == data and (row.cancelled_at is None or not revive):
             return row, False
         before = snapshot(row, ("name", "config", "dtstart", "sequence", "cancelled_at"))
         row.config, row.updated_at, row.sequence = data, now, row.sequence + 1
@@ -146,7 +148,8 @@ def sync_protocol(session: Session, protocol: Protocol, *, now: datetime, channe
     """Create or update the series of the protocol file's `[[meetings]]`; returns how many changed."""
     changed = 0
     for config in protocol.meetings:
-        _, did = save_series(session, config, actor="protocol", now=now, source="protocol", channel=channel)
+        _, did = save_series(session, config, actor="protocol", now=now, source="protocol", channel=channel,
+                             revive=False)
         changed += did
     return changed
 

@@ -265,6 +265,13 @@ def test_protocol_file_series_are_created_and_updated(services, clock):
         (series,) = sm.all_series(s)
         assert (series.source, series.sequence, series.spec.location) == ("protocol", 1, "Room 2")
     assert "_(from the protocol file)_" in run(services, "meeting list").text
+    refused = run(services, 'meeting setup name=MACE location="Room 9"')
+    assert "set in the protocol file" in refused.text
+    # A cancellation made in Slack is not undone by the next sweep's sync of the file.
+    assert "cancelled, every future meeting" in run(services, "meeting cancel MACE").text
+    meetings_job.meetings_step(services, clock.now)
+    with services.sessions() as s:
+        assert sm.all_series(s) == []
 
 
 # -- the feed ----------------------------------------------------------------------------
