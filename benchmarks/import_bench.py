@@ -88,6 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     result, secs = run(services, data)
     print(f"{backend}: re-import: {result.summary()}")
     print(f"{backend}: re-import: {secs:.1f} s, {result.rows / secs:,.0f} rows/s")
+    from datetime import date
+
+    from bot.cli_figures import load_figures
+
+    t0 = time.perf_counter()
+    with services.sessions() as session:
+        fig = load_figures(session, services, date(2023, 1, 1), date(2026, 11, 19), now=NOW)
+    print(f"{backend}: report over all {fig['episodes']} episodes: {time.perf_counter() - t0:.1f} s")
     services.engine.dispose()
     tmp.cleanup()
     return 0

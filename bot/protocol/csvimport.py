@@ -5,7 +5,8 @@ One row per episode, columns (any order; only `child_ref` and `started_at` are r
     episode_type, missing_from, started_at, returned_at, risk_grade, police_ref, found_location,
     reason, cse_concern, cce_concern, ri_outcome, ri_at
 - dates: ISO 8601 (`2025-06-01`, `2025-06-01 14:30`, `2025-06-01T14:30+01:00`) or `01/06/2025`
-  with an optional ` 14:30`; a time without an offset is in the council's zone;
+  with an optional ` 14:30`; a time without an offset is in the council's zone (in the hour the
+  clocks go back, the first of the two 01:30s; in the hour they go forward, read as before the change);
 - booleans: Y/N, yes/no, true/false, 1/0 (blank = no);
 - codes: the bot's words (bot/protocol/words.py) and their aliases; episode_type M or A too.
 Every problem is reported as `line N, column: problem` (line 1 is the header). Big or binary
