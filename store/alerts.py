@@ -205,6 +205,24 @@ def on_risk_changed(ctx: "Ctx", child: Child, episode: Episode, old_grade: str |
         fire(ctx.session, due, env)
 
 
+def on_import(ctx: "Ctx", child_ids: list[int]) -> None:
+    """Imported history counts like new episodes: evaluate, in the import's transaction, the
+    children whose imported episodes could make something due now (an episode inside the longest
+    persistence window or the return-interview horizon, or still open). Older history only
+    counts toward later thresholds; it never raises alerts about the past."""
+    env = env_of(ctx)
+    longest = max([r.days for r in env.protocol.persistence], default=0)
+    horizon = timedelta(hours=env.protocol.interview_hours) + timedelta(days=env.protocol.overdue_reminder_days)
+    recent = env.now - max(timedelta(days=longest + 1), horizon)
+    ids = sorted(set(child_ids))
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        for child_id in sorted(set(ctx.session.scalars(select(Episode.child_id).where(
+                Episode.child_id.in_(chunk), or_(Episode.started_at > recent, Episode.returned_at.is_(None),
+                                                 Episode.returned_at > recent))))):
+            evaluate_child(ctx.session, child_id, env)
+
+
 def on_child_changed(ctx: "Ctx", child: Child) -> None:
     """Nothing to do: a new allocated worker receives the direct messages of later alerts."""
 

@@ -236,3 +236,38 @@ def test_alert_rows_are_unique_per_key(services, clock):
         keys = list(s.scalars(select(Alert.key)))
         assert keys == ["long_missing:24h:ep:1"] or len(keys) == len(set(keys)) == 1
         assert s.scalar(select(Outbox).where(Outbox.kind == "alert.long_missing")) is not None
+
+
+def test_imported_history_counts_in_the_import_transaction_and_old_history_is_quiet(services, slack_stub, clock):
+    from bot.protocol.csvimport import COLUMNS
+    from store.imports import import_csv
+    from tests.clock_helpers import change
+
+    def line(ref, start, end, label="UV"):
+        values = dict(child_ref=ref, child_label=label, started_at=start, returned_at=end, ri_outcome="completed",
+                      ri_at=end)
+        return ",".join(values.get(c, "") for c in COLUMNS)
+
+    data = "\n".join([",".join(COLUMNS),
+                      line("C950", "2026-11-01 10:00", "2026-11-01 12:00"),
+                      line("C950", "2026-11-08 10:00", "2026-11-08 12:00"),
+                      line("C950", "2026-11-15 10:00", "2026-11-15 12:00"),
+                      line("C951", "2025-01-01 10:00", "2025-01-01 12:00"),  # three, long ago: nothing now
+                      line("C951", "2025-01-02 10:00", "2025-01-02 12:00"),
+                      line("C951", "2025-01-03 10:00", "2025-01-03 12:00")]) + "\n"
+    with change(services, user="UADMIN0001") as ctx:
+        import_csv(ctx, data.encode())
+    rows = [r for r in outbox(services) if r.kind.startswith("alert.")]  # stored by the import itself
+    assert sorted(r.text for r in rows) == ["3 episodes in 30 days: C950 (UV)", "3 episodes in 90 days: C950 (UV)"]
+    clock.advance(minutes=1)
+    assert sweep(services).enqueued == 0
+
+    # two imported recent episodes and a new report make three
+    child(services, "C952", "WX")
+    with change(services, user="UADMIN0001") as ctx:
+        import_csv(ctx, ("\n".join([",".join(COLUMNS), line("C952", "2026-11-10 10:00", "2026-11-10 12:00", "WX"),
+                                    line("C952", "2026-11-12 10:00", "2026-11-12 12:00", "WX")]) + "\n").encode())
+    assert not [r for r in outbox(services) if r.kind.startswith("alert.") and "C952" in r.text]
+    report(services, "C952", clock.now)
+    deliver_due(services)
+    assert "3 episodes in 30 days: C952 (WX)" in headlines(alert_posts(slack_stub))
