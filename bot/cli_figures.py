@@ -148,19 +148,16 @@ def _report(args, services: Services) -> int:
 
 
 def _export_ssda903(args, services: Services) -> int:
-    from bot.protocol.exports import collection_year, ssda903_csv, ssda903_missing, validate_ssda903
-    from bot.protocol.figures import period_bounds
-    from store.figures import open_during
+    from bot.protocol.exports import ssda903_csv
+    from store.figures import ssda903_rows
 
     if not 2000 <= args.year <= 2100:
         print("missing-bot export: --year is the year the collection starts, e.g. 2025", file=sys.stderr)
         return 2
-    start, end = period_bounds(*collection_year(args.year), services.zone)
     with services.sessions.begin() as session:
-        rows = ssda903_missing(open_during(session, start, end, looked_after_only=True), args.year, services.zone)
+        rows, findings = ssda903_rows(session, args.year, services.zone)
         _audit_read(session, services, "export.ssda903", {"year": args.year, "rows": len(rows)})
     _write(ssda903_csv(rows), args.output)
-    findings = validate_ssda903(rows, args.year)
     for finding in findings:
         print(f"SSDA903 check: {finding}", file=sys.stderr)
     if findings:
@@ -173,14 +170,11 @@ def _export_ssda903(args, services: Services) -> int:
 
 
 def _export_annex_a(args, services: Services) -> int:
-    from bot.protocol.exports import annex_a_csv, annex_a_missing
-    from store.figures import looked_after_children, started_between
+    from bot.protocol.exports import annex_a_csv
+    from store.figures import annex_a_rows
 
-    now = services.now()
     with services.sessions.begin() as session:
-        children = looked_after_children(session)
-        facts = started_between(session, now - timedelta(days=366), now + timedelta(seconds=1), looked_after_only=True)
-        rows = annex_a_missing(children, facts, now)
+        rows = annex_a_rows(session, services.now())
         _audit_read(session, services, "export.annex_a", {"rows": len(rows)})
     _write(annex_a_csv(rows), args.output)
     return 0

@@ -84,3 +84,47 @@ def stats(ctx: Ctx, args: str) -> Reply:
                                       "content": base64.b64encode(png).decode("ascii"),
                                       "title": CHART_TITLES.get(name, name)}})
     return Reply(text + "\n_Posted to the team channel" + (", with charts._" if fig["episodes"] else "._"))
+
+
+EXPORT_EXAMPLE = "/missing export ssda903 2025"
+
+
+@subcommand("export", usage="/missing export ssda903 <year> | annex-a",
+            summary="statutory returns as CSV files, sent in your direct message with the bot (admins)",
+            examples=[EXPORT_EXAMPLE, "/missing export annex-a"], admin=True)
+def export(ctx: Ctx, args: str) -> Reply:
+    from bot.protocol.exports import annex_a_csv, ssda903_csv
+    from store.figures import annex_a_rows, ssda903_rows
+
+    words = args.lower().split()
+    kind = words[0] if words else ""
+    if kind not in ("ssda903", "annex-a"):
+        raise UserError("Say which return: `ssda903 <year>` (the year the collection starts) or `annex-a`.",
+                        EXPORT_EXAMPLE)
+    if not ctx.channel_id.startswith("D"):
+        raise UserError("Statutory returns hold children's dates of birth, so I only send them in a direct message. "
+                        "Open your direct message with the bot and type the command there.", EXPORT_EXAMPLE)
+    notes = ""
+    if kind == "ssda903":
+        if len(words) != 2 or not words[1].isdigit() or not 2000 <= int(words[1]) <= 2100:
+            raise UserError("Give the year the collection starts: 2025 is 1 April 2025 to 31 March 2026.",
+                            EXPORT_EXAMPLE)
+        year = int(words[1])
+        rows, findings = ssda903_rows(ctx.session, year, ctx.zone)
+        content, filename = ssda903_csv(rows), f"ssda903_missing_{year}-{(year + 1) % 100:02d}.csv"
+        title = f"SSDA903 Missing {year}/{(year + 1) % 100:02d}: {len(rows)} rows"
+        notes = ("\nIt passes the DfE checks for this table." if not findings else
+                 f"\n:warning: {len(findings)} finding(s) against the DfE rules:\n" +
+                 "\n".join(f"• {f}" for f in findings[:10]) + ("\n• ..." if len(findings) > 10 else ""))
+        after = {"year": year, "rows": len(rows), "via": "slack"}
+    else:
+        rows = annex_a_rows(ctx.session, ctx.now)
+        content = annex_a_csv(rows)
+        filename = f"annex_a_list8_missing_{ctx.now.astimezone(ctx.zone):%Y-%m-%d}.csv"
+        title, after = f"Annex A List 8 missing columns: {len(rows)} looked-after children", {"rows": len(rows), "via": "slack"}
+    audit(ctx.session, actor=ctx.user_id, action=f"export.{kind.replace('-', '_')}", entity="export", entity_id=None,
+          now=ctx.now, after=after)
+    enqueue(ctx.session, key=f"export:{kind}:{ctx.user_id}:{ctx.now.isoformat()}", kind="figures.export",
+            channel=ctx.channel_id, now=ctx.now, text=title,
+            payload={"file": {"filename": filename, "content": content, "title": title}})
+    return Reply(f"{title}. The file is on its way in this conversation.{notes}")

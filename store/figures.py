@@ -4,13 +4,15 @@ One SELECT of the needed columns (episodes joined to children), bounded by the i
 `episodes.started_at` / `returned_at`; no ORM objects."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from bot.protocol import exports
 from bot.protocol.exports import ChildFact
-from bot.protocol.figures import EpisodeFact
+from bot.protocol.figures import EpisodeFact, period_bounds
 from store.models import Child, Episode
 
 _COLUMNS = (Child.child_ref, Child.date_of_birth, Child.gender, Child.looked_after, Episode.placement_type,
@@ -44,3 +46,16 @@ def open_during(session: Session, start: datetime, end: datetime, *, looked_afte
 def looked_after_children(session: Session) -> list[ChildFact]:
     q = select(Child.child_ref, Child.gender, Child.date_of_birth).where(Child.looked_after.is_(True))
     return [ChildFact(*row) for row in session.execute(q)]
+
+
+def ssda903_rows(session: Session, year: int, zone: ZoneInfo) -> tuple[list[dict[str, str]], list[exports.Finding]]:
+    """The SSDA903 Missing table of collection year `year` and its findings against the DfE rules."""
+    start, end = period_bounds(*exports.collection_year(year), zone)
+    rows = exports.ssda903_missing(open_during(session, start, end, looked_after_only=True), year, zone)
+    return rows, exports.validate_ssda903(rows, year)
+
+
+def annex_a_rows(session: Session, now: datetime) -> list[dict[str, str]]:
+    """Annex A List 8 missing columns for every looked-after child, as at `now`."""
+    facts = started_between(session, now - timedelta(days=366), now + timedelta(seconds=1), looked_after_only=True)
+    return exports.annex_a_missing(looked_after_children(session), facts, now)
