@@ -73,10 +73,11 @@ class SeriesConfig(BaseModel):
         if "DTSTART" in value or "\n" in value:
             raise ValueError("give only the RRULE, e.g. FREQ=MONTHLY;BYDAY=+3TH")
         try:
-            rule = rrulestr(value, dtstart=datetime(2026, 1, 1, 10, 0))
+            rule = rrulestr(value, dtstart=datetime(2026, 1, 1, 10, 0, tzinfo=timezone.utc))
             next(iter(rule), None)
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"not a valid RRULE ({exc}); e.g. FREQ=MONTHLY;BYDAY=+3TH") from None
+            hint = " (UNTIL is in UTC, e.g. UNTIL=20271231T235959Z)" if "UNTIL" in str(exc) else ""
+            raise ValueError(f"not a valid RRULE{hint}; e.g. FREQ=MONTHLY;BYDAY=+3TH") from None
         if "FREQ=SECONDLY" in value or "FREQ=MINUTELY" in value or "FREQ=HOURLY" in value:
             raise ValueError("a meeting recurs daily at most often")
         return value
@@ -127,7 +128,7 @@ def unique_names(protocol):
 
 def first_occurrence_date(config: SeriesConfig, on_or_after: date) -> date:
     """The date of the first occurrence of the rule on or after `on_or_after` (the DTSTART date)."""
-    anchor = datetime.combine(on_or_after, config.start_time)
+    anchor = datetime.combine(on_or_after, config.start_time, tzinfo=config.zone)
     rule = rrulestr(config.rrule, dtstart=anchor)
     first = rule.after(anchor, inc=True)
     if first is None:
@@ -144,13 +145,11 @@ def occurrences(config: SeriesConfig, dtstart: date, start: datetime, end: datet
                 skip: frozenset[datetime] | set[datetime] = frozenset()) -> list[datetime]:
     """Occurrence start times (aware, in the series' zone) with start <= t < end, minus `skip` (UTC instants)."""
     zone = config.zone
-    anchor = datetime.combine(dtstart, config.start_time)
-    rule = rrulestr(config.rrule, dtstart=anchor)
-    lo = start.astimezone(zone).replace(tzinfo=None) - timedelta(days=1)
-    hi = end.astimezone(zone).replace(tzinfo=None) + timedelta(days=1)
+    # An aware DTSTART: dateutil keeps the wall-clock time and the zone gives each date its offset.
+    rule = rrulestr(config.rrule, dtstart=datetime.combine(dtstart, config.start_time, tzinfo=zone))
     out = []
-    for naive in rule.between(lo, hi, inc=True):
-        t = _localise(naive, zone)
+    for wall in rule.between(start - timedelta(days=1), end + timedelta(days=1), inc=True):
+        t = _localise(wall.replace(tzinfo=None), zone)
         if start <= t < end and t.astimezone(timezone.utc) not in skip:
             out.append(t)
     return out
