@@ -4,7 +4,7 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
-from datetime import datetime, timezone
+from datetime import datetime
 
 import icalendar
 import pytest

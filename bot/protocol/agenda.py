@@ -331,7 +331,7 @@ def _slack_escape(text: str) -> str:
 def _row_line(s: Section, row: list[str]) -> str:
     cells = [c if c.startswith("<@") else _slack_escape(c) for c in row]
     first, rest = cells[0], cells[1:]
-    details = "; ".join(f"{col.lower()}: {val}" for col, val in zip(s.columns[1:], rest))
+    details = "; ".join(f"{col.lower()}: {val}" for col, val in zip(s.columns[1:], rest, strict=True))
     return f"• *{first}* — {details}"
 
 
