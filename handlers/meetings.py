@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -218,7 +218,8 @@ def agenda(ctx: Ctx, args: str) -> Reply:
     series = _series(ctx, " ".join(tokens), AGENDA_EXAMPLE)
     spec = series.spec
     if day is None:
-        start = pm.next_occurrence(spec, series.dtstart, ctx.now, series.skip())
+        # the meeting in progress, else the next one
+        start = pm.next_occurrence(spec, series.dtstart, ctx.now - spec.duration + timedelta(seconds=1), series.skip())
         if start is None:
             raise UserError(f"{series.name} has no more meetings.", AGENDA_EXAMPLE)
     else:

@@ -149,6 +149,11 @@ def test_agenda_on_demand_and_posted(services, slack_stub, clock):
     assert reply.blocks and reply.blocks[0]["type"] == "header"
     assert "agenda for Thu 17 Dec 2026 10:00 GMT" in reply.blocks[0]["text"]["text"]
     assert "does not meet" in run(services, "agenda 2026-12-18").text
+    clock.set(datetime(2026, 12, 17, 11, 0, tzinfo=UTC))  # during the December meeting: its agenda
+    assert "agenda for Thu 17 Dec 2026" in run(services, "agenda").blocks[0]["text"]["text"]
+    clock.set(datetime(2026, 12, 17, 11, 30, tzinfo=UTC))  # once it has ended: January's
+    assert "agenda for Thu 21 Jan 2027" in run(services, "agenda").blocks[0]["text"]["text"]
+    clock.set(datetime(2026, 11, 19, 12, 0, tzinfo=UTC))
     before = len(outbox(services))
     posted = run(services, "agenda missing 17/12/2026 post")
     assert "is posted to <#C0ALERTS01>" in posted.text
