@@ -261,8 +261,8 @@ def summary_text(fig: dict) -> str:
     ri = fig["return_interviews"]
     p = fig["persistent"]
     d = fig["durations"]
-    genders = ", ".join(f"{label(k).lower()} {v['episodes']}" for k, v in fig["by_gender"].items() if v["episodes"])
-    places = ", ".join(f"{label(k).lower()} {v['episodes']}" for k, v in
+    genders = ", ".join(f"{label(k)} {v['episodes']}" for k, v in fig["by_gender"].items() if v["episodes"])
+    places = ", ".join(f"{label(k)} {v['episodes']}" for k, v in
                        sorted(fig["by_placement_type"].items(), key=lambda kv: -kv[1]["episodes"]) if v["episodes"])
     found = ", ".join(f"{f['location']} ({f['episodes']})" for f in fig["found_locations"][:5])
     lines = [
