@@ -196,6 +196,10 @@ def label(key: str) -> str:
     return special.get(key, key.replace("_", " ").capitalize())
 
 
+def percent(share: float) -> str:
+    return f"{share:.0%}" if share == 0 or share >= 0.1 else f"{share:.1%}"
+
+
 def tables(fig: dict) -> list[tuple[str, list[str], list[list]]]:
     """The figures as (title, header, rows) tables: what CSV and Markdown both print."""
     p = fig["persistent"]
@@ -207,7 +211,7 @@ def tables(fig: dict) -> list[tuple[str, list[str], list[list]]]:
             ["Episodes of persistent children", p["episodes"]],
             ["Non-persistent children", fig["non_persistent"]["children"]],
             ["Episodes of non-persistent children", fig["non_persistent"]["episodes"]],
-            ["Share of episodes by the top 10 children", f"{fig['top10_episode_share']:.0%}"],
+            ["Share of episodes by the top 10 children", percent(fig["top10_episode_share"])],
         ]),
     ]
     for title, key in (("By gender", "by_gender"), ("By placement type", "by_placement_type"),
@@ -269,7 +273,7 @@ def summary_text(fig: dict) -> str:
         f"*Missing episodes {fig['period']['from']} to {fig['period']['to']}*",
         f"{fig['episodes']} episodes, {fig['children']} children. "
         f"Persistent ({p['threshold']}+): {p['children']} children, {p['episodes']} episodes; "
-        f"top 10 children: {fig['top10_episode_share']:.0%} of episodes.",
+        f"top 10 children: {percent(fig['top10_episode_share'])} of episodes.",
         f"Duration: under 24 h {d['under_24h']}, 24-72 h {d['24h_to_72h']}, 72 h-7 d {d['72h_to_7d']}, "
         f"7 d+ {d['over_7d']}, still missing {d['ongoing']}.",
         f"Return interviews: in timescale {ri['in_timescale']}, out of timescale {ri['out_of_timescale']}, "
