@@ -159,6 +159,7 @@ def test_wrong_headers(services):
     assert problems_of(services, b"")[0].startswith("line 1, header: the file is empty; the first line must name")
     assert problems_of(services, HEADER.encode() + b"\n") == ["line 2, file: no rows after the header"]
     assert "given twice" in problems_of(services, b"child_ref,started_at,child_ref\n")[0]
+    assert "semicolons" in problems_of(services, b"child_ref;started_at\nX;2025-01-01\n")[0]
 
 
 def test_bad_values_are_all_reported_with_line_and_column(services):

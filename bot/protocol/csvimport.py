@@ -127,6 +127,9 @@ def _lines(text: str):
 
 def _header(names: list[str]) -> list[str]:
     cols = [n.strip().lower().lstrip("\ufeff") for n in names]
+    if len(cols) == 1 and (";" in cols[0] or "\t" in cols[0]):
+        raise Problems(["line 1, header: the columns are separated by semicolons or tabs; save the file as "
+                        "CSV (comma delimited)"])
     problems = []
     unknown = [c for c in cols if c not in COLUMNS]
     if unknown:
