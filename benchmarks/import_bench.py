@@ -25,7 +25,8 @@ from bot.protocol.words import GENDERS, PLACEMENT_TYPES, RI_OUTCOMES  # noqa: E4
 NOW = datetime(2026, 11, 19, 10, 0, tzinfo=timezone.utc)
 
 
-def make_csv(rows: int, children: int | None = None, seed: int = 903) -> bytes:
+def make_csv(rows: int, children: int | None = None, seed: int = 903, start: datetime = datetime(2023, 1, 1, 8, 0)
+             ) -> bytes:
     """An invented history: each child's episodes a few days apart, never overlapping."""
     rnd = random.Random(seed)
     children = children or max(1, rows // 10)
@@ -35,7 +36,7 @@ def make_csv(rows: int, children: int | None = None, seed: int = 903) -> bytes:
         ref = f"INV{i:06d}"
         dob = f"{rnd.randint(2006, 2016)}-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}"
         gender, placement = rnd.choice(GENDERS), rnd.choice(PLACEMENT_TYPES)
-        t = datetime(2023, 1, 1, 8, 0) + timedelta(minutes=rnd.randint(0, 60 * 24 * 30))
+        t = start + timedelta(minutes=rnd.randint(0, 60 * 24 * 30))
         for _ in range(n):
             hours = rnd.choice((2, 5, 9, 20, 30, 80, 200))
             back = t + timedelta(hours=hours)
@@ -66,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--children", type=int, default=None)
     ap.add_argument("--database-url", default="")
+    ap.add_argument("--start", type=datetime.fromisoformat, default=datetime(2023, 1, 1, 8, 0),
+                    help="local time the invented history starts (default 2023-01-01; 2026-05-20 makes it recent, "
+                         "so the clock's on_import hook evaluates most children)")
     args = ap.parse_args(argv)
 
     from bot.context import build_services
@@ -79,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     services = build_services(settings, migrate=False, clock=lambda: NOW)
 
     t0 = time.perf_counter()
-    data = make_csv(args.rows, args.children)
+    data = make_csv(args.rows, args.children, start=args.start)
     print(f"generated {args.rows} rows ({len(data) / 2**20:.1f} MB) in {time.perf_counter() - t0:.1f} s")
     backend = services.engine.dialect.name
     result, secs = run(services, data)
@@ -94,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     with services.sessions() as session:
-        fig = load_figures(session, services, date(2023, 1, 1), date(2026, 11, 19), now=NOW)
+        fig = load_figures(session, services, args.start.date(), date(2026, 11, 19), now=NOW)
     print(f"{backend}: report over all {fig['episodes']} episodes: {time.perf_counter() - t0:.1f} s")
     services.engine.dispose()
     tmp.cleanup()
