@@ -44,9 +44,9 @@ def enqueue(
         key=key[:200], kind=kind, channel=channel, text=text, blocks=blocks, payload=payload, thread_key=thread_key,
         child_id=child_id, episode_id=episode_id, status="pending", attempts=0,
         created_at=now, next_attempt_at=due_at or now,
-    ).on_conflict_do_nothing(index_elements=["key"])
-    result = session.execute(stmt)
-    return bool(result.rowcount)
+    ).on_conflict_do_nothing(index_elements=["key"]).returning(Outbox.id)
+    # rowcount is -1 for INSERT ... ON CONFLICT on psycopg; RETURNING says whether a row went in.
+    return session.execute(stmt).first() is not None
 
 
 def pending(session: Session, now: datetime, limit: int = 50) -> list[Outbox]:
