@@ -107,7 +107,8 @@ class Console:
                 data = json.loads(resp.body)
             except ValueError:
                 data = {"text": resp.body}
-            self.say(plain(data.get("text", "")))
+            lines = blocks_text(data.get("blocks")) or [plain(data.get("text", ""))]
+            self.say("\n".join(lines))
         self.show_calls()
 
     def tick(self) -> None:
@@ -137,7 +138,12 @@ class Console:
                 self.say(f"  ↳ a form opens: {view.get('title', {}).get('text', '')} — " + "; ".join(labels))
                 self.say("    (the console cannot fill in forms: give the details inline, see /missing help)")
             elif call.method == "files.completeUploadExternal":
-                self.say(f"  ↳ a file is shared in the team channel: {a.get('files', '')[:120]}")
+                try:
+                    titles = ", ".join(f.get("title", "") for f in json.loads(a.get("files") or "[]"))
+                except (ValueError, AttributeError):
+                    titles = "a file"
+                comment = plain(a.get("initial_comment", ""))
+                self.say(f"  ↳ a file is shared in the team channel: {titles}" + (f" — {comment}" if comment else ""))
             elif call.method in ("conversations.open",):
                 continue
 
@@ -147,6 +153,7 @@ TOUR = [
     "/missing open",
     "/missing due",
     "/missing status C1003",
+    "/missing agenda",
     "/missing report C1002 at 2h ago from Elm Lodge children's home risk medium police PR/2026/4410",
     "/missing found C1001 at 30m ago location Bus station, city centre",
     "/missing report C1001 at tomorrow 9:00",

@@ -60,4 +60,13 @@ def load_demo(services: Services) -> str:
                           ri_outcome=ri[0] if ri else None, ri_at=end + timedelta(hours=ri[1]) if ri and end else None,
                           ri_by="Return interview worker" if ri else "", cse_concern=ref == "C1003",
                           cce_concern=ref == "C1004", source="demo", created_at=start, updated_at=end or start))
-    return f"{len(CHILDREN)} children, {len(EPISODES)} episodes"
+        from bot.protocol.meetings import Person, SeriesConfig
+        from store.meetings import save_series
+
+        series = SeriesConfig(location="Council House, Room 4 (invented)", first_date=(now - timedelta(days=100)).date(),
+                              chair=Person(name="Missing coordinator", email="coordinator@example.org"),
+                              attendees=[Person(name="Police missing persons unit", email="mispers@example.org"),
+                                         Person(name="Return interview service", email="ri@example.org")])
+        save_series(s, series, actor="UDEMO00001", now=now, source="demo",
+                    channel=services.settings.alert_channel)
+    return f"{len(CHILDREN)} children, {len(EPISODES)} episodes, a monthly monitoring meeting"
