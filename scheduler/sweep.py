@@ -32,8 +32,9 @@ def register_step(fn: SweepStep) -> SweepStep:
 
 try:  # the meetings area registers its steps (agenda building, action reminders) on import
     import scheduler.meetings_job  # noqa: F401
-except ImportError:
-    pass
+except ModuleNotFoundError as exc:  # a build without the meetings area
+    if exc.name != "scheduler.meetings_job":
+        raise
 
 
 @dataclass
