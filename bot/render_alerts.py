@@ -2,7 +2,7 @@
 happened, what the protocol asks, since when (in the council's zone), and buttons."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.protocol import clock as rules
@@ -22,8 +22,13 @@ def _headline(alert, child_txt: str) -> tuple[str, str, str]:
                 "returned; no return interview outcome is recorded yet",
                 "offer and hold a return interview before the deadline")
     if alert.rule == rules.RI_OVERDUE:
-        n = int(d.get("occurrence", 0))
-        late = " (reminder, day {})".format(n + 1) if n else ""
+        late = alert.due_at - datetime.fromisoformat(d["deadline"]) if d.get("deadline") else timedelta(0)
+        if not late:
+            late = ""
+        elif late % timedelta(days=1) == timedelta(0):
+            late = f" by {late.days} day{'s' if late.days > 1 else ''}"
+        else:
+            late = f" by {duration(late)}"
         return (f":warning: Return interview overdue{late}: {child_txt}",
                 "the return interview deadline has passed with no outcome recorded",
                 "hold the return interview, or record it as completed, declined or voided")
@@ -81,8 +86,9 @@ def render_alert(alert, child, episode, protocol: Protocol, zone: ZoneInfo, *,
     if alert.rule in (rules.RI_REMINDER, rules.RI_OVERDUE) and (episode is None or episode.ri_outcome is None):
         buttons.append({"type": "button", "action_id": RECORD_RI, "value": str(alert.id),
                         "text": {"type": "plain_text", "text": "Record interview outcome"}})
-    if alert.rule in (rules.LONG_MISSING, rules.PERSISTENCE, rules.HIGH_RISK) and (
-            episode is None or episode.strategy_meeting_at is None):
+    wants_strategy = alert.rule in (rules.LONG_MISSING, rules.HIGH_RISK) or (
+        alert.rule == rules.PERSISTENCE and "strategy" in str(d.get("action", "")).lower())
+    if wants_strategy and episode is not None and episode.strategy_meeting_at is None:
         buttons.append({"type": "button", "action_id": STRATEGY_HELD, "value": str(alert.id),
                         "text": {"type": "plain_text", "text": "Strategy meeting held"}})
     if buttons:

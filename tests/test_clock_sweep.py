@@ -73,7 +73,7 @@ def test_downtime_of_three_days_each_due_alert_once_and_repeats_collapse(service
     sweep(services)
     posts = alert_posts(slack_stub)
     assert sorted(headlines(posts)) == sorted([
-        "Return interview overdue (reminder, day 4): C200 (CD)",  # one overdue alert, not 4
+        "Return interview overdue by 3 days: C200 (CD)",  # one overdue alert, not 4
         "Missing for 24 h: C201 (EF)",
         "Missing for 72 h: C201 (EF)",
     ])
@@ -88,7 +88,7 @@ def test_downtime_of_three_days_each_due_alert_once_and_repeats_collapse(service
 
     clock.advance(hours=23)  # the next daily repeat
     sweep(services)
-    assert headlines(alert_posts(slack_stub)) == ["Return interview overdue (reminder, day 5): C200 (CD)"]
+    assert headlines(alert_posts(slack_stub)) == ["Return interview overdue by 4 days: C200 (CD)"]
 
 
 def test_reminder_then_overdue_then_outcome_stops_them(services, slack_stub, clock):
