@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +31,9 @@ from scheduler.sweep import sweep
 at = datetime.fromisoformat(sys.argv[1])
 barrier = Path(sys.argv[2])
 services = build_services(load_settings(), migrate=False, clock=lambda: at)
+with services.engine.connect():
+    pass
+Path(sys.argv[3]).touch()  # ready
 while not barrier.exists():  # both processes start sweeping at the same moment
     time.sleep(0.002)
 print(sweep(services, at).summary(), flush=True)
@@ -62,12 +66,14 @@ def test_two_processes_sweeping_at_once_post_each_alert_exactly_once(db_url, ser
     slack_stub.latency = 0.01
     at = clock.now + timedelta(hours=80)  # every child: 24 h and 72 h alerts, to the channel and to the worker
     barrier = tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", DRIVER, at.isoformat(), str(barrier)], cwd=tmp_path,
+    ready = [tmp_path / f"ready{i}" for i in range(2)]
+    procs = [subprocess.Popen([sys.executable, "-c", DRIVER, at.isoformat(), str(barrier), str(r)], cwd=tmp_path,
                               env=env(db_url, slack_stub), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
-    import time
-    time.sleep(1.5)  # let both import and connect, then release them together
-    barrier.touch()
+             for r in ready]
+    deadline = time.monotonic() + 60
+    while not all(r.exists() for r in ready) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    barrier.touch()  # both have imported and connected: release them together
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
 
