@@ -214,3 +214,27 @@ def test_protocol_file_errors_name_the_key():
         parse_protocol({"persistence": [{"episodes": 1, "days": 30, "action": "x"}]})
     p = parse_protocol({"persistence": [{"episodes": 4, "days": 28, "action": "review"}], "count_away_episodes": False})
     assert p.persistence == [PersistenceRule(episodes=4, days=28, action="review")] and not p.count_away_episodes
+
+
+def test_protocol_file_round_trip_and_a_bad_file_names_the_key(tmp_path):
+    from bot.protocol.config import load_protocol
+
+    good = tmp_path / "protocol.toml"
+    good.write_text('interview_hours = 72\ninterview_reminder_hours_before = [48, 24]\noverdue_repeat_hours = 24\n'
+                    'overdue_reminder_days = 14\nlong_missing_hours = [24, 72]\n'
+                    'long_missing_actions = ["strategy meeting required", "escalate to head of service"]\n'
+                    'count_away_episodes = false\n\n[[persistence]]\nepisodes = 3\ndays = 30\n'
+                    'action = "missing intervention planning meeting"\n', encoding="utf-8")
+    p = load_protocol(good)
+    assert p.interview_reminder_hours_before == [48, 24] and p.overdue_reminder_days == 14
+    assert [rules.rule_name(r) for r in p.persistence] == ["3in30d"] and not p.count_away_episodes
+    bad = tmp_path / "bad.toml"
+    bad.write_text("interview_hours = 72\ninterview_reminder_hours_before = [80]\n", encoding="utf-8")
+    with pytest.raises(ProtocolError) as err:
+        load_protocol(bad)
+    assert str(err.value.code).count("\n") == 0
+    assert "interview_reminder_hours_before: 80 must be between 1 and interview_hours - 1" in str(err.value.code)
+    typo = tmp_path / "typo.toml"
+    typo.write_text("interview_hour = 72\n", encoding="utf-8")
+    with pytest.raises(ProtocolError, match="key interview_hour: Extra inputs are not permitted"):
+        load_protocol(typo)
