@@ -17,6 +17,7 @@ from scheduler.delivery import deliver_due
 from scheduler.sweep import sweep
 
 log = logging.getLogger(__name__)
+logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per minute
 
 
 class Deliverer:

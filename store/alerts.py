@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ForeignKey, Index, delete, Integer, String, func, or_, select, update
+from sqlalchemy import ForeignKey, Index, Integer, delete, String, func, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bot.protocol import clock as rules
@@ -22,7 +22,6 @@ from store.outbox import enqueue
 
 if TYPE_CHECKING:  # pragma: no cover
     from bot.context import Ctx
-    from bot.settings import Settings
 
 
 class Alert(Base):
