@@ -61,8 +61,14 @@ class SlackStub:
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode("utf-8")
-                status, headers, body = stub._answer(self.path, self.headers, raw)
+                raw = self.rfile.read(length)
+                if self.path.startswith("/upload/"):
+                    # files_upload_v2's second step: the file's bytes, as Slack's upload URL takes them.
+                    with stub._lock:
+                        stub.calls.append(Call("upload", {"path": self.path, "bytes": raw}, {}))
+                    status, headers, body = 200, {}, {"ok": True}
+                else:
+                    status, headers, body = stub._answer(self.path, self.headers, raw.decode("utf-8", "replace"))
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 for k, v in headers.items():

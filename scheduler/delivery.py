@@ -20,6 +20,8 @@ the same channel; while an earlier row of the thread is still pending it waits f
 message of a thread is its root. Rows whose payload has `file` are uploaded with files_upload_v2."""
 from __future__ import annotations
 
+import base64
+
 import logging
 from datetime import date, datetime, timedelta
 
@@ -115,7 +117,10 @@ def _post(services: Services, row: Outbox, thread_ts: str | None):
     client = services.client
     file = (row.payload or {}).get("file")
     if file:
-        return client.files_upload_v2(channel=row.channel, content=file["content"], filename=file["filename"],
+        content = file["content"]
+        if file.get("encoding") == "base64":  # binary files (PNG charts) are stored as base64 text
+            content = base64.b64decode(content)
+        return client.files_upload_v2(channel=row.channel, content=content, filename=file["filename"],
                                       title=file.get("title") or file["filename"], initial_comment=row.text,
                                       thread_ts=thread_ts)
     kwargs = {"channel": row.channel, "text": row.text}

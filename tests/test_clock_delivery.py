@@ -135,3 +135,14 @@ def test_file_rows_are_uploaded_with_files_upload_v2(services, slack_stub, clock
     assert "chat.postMessage" not in methods
     [row] = outbox(services)
     assert row.status == "sent"
+
+
+def test_binary_files_are_uploaded_as_bytes(services, slack_stub, clock):
+    import base64
+
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    put(services, "chart", payload={"file": {"filename": "chart.png", "content": base64.b64encode(png).decode(),
+                                             "encoding": "base64", "title": "Chart"}}, text="A chart")
+    assert deliver_due(services) == 1
+    [upload] = [c for c in slack_stub.take() if c.method == "upload"]
+    assert png in upload.args["bytes"]
