@@ -1,11 +1,10 @@
 """`/missing report | found | interview | child | risk`: the changes."""
 from __future__ import annotations
 
-from datetime import timedelta
-
 from bot.context import Ctx
 from bot.protocol import grammar as g
 from bot.protocol import rules, words
+from bot.protocol.clock import window_start
 from bot.protocol.grammar import Spec
 from bot.render import duration, local, who
 from handlers import modals
@@ -111,7 +110,7 @@ def done_report(ctx: Ctx, child, values: dict) -> dict:
                f"police ref {episode.police_ref}" if episode.police_ref else ""]
     detail = ", ".join(d for d in details if d)
     lines.append(detail[:1].upper() + detail[1:] + ".")
-    count30 = records.count_since(ctx.session, child.id, ctx.now - timedelta(days=30))
+    count30 = records.count_since(ctx.session, child.id, window_start(ctx.now, 30, ctx.zone))
     lines.append(f"Episodes in the last 30 days: {count30}. The team channel has been told.")
     if not episode.risk_grade:
         lines.append(f"Grade the risk when the police do: `/missing risk {child.child_ref} medium`")

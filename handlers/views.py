@@ -1,11 +1,10 @@
 """`/missing status | open | due | help`: the read-only views (answered to the asker only)."""
 from __future__ import annotations
 
-from datetime import timedelta
-
 from bot.context import Ctx
 from bot.protocol import grammar as g
 from bot.protocol import rules
+from bot.protocol.clock import window_start
 from bot.protocol.when import ACCEPTED_FORMS
 from bot.render import duration, local, who
 from handlers.registry import ORDER, SUBCOMMANDS, Reply, UserError, subcommand
@@ -28,8 +27,10 @@ def status(ctx: Ctx, text: str) -> Reply:
     if child is None:
         raise UserError(f"No child with case reference {ref} is recorded.", f"/missing child {ref} label AB")
     now = ctx.now
-    episodes = records.recent_episodes(ctx.session, child.id, now - timedelta(days=90))
-    c30 = sum(1 for e in episodes if e.started_at > now - timedelta(days=30))
+    # Calendar-day windows in the council's zone, as the persistence alerts count them.
+    episodes = records.recent_episodes(ctx.session, child.id, window_start(now, 90, ctx.zone))
+    since30 = window_start(now, 30, ctx.zone)
+    c30 = sum(1 for e in episodes if e.started_at > since30)
     lines = [f"*{who(child.child_ref, child.label)}* — {describe(child)}"]
     open_ep = next((e for e in episodes if e.returned_at is None), None) or records.open_episode(ctx.session, child.id)
     if open_ep:

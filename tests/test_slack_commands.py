@@ -207,3 +207,12 @@ def test_unexpected_error_gives_a_reference_not_a_trace(app, services, monkeypat
     assert "Traceback" not in reply["text"] and "secret" not in reply["text"]
     assert "secret detail" not in caplog.text and "JB" not in caplog.text
     assert "RuntimeError" in caplog.text
+
+
+def test_status_counts_calendar_days_like_the_alerts_across_the_clock_change(app, services, clock):
+    # Now: Thu 19 Nov 2026 10:00 GMT. Thirty calendar days back is Tue 20 Oct 10:00 BST (09:00 UTC);
+    # thirty elapsed days back would be 10:00 UTC. An episode at 10:30 BST (09:30 UTC) counts.
+    command(app, CHILD)
+    command(app, "report C1234 at 2026-10-20 10:30")
+    command(app, "found C1234 at 2026-10-20 12:00")
+    assert "*1* in the last 30 days" in command(app, "status C1234")["text"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from bot.protocol.config import Protocol
 
@@ -54,12 +54,6 @@ def check_return(started_at: datetime, returned_at: datetime, now: datetime, pro
     check_not_future(returned_at, now, protocol, "return", example)
     if returned_at < started_at:
         raise RuleError("The return cannot come before the episode started.", example)
-
-
-def count_in_window(starts: Iterable[datetime], end: datetime, days: int) -> int:
-    """Episodes started in the `days`-day window ending at `end` (inclusive)."""
-    begin = end - timedelta(days=days)
-    return sum(1 for s in starts if begin < s <= end)
 
 
 def ri_state(returned_at: datetime | None, ri_outcome: str | None, now: datetime, protocol: Protocol) -> str:
