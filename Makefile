@@ -16,7 +16,7 @@ try: setup  ## the bot in your terminal, on a throw-away SQLite database with an
 	$(VENV)/bin/missing-bot console --demo
 
 test: setup  ## the whole suite; set TEST_DATABASE_URL=postgresql://... to run it on PostgreSQL
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -q
 
 bench: setup  ## the throughput benchmark of issue 2 (prints figures)
 	$(VENV)/bin/python benchmarks/http_bench.py
