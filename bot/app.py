@@ -5,7 +5,6 @@ travels back in the HTTP response itself, which serves far more requests per thr
 Bolt's default runner and keeps inside Slack's 3-second window."""
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 
@@ -14,14 +13,10 @@ from slack_sdk.errors import SlackApiError
 
 from bot.auth import REFUSAL, Authorizer
 from bot.context import Services
-from handlers import modals
+from handlers import clock, meetings, modals
 from handlers.commands import log_failure, run_command
 
 log = logging.getLogger(__name__)
-
-# Areas that add buttons or forms of their own expose `register_actions(app, services)`.
-ACTION_AREAS = ("handlers.clock", "handlers.meetings", "handlers.figures")
-
 
 def ephemeral(text: str, blocks: list | None = None) -> dict:
     body: dict = {"response_type": "ephemeral", "text": text}
@@ -95,14 +90,6 @@ def build_app(services: Services, *, token_verification: bool = True) -> App:
                 except SlackApiError as exc:
                     log_failure("form confirmation", exc)
 
-    for name in ACTION_AREAS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        register = getattr(module, "register_actions", None)
-        if register is not None:
-            register(app, services)
+    clock.register_actions(app, services)  # alert buttons and the interview form
+    meetings.register_actions(app, services)  # the meeting setup form
     return app

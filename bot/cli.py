@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 
 from bot.settings import SettingsError, load_settings, require
 
-# Areas that add subcommands expose `register(subparsers)`; each parser sets `func(args, services)`.
-CLI_AREAS = ("bot.cli_clock", "bot.cli_figures", "bot.cli_meetings")
+# Areas add their subcommands with `register(subparsers)`; each parser sets `func(args, services)`.
+from bot import cli_clock, cli_figures, cli_meetings  # noqa: E402
 
 
 def _logging(level: str) -> None:
@@ -17,14 +16,10 @@ def _logging(level: str) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def _start_background(services) -> object | None:
-    try:
-        jobs = importlib.import_module("scheduler.jobs")
-    except ModuleNotFoundError as exc:
-        if exc.name != "scheduler.jobs":
-            raise
-        return None
-    return jobs.start_scheduler(services)
+def _start_background(services):
+    from scheduler.jobs import start_scheduler
+
+    return start_scheduler(services)
 
 
 def cmd_run(args, settings) -> int:
@@ -95,14 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     dbsub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = dbsub.add_parser("upgrade", help="apply the Alembic migrations")
     up.set_defaults(handler=cmd_db)
-    for name in CLI_AREAS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
+    for area in (cli_clock, cli_figures, cli_meetings):
+        area.register(sub)
     return parser
 
 

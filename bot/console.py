@@ -112,11 +112,8 @@ class Console:
         self.show_calls()
 
     def tick(self) -> None:
-        try:
-            from scheduler.sweep import sweep
-        except ModuleNotFoundError:
-            self.say("(the clock is not part of this build)")
-            return
+        from scheduler.sweep import sweep
+
         sweep(self.services, self.services.now())
         self.show_calls()
 

@@ -5,7 +5,6 @@ for load balancers. FastAPI is what the Microsoft Teams SDK (microsoft-teams-app
 built on, so its `/api/messages` endpoint can later be mounted beside these routes."""
 from __future__ import annotations
 
-import importlib
 import logging
 
 from fastapi import FastAPI, Request, Response
@@ -14,13 +13,10 @@ from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from sqlalchemy import text
 
+from bot import web_calendar
 from bot.context import Services
 
 log = logging.getLogger(__name__)
-
-# Areas that serve HTTP routes of their own expose a FastAPI `router`.
-ROUTER_AREAS = ("bot.web_calendar",)
-
 
 def create_web_app(services: Services, bolt_app: App) -> FastAPI:
     web = FastAPI(title="missing-bot", docs_url=None, redoc_url=None, openapi_url=None)
@@ -46,14 +42,7 @@ def create_web_app(services: Services, bolt_app: App) -> FastAPI:
             return Response('{"ok": false, "database": "unavailable"}', status_code=503, media_type="application/json")
         return Response('{"ok": true}', media_type="application/json")
 
-    for name in ROUTER_AREAS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        web.include_router(module.router)
+    web.include_router(web_calendar.router)  # GET /calendar/<token>.ics
     return web
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.protocol.words import valid_zone
 
 
 def _split_ids(value: object) -> list[str]:
@@ -61,11 +63,7 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (e.g. Europe/London)") from None
-        return value
+        return valid_zone(value)
 
     @field_validator("database_url")
     @classmethod
@@ -76,7 +74,7 @@ class Settings(BaseSettings):
         try:
             url = make_url(value)
         except ArgumentError:
-            raise ValueError(f"not a database URL (e.g. sqlite:///missing-bot.sqlite3 or postgresql+psycopg://host/db)") from None
+            raise ValueError("not a database URL (e.g. sqlite:///missing-bot.sqlite3 or postgresql+psycopg://host/db)") from None
         if url.get_backend_name() not in ("sqlite", "postgresql"):
             raise ValueError("only sqlite and postgresql are supported")
         if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":

@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 
 import logging
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select, update

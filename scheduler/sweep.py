@@ -30,11 +30,8 @@ def register_step(fn: SweepStep) -> SweepStep:
     return fn
 
 
-try:  # the meetings area registers its steps (agenda building, action reminders) on import
-    import scheduler.meetings_job  # noqa: F401
-except ModuleNotFoundError as exc:  # a build without the meetings area
-    if exc.name != "scheduler.meetings_job":
-        raise
+# The meetings area registers its steps (agenda building, action reminders) on import.
+import scheduler.meetings_job  # noqa: E402,F401
 
 
 @dataclass

@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import holidays
 from dateutil.rrule import rrulestr
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from bot.protocol.words import valid_zone
 
 DEFAULT_NAME = "Missing Children Monitoring Meeting"
 DEFAULT_RRULE = "FREQ=MONTHLY;BYDAY=+3TH"
@@ -85,11 +87,7 @@ class SeriesConfig(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (e.g. Europe/London)") from None
-        return value
+        return valid_zone(value)
 
     @field_validator("channel")
     @classmethod

@@ -31,6 +31,17 @@ PLACEMENT_ALIASES = {
 }
 
 
+def valid_zone(value: str) -> str:
+    """`value` if it names an IANA time zone; else ValueError with an example."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (e.g. Europe/London)") from None
+    return value
+
+
 def canonical(value: str, allowed: tuple[str, ...], aliases: dict[str, str] | None = None) -> str | None:
     """The canonical spelling of `value`, or None when it is not one of `allowed`."""
     key = value.strip().lower().replace(" ", "_")
