@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
 
+from sqlalchemy import select
+
 from bot.context import Services
 from scheduler.delivery import deliver_due
 from store import alerts
+from store.models import Episode
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +49,15 @@ class SweepResult:
         return s + (f"; errors: {', '.join(self.errors)}" if self.errors else "")
 
 
+BATCH = 100
+
+
 def evaluate(services: Services, now: datetime) -> int:
-    """Store every alert due at `now`; returns how many were new."""
+    """Store every alert due at `now`; returns how many were new.
+
+    The work goes in short transactions of BATCH episodes or children: a first sweep after a
+    large import may look at many thousands, and must not hold the database (on SQLite, the one
+    writer) for long while people are recording episodes."""
     env = alerts.Env(now, services.protocol, services.zone, services.settings.alert_channel)
     longest = max([r.days for r in services.protocol.persistence], default=1)
     with services.sessions.begin() as s:
@@ -55,12 +65,17 @@ def evaluate(services: Services, now: datetime) -> int:
         # Persistence only changes when an episode is added or moved; look back one hour past
         # the last good sweep (or a whole window on the first) for changed episodes.
         since = min(last, now) - timedelta(hours=1) if last else now - timedelta(days=longest)
-        episodes, children = alerts.candidates(s, env, since)
-        fired = 0
-        for e in episodes:
-            fired += alerts.evaluate_episode(s, e, env)
-        for child_id in sorted(children):
-            fired += alerts.evaluate_persistence(s, child_id, env)
+        episode_ids, children = alerts.candidates(s, env, since)
+    fired = 0
+    for i in range(0, len(episode_ids), BATCH):
+        with services.sessions.begin() as s:
+            for e in s.scalars(select(Episode).where(Episode.id.in_(episode_ids[i:i + BATCH])).order_by(Episode.id)):
+                fired += alerts.evaluate_episode(s, e, env)
+    child_ids = sorted(children)
+    for i in range(0, len(child_ids), BATCH):
+        with services.sessions.begin() as s:
+            for child_id in child_ids[i:i + BATCH]:
+                fired += alerts.evaluate_persistence(s, child_id, env)
     return fired
 
 

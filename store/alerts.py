@@ -141,11 +141,11 @@ def evaluate_child(session: Session, child_id: int, env: Env) -> int:
     return fired + evaluate_persistence(session, child_id, env)
 
 
-def candidates(session: Session, env: Env, since: datetime) -> tuple[list[Episode], set[int]]:
+def candidates(session: Session, env: Env, since: datetime) -> tuple[list[int], set[int]]:
     """What could be due: open episodes, ended episodes still within the RI reminder horizon and
-    without an outcome, and children whose episodes changed since `since` (for persistence)."""
+    without an outcome (their ids), and children whose episodes changed since `since` (for persistence)."""
     horizon = env.now - timedelta(hours=env.protocol.interview_hours) - timedelta(days=env.protocol.overdue_reminder_days)
-    eps = list(session.scalars(select(Episode).where(or_(
+    eps = list(session.scalars(select(Episode.id).where(or_(
         Episode.returned_at.is_(None),
         (Episode.returned_at >= horizon) & Episode.ri_outcome.is_(None),
     )).order_by(Episode.id)))
