@@ -9,6 +9,7 @@ in any number of processes, fire it once. Other areas add steps with `register_s
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
@@ -71,11 +72,13 @@ def evaluate(services: Services, now: datetime) -> int:
         with services.sessions.begin() as s:
             for e in s.scalars(select(Episode).where(Episode.id.in_(episode_ids[i:i + BATCH])).order_by(Episode.id)):
                 fired += alerts.evaluate_episode(s, e, env)
+        time.sleep(0.001)
     child_ids = sorted(children)
     for i in range(0, len(child_ids), BATCH):
         with services.sessions.begin() as s:
             for child_id in child_ids[i:i + BATCH]:
                 fired += alerts.evaluate_persistence(s, child_id, env)
+        time.sleep(0.001)  # let a waiting request have the connection between batches
     return fired
 
 

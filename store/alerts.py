@@ -149,11 +149,17 @@ def candidates(session: Session, env: Env, since: datetime) -> tuple[list[int], 
         Episode.returned_at.is_(None),
         (Episode.returned_at >= horizon) & Episode.ri_outcome.is_(None),
     )).order_by(Episode.id)))
-    # A persistence alert needs `episodes` starts inside the window ending now, so only children with
-    # an episode started inside the longest window, and changed since `since`, can have a new one.
-    longest = max([r.days for r in env.protocol.persistence], default=0)
-    children = set(session.scalars(select(Episode.child_id).where(
-        Episode.started_at > env.now - timedelta(days=longest + 1), Episode.updated_at >= since).distinct()))
+    # A persistence alert needs at least `episodes` starts inside the window ending now, so only
+    # children with that many starts inside the longest window (a day wider, for clock changes),
+    # one of them changed since `since`, can have a new one.
+    if not env.protocol.persistence:
+        return eps, set()
+    longest = max(r.days for r in env.protocol.persistence)
+    fewest = min(r.episodes for r in env.protocol.persistence)
+    children = set(session.scalars(
+        select(Episode.child_id).where(Episode.started_at > env.now - timedelta(days=longest + 1))
+        .group_by(Episode.child_id)
+        .having(func.count() >= fewest, func.max(Episode.updated_at) >= since)))
     return eps, children
 
 
