@@ -65,7 +65,9 @@ def render_alert(alert, child, episode, protocol: Protocol, zone: ZoneInfo, *,
         lines.append(f"*Overdue since:* {local(datetime.fromisoformat(d['deadline']), zone)}"
                      + (f" ({duration(alert.due_at - datetime.fromisoformat(d['deadline']))} ago)" if d.get("occurrence") else ""))
     else:
-        lines.append(f"*Since:* {local(alert.due_at, zone)}")
+        label = {rules.LONG_MISSING: "Threshold reached", rules.PERSISTENCE: "Threshold reached",
+                 rules.HIGH_RISK: "Graded high", rules.RI_REMINDER: "Reminder due"}.get(alert.rule, "Due")
+        lines.append(f"*{label}:* {local(alert.due_at, zone)}")
     blocks: list[dict] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*\n" + "\n".join(lines)}},
     ]
