@@ -37,6 +37,7 @@ class SlackStub:
     failures: dict[str, list[Failure]] = field(default_factory=dict)
     usergroup_members: dict[str, list[str]] = field(default_factory=dict)
     latency: float = 0.0
+    socket_url: str = ""  # what apps.connections.open hands out (a Socket Mode server of the tests')
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -179,6 +180,8 @@ class SlackStub:
             if isinstance(view, str):
                 view = json.loads(view)
             return {"ok": True, "view": {"id": "V" + ts.replace(".", ""), **view}}
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.socket_url} if self.socket_url else {"ok": False, "error": "invalid_auth"}
         if method == "usergroups.users.list":
             return {"ok": True, "users": self.usergroup_members.get(args.get("usergroup", ""), [])}
         if method == "files.getUploadURLExternal":
