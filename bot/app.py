@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.auth import REFUSAL, Authorizer
 from bot.context import Services
-from handlers import clock, meetings, modals
+from handlers import clock, imports, meetings, modals
 from handlers.commands import log_failure, run_command
 
 log = logging.getLogger(__name__)
@@ -92,4 +92,5 @@ def build_app(services: Services, *, token_verification: bool = True) -> App:
 
     clock.register_actions(app, services)  # alert buttons and the interview form
     meetings.register_actions(app, services)  # the meeting setup form
+    imports.register_actions(app, services)  # the history import form (admins)
     return app

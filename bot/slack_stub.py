@@ -37,6 +37,7 @@ class SlackStub:
     failures: dict[str, list[Failure]] = field(default_factory=dict)
     usergroup_members: dict[str, list[str]] = field(default_factory=dict)
     latency: float = 0.0
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # id -> (name, bytes) users uploaded
     socket_url: str = ""  # what apps.connections.open hands out (a Socket Mode server of the tests')
 
     def __post_init__(self) -> None:
@@ -79,7 +80,20 @@ class SlackStub:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST
+            def do_GET(self):
+                if not self.path.startswith("/files/"):
+                    return self.do_POST()
+                # A file's private download URL: the bytes for a bearer of the bot token, else a sign-in page.
+                name, data = stub.files.get(self.path.rsplit("/", 1)[-1], ("", b""))
+                with stub._lock:
+                    stub.calls.append(Call("download", {"path": self.path},
+                                           {"authorization": self.headers.get("Authorization", "")}))
+                if not data or not self.headers.get("Authorization", "").startswith("Bearer xoxb-"):
+                    data = b"<!DOCTYPE html><html><body>Sign in to Slack</body></html>"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
         self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self._server.daemon_threads = True
@@ -95,6 +109,12 @@ class SlackStub:
     def fail_next(self, method: str, *failures: Failure) -> None:
         with self._lock:
             self.failures.setdefault(method, []).extend(failures)
+
+    def add_file(self, name: str, data: bytes) -> str:
+        """A file as if a user had uploaded it (e.g. through a form's file input); returns its id."""
+        file_id = f"F{len(self.files) + 1:010d}"
+        self.files[file_id] = (name, data)
+        return file_id
 
     def hold(self, method: str) -> None:
         """Record calls of `method` but keep them waiting for an answer until `release` (to kill
@@ -180,6 +200,12 @@ class SlackStub:
             if isinstance(view, str):
                 view = json.loads(view)
             return {"ok": True, "view": {"id": "V" + ts.replace(".", ""), **view}}
+        if method == "files.info":
+            name, data = self.files.get(args.get("file", ""), ("", b""))
+            if not name:
+                return {"ok": False, "error": "file_not_found"}
+            return {"ok": True, "file": {"id": args["file"], "name": name, "size": len(data), "filetype": "csv",
+                                         "url_private_download": self.url.replace("/api/", "/files/") + args["file"]}}
         if method == "apps.connections.open":
             return {"ok": True, "url": self.socket_url} if self.socket_url else {"ok": False, "error": "invalid_auth"}
         if method == "usergroups.users.list":

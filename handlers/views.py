@@ -105,11 +105,21 @@ def due(ctx: Ctx, text: str) -> Reply:
     return Reply("\n".join(lines))
 
 
+# The areas in the order `/missing help` lists them (within an area: the order they are defined).
+HELP_AREAS = ("handlers.record", "handlers.views", "handlers.clock", "handlers.meetings", "handlers.figures",
+              "handlers.imports")
+
+
+def _help_rank(name: str) -> int:
+    module = SUBCOMMANDS[name].handler.__module__
+    return HELP_AREAS.index(module) if module in HELP_AREAS else len(HELP_AREAS)
+
+
 @subcommand("help", usage="/missing help", summary="this list")
 def help_(ctx: Ctx, text: str) -> Reply:
     lines = ["*missing-bot* — record children missing from home or care, and run the protocol's clock.", ""]
     seen = set()
-    for name in ORDER:
+    for name in sorted(ORDER, key=_help_rank):
         entry = SUBCOMMANDS[name]
         if name in seen or (entry.admin and not ctx.is_admin):
             continue
