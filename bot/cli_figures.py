@@ -50,7 +50,8 @@ def register(sub) -> None:
     p.set_defaults(func=_import)
 
     p = sub.add_parser("report", help="the board figures for a period (JSON, CSV or Markdown; PNG charts)")
-    p.add_argument("--from", dest="period_from", type=_date, metavar="DATE", help="first day (default: 12 months ago)")
+    p.add_argument("--from", dest="period_from", type=_date, metavar="DATE",
+                   help="first day (default: 12 months before the last day)")
     p.add_argument("--to", dest="period_to", type=_date, metavar="DATE", help="last day, inclusive (default: today)")
     p.add_argument("--format", choices=("json", "csv", "md"), default="json")
     p.add_argument("--charts", type=Path, metavar="DIR", help="also write PNG charts into DIR")
@@ -69,12 +70,18 @@ def register(sub) -> None:
     e.set_defaults(func=_export_annex_a)
 
 
-def _write(text: str, output: Path | None) -> None:
+def _write(text: str, output: Path | None) -> bool:
+    """Write to `output` (or standard output); False, with a message, when it cannot be written."""
     if output is None:
         sys.stdout.write(text)
-    else:
+        return True
+    try:
         output.write_text(text, encoding="utf-8", newline="")
-        print(f"wrote {output}", file=sys.stderr)
+    except OSError as exc:
+        print(f"missing-bot: cannot write {output}: {exc.strerror}", file=sys.stderr)
+        return False
+    print(f"wrote {output}", file=sys.stderr)
+    return True
 
 
 def _import(args, services: Services) -> int:
@@ -127,9 +134,8 @@ def _audit_read(session, services: Services, action: str, after: dict) -> None:
 def _report(args, services: Services) -> int:
     from bot.protocol.figures import to_csv, to_markdown
 
-    today = services.now().astimezone(services.zone).date()
-    start, end = default_period(today)
-    period_from, period_to = args.period_from or start, args.period_to or end
+    period_to = args.period_to or services.now().astimezone(services.zone).date()
+    period_from = args.period_from or default_period(period_to)[0]
     if period_to < period_from:
         print("missing-bot report: --to is before --from", file=sys.stderr)
         return 2
@@ -138,11 +144,17 @@ def _report(args, services: Services) -> int:
         _audit_read(session, services, "report", {"from": period_from.isoformat(), "to": period_to.isoformat(),
                                                   "format": args.format})
     text = {"json": lambda f: json.dumps(f, indent=2) + "\n", "csv": to_csv, "md": to_markdown}[args.format](fig)
-    _write(text, args.output)
+    if not _write(text, args.output):
+        return 1
     if args.charts:
         from bot.charts import write_charts
 
-        for path in write_charts(fig, args.charts):
+        try:
+            paths = write_charts(fig, args.charts)
+        except OSError as exc:
+            print(f"missing-bot: cannot write the charts into {args.charts}: {exc.strerror}", file=sys.stderr)
+            return 1
+        for path in paths:
             print(f"wrote {path}", file=sys.stderr)
     return 0
 
@@ -157,7 +169,8 @@ def _export_ssda903(args, services: Services) -> int:
     with services.sessions.begin() as session:
         rows, findings = ssda903_rows(session, args.year, services.zone)
         _audit_read(session, services, "export.ssda903", {"year": args.year, "rows": len(rows)})
-    _write(ssda903_csv(rows), args.output)
+    if not _write(ssda903_csv(rows), args.output):
+        return 1
     for finding in findings:
         print(f"SSDA903 check: {finding}", file=sys.stderr)
     if findings:
@@ -176,5 +189,4 @@ def _export_annex_a(args, services: Services) -> int:
     with services.sessions.begin() as session:
         rows = annex_a_rows(session, services.now())
         _audit_read(session, services, "export.annex_a", {"rows": len(rows)})
-    _write(annex_a_csv(rows), args.output)
-    return 0
+    return 0 if _write(annex_a_csv(rows), args.output) else 1

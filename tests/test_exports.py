@@ -99,3 +99,10 @@ def test_annex_a():
     ]
     parsed = list(csv.DictReader(io.StringIO(annex_a_csv(rows))))
     assert parsed[0]["Child Unique ID"] == "K1" and len(parsed) == 4
+
+
+def test_ssda903_574_finds_an_overlap_with_any_earlier_period_not_only_the_previous_row():
+    # 1-30 June holds both 5-6 June and 10-12 June: each later period starts before 30 June.
+    rows = [r("D", "01/06/2025", "30/06/2025"), r("D", "05/06/2025", "06/06/2025"), r("D", "10/06/2025", "12/06/2025"),
+            r("D", "30/06/2025", "01/07/2025")]  # starts the day the long one ends: fine
+    assert {(f.row, f.rule) for f in validate_ssda903(rows, 2025)} == {(2, "574"), (3, "574")}

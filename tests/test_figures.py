@@ -200,3 +200,14 @@ def test_summary_names_no_child(fig):
     assert "11 episodes, 5 children" in text
     for ref in CHILDREN:
         assert ref not in text
+
+
+def test_csv_cells_cannot_run_as_spreadsheet_formulas():
+    # Found locations are typed by staff; a board author opens the CSV in Excel, where a cell that starts
+    # with = + - or @ is run as a formula (CSV injection). Such text cells are prefixed with an apostrophe.
+    e = EpisodeFact("X", None, "male", True, "other", "missing", local("2025-05-01 10:00"), local("2025-05-01 12:00"),
+                    found_location='=HYPERLINK("http://example.invalid","Park")')
+    rows = list(csv.reader(io.StringIO(to_csv(compute_figures([e], date(2025, 5, 1), date(2025, 5, 31), LONDON,
+                                                             Protocol(), NOW)))))
+    assert ["'=HYPERLINK(\"http://example.invalid\",\"Park\")", "1"] in rows
+    assert ["Episodes", "1"] in rows and ["Period from", "2025-05-01"] in rows

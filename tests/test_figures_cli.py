@@ -164,3 +164,25 @@ def test_slack_export_is_admin_only_and_sent_in_a_direct_message(services, cli_e
     assert rows[0].payload["file"]["filename"] == "ssda903_missing_2025-26.csv"
     reply = run_command(services, user_id=ADMIN_USER, channel_id="D0ADMIN", text="export ssda903", is_admin=True)
     assert reply.text.startswith(":warning: Give the year")
+
+
+def test_report_to_alone_means_the_twelve_months_ending_then(cli_env, capsys):
+    assert main(["import", str(cli_env)]) == 0
+    capsys.readouterr()
+    # Only --to: the 12 months up to it (1 April 2025 - 31 March 2026), not "12 months before today" (2025-11-20),
+    # which was after --to and refused.
+    assert main(["report", "--to", "2026-03-31"]) == 0
+    fig = json.loads(capsys.readouterr().out)
+    assert fig["period"] == {"from": "2025-04-01", "to": "2026-03-31"} and fig["episodes"] == IN_PERIOD
+
+
+def test_unwritable_output_is_a_message_not_a_traceback(cli_env, tmp_path, capsys):
+    nowhere = tmp_path / "no" / "such" / "dir" / "r.json"
+    assert main(["report", "-o", str(nowhere)]) == 1
+    assert main(["export", "annex-a", "-o", str(nowhere)]) == 1
+    assert main(["export", "ssda903", "--year", "2025", "-o", str(nowhere)]) == 1
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["report", "--charts", str(blocker / "charts")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "Traceback" not in err

@@ -253,3 +253,25 @@ def test_hundred_thousand_rows_fast(services, tmp_path):
     t0 = time.perf_counter()
     result = run_import(services, data)
     assert result.episodes_added == 100_000 and time.perf_counter() - t0 < 60
+
+
+def test_out_of_range_and_implausible_dates_are_line_numbered_problems(services):
+    # Year 1 with an offset overflowed the UTC conversion (a stack trace, not a problem), and a
+    # year-1 date without one was accepted as history.
+    p = problems_of(services, csv_bytes(
+        row(start="0001-01-01T00:00+05:00", returned="", ri="", ri_at=""),
+        row(child_ref="T2", start="01/01/0001 10:00", returned="", ri="", ri_at=""),
+        row(child_ref="T3", dob="0001-01-01"),
+    ))
+    assert [x.split(":")[0] for x in p] == ["line 2, started_at", "line 3, started_at", "line 4, date_of_birth"], p
+    with pytest.raises(Problems):
+        parse_csv(b"child_ref,started_at\nA,0001-01-01 00:00\n", ZoneInfo("Europe/Paris"), NOW)
+
+
+def test_a_nul_byte_after_the_first_64_kb_is_a_line_numbered_problem(services):
+    # PostgreSQL refuses text containing NUL (a crash mid-import) and SQLite would store it: refuse the file.
+    good = [row(child_ref=f"N{i:04d}") for i in range(700)]  # about 75 KB
+    assert len("\n".join(good)) > 65536
+    bad = row(child_ref="N9999", reason="friends\x00")
+    p = problems_of(services, csv_bytes(*good, bad))
+    assert p == ["line 702, file: contains a NUL character (binary data); is this the right file?"]

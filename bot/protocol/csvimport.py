@@ -45,6 +45,7 @@ LENGTHS = {"child_ref": 64, "child_label": 64, "missing_from": 200, "police_ref"
 TRUE = {"y", "yes", "true", "1"}
 FALSE = {"n", "no", "false", "0", ""}
 EPISODE_TYPES = {"missing": "missing", "m": "missing", "away": "away", "a": "away"}
+EARLIEST_YEAR = 1900  # an earlier date is a typing slip (or 0001-01-01 from an empty database field)
 _DMY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
 
 
@@ -81,7 +82,7 @@ class Problems(Exception):
 
 
 def parse_datetime(value: str, zone: ZoneInfo) -> datetime:
-    """An aware UTC datetime from the accepted forms; ValueError otherwise."""
+    """An aware UTC datetime from the accepted forms; ValueError otherwise (also before EARLIEST_YEAR)."""
     m = _DMY.fullmatch(value)
     if m:
         d, mo, y, hh, mm, ss = m.groups()
@@ -90,26 +91,38 @@ def parse_datetime(value: str, zone: ZoneInfo) -> datetime:
         if not value[:4].isdigit() or len(value) < 10:
             raise ValueError
         naive = datetime.fromisoformat(value)
-        if naive.tzinfo is not None:
-            return naive.astimezone(timezone.utc)
-    return naive.replace(tzinfo=zone).astimezone(timezone.utc)
+    if naive.year < EARLIEST_YEAR:
+        raise ValueError
+    try:
+        return (naive if naive.tzinfo is not None else naive.replace(tzinfo=zone)).astimezone(timezone.utc)
+    except OverflowError:  # year 9999 west of UTC
+        raise ValueError from None
 
 
 def parse_date(value: str) -> date:
+    """A date from 2025-06-01 or 01/06/2025; ValueError otherwise (also before EARLIEST_YEAR)."""
     m = _DMY.fullmatch(value)
     if m and m.group(4) is None:
-        return date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
-    if len(value) != 10:
+        day = date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
+    elif len(value) != 10:
         raise ValueError
-    return date.fromisoformat(value)
+    else:
+        day = date.fromisoformat(value)
+    if day.year < EARLIEST_YEAR:
+        raise ValueError
+    return day
 
 
 def _decode(data: bytes) -> str:
     if len(data) > MAX_BYTES:
         raise Problems([f"line 1, file: the file is {len(data) // 2**20} MB; the limit is {MAX_BYTES // 2**20} MB "
                         f"(split it into several files)"])
-    if b"\x00" in data[:65536]:
+    nul = data.find(b"\x00")
+    if 0 <= nul < 65536:
         raise Problems(["line 1, file: this is not a CSV text file (it contains binary data)"])
+    if nul >= 0:  # PostgreSQL refuses NUL in text: say where, rather than fail while writing
+        line = data.count(b"\n", 0, nul) + 1
+        raise Problems([f"line {line}, file: contains a NUL character (binary data); is this the right file?"])
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -121,19 +121,27 @@ def validate_ssda903(rows: list[dict[str, str]], year: int) -> list[Finding]:
             by_child[child].append((i, mis_start, mis_end))
     for child, periods in by_child.items():
         periods.sort(key=lambda p: p[1])
-        for (i, s1, e1), (j, s2, _e2) in zip(periods, periods[1:]):
+        reach = periods[0]  # the period seen so far that ends last (an open one never ends)
+        for j, s2, e2 in periods[1:]:
+            i, _s1, e1 = reach
             # Dates only: a period may end on the day the next one starts.
             if e1 is None or s2 < e1:
                 out.append(Finding("574", j, child, f"starts while the period on row {i} is still open or overlaps it"))
+            if e1 is not None and (e2 is None or e2 > e1):
+                reach = (j, s2, e2)
     return sorted(out, key=lambda f: (f.row, f.rule))
 
 
-def ssda903_csv(rows: list[dict[str, str]]) -> str:
+def _csv(rows: list[dict[str, str]], columns: tuple[str, ...]) -> str:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=SSDA903_COLUMNS, lineterminator="\r\n")
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\r\n")
     w.writeheader()
     w.writerows(rows)
     return buf.getvalue()
+
+
+def ssda903_csv(rows: list[dict[str, str]]) -> str:
+    return _csv(rows, SSDA903_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -171,8 +179,4 @@ def annex_a_missing(children: list[ChildFact], facts: list[EpisodeFact], now: da
 
 
 def annex_a_csv(rows: list[dict[str, str]]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=ANNEX_A_COLUMNS, lineterminator="\r\n")
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue()
+    return _csv(rows, ANNEX_A_COLUMNS)

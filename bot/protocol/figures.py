@@ -232,6 +232,11 @@ def tables(fig: dict) -> list[tuple[str, list[str], list[list]]]:
     return out
 
 
+def _csv_cell(value):
+    """Text a spreadsheet would run as a formula (=, +, -, @ first) is kept as text with a leading apostrophe."""
+    return "'" + value if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def to_csv(fig: dict) -> str:
     """One CSV with a titled table per section, separated by blank lines (pastes into a spreadsheet)."""
     buf = io.StringIO()
@@ -241,7 +246,7 @@ def to_csv(fig: dict) -> str:
             w.writerow([])
         w.writerow([title])
         w.writerow(header)
-        w.writerows(rows)
+        w.writerows([_csv_cell(c) for c in row] for row in rows)
     return buf.getvalue()
 
 
