@@ -12,13 +12,18 @@ from bot.render import duration, local, who
 ACK = "alert_ack"
 RECORD_RI = "alert_record_ri"
 STRATEGY_HELD = "alert_strategy_held"
+LATE = timedelta(minutes=5)  # a reminder stored later than this after its instant shows the real time left
 
 
 def _headline(alert, child_txt: str) -> tuple[str, str, str]:
     """(emoji headline, what happened, what the protocol asks)."""
     d = alert.detail or {}
     if alert.rule == rules.RI_REMINDER:
-        return (f":hourglass_flowing_sand: Return interview due in {d.get('hours_left')} h: {child_txt}",
+        left = f"{d.get('hours_left')} h"
+        # Fired late (a return recorded late, or the bot was down): say what really remained then.
+        if d.get("deadline") and alert.created_at - alert.due_at > LATE:
+            left = duration(datetime.fromisoformat(d["deadline"]) - alert.created_at)
+        return (f":hourglass_flowing_sand: Return interview due in {left}: {child_txt}",
                 "returned; no return interview outcome is recorded yet",
                 "offer and hold a return interview before the deadline")
     if alert.rule == rules.RI_OVERDUE:
@@ -46,8 +51,7 @@ def _headline(alert, child_txt: str) -> tuple[str, str, str]:
     return (f"Alert: {child_txt}", alert.rule, "")
 
 
-def render_alert(alert, child, episode, protocol: Protocol, zone: ZoneInfo, *,
-                 now: datetime | None = None) -> tuple[str, list[dict]]:
+def render_alert(alert, child, episode, protocol: Protocol, zone: ZoneInfo) -> tuple[str, list[dict]]:
     """The fallback text and blocks of an alert; acknowledgement shown when recorded."""
     child_txt = who(child.child_ref, child.label) if child is not None else "unknown child"
     headline, what, asks = _headline(alert, child_txt)

@@ -130,9 +130,9 @@ def _state(values: dict, block: str) -> dict:
 
 # -- Bolt listeners -------------------------------------------------------------------------
 def register_actions(app, services: Services) -> None:
-    @app.action(ACK)
-    def acknowledge(ack, body):
-        ack()
+    def _button(body: dict, change) -> None:
+        """The preamble and ending the buttons share: the alert the button carries, one transaction
+        with `change(session, alert, user, now)`, then every copy of the alert updated in place."""
         user, alert_id = body["user"]["id"], _alert_id(body)
         if alert_id is None:
             return
@@ -141,31 +141,31 @@ def register_actions(app, services: Services) -> None:
             alert = s.get(alerts.Alert, alert_id)
             if alert is None:
                 return
-            first = alert.acknowledged_at is None
-            alerts.acknowledge(s, alert_id, user, now)
-            if first:
-                audit(s, actor=user, action="alert.acknowledge", entity="alert", entity_id=alert_id, now=now,
-                      after={"rule": alert.rule, "acknowledged_at": now.isoformat()})
+            change(s, alert, user, now)
         _refresh(services, alert_id, _clicked(body))
+
+    def _acknowledge(s, alert, user, now) -> None:
+        if alerts.acknowledge(s, alert.id, user, now):  # False when someone pressed first
+            audit(s, actor=user, action="alert.acknowledge", entity="alert", entity_id=alert.id, now=now,
+                  after={"rule": alert.rule, "acknowledged_at": now.isoformat()})
+
+    def _strategy_held(s, alert, user, now) -> None:
+        episode = s.get(Episode, alert.episode_id) if alert.episode_id else None
+        if episode is not None and episode.strategy_meeting_at is None:
+            before = snapshot(episode, ("strategy_meeting_at", "strategy_meeting_by"))
+            episode.strategy_meeting_at, episode.strategy_meeting_by, episode.updated_at = now, user, now
+            audit(s, actor=user, action="episode.strategy_meeting", entity="episode", entity_id=episode.id,
+                  now=now, before=before, after=snapshot(episode, ("strategy_meeting_at", "strategy_meeting_by")))
+
+    @app.action(ACK)
+    def acknowledge(ack, body):
+        ack()
+        _button(body, _acknowledge)
 
     @app.action(STRATEGY_HELD)
     def strategy_held(ack, body):
         ack()
-        user, alert_id = body["user"]["id"], _alert_id(body)
-        if alert_id is None:
-            return
-        now = services.now()
-        with services.sessions.begin() as s:
-            alert = s.get(alerts.Alert, alert_id)
-            episode = s.get(Episode, alert.episode_id) if alert and alert.episode_id else None
-            if episode is None:
-                return
-            if episode.strategy_meeting_at is None:
-                before = snapshot(episode, ("strategy_meeting_at", "strategy_meeting_by"))
-                episode.strategy_meeting_at, episode.strategy_meeting_by, episode.updated_at = now, user, now
-                audit(s, actor=user, action="episode.strategy_meeting", entity="episode", entity_id=episode.id,
-                      now=now, before=before, after=snapshot(episode, ("strategy_meeting_at", "strategy_meeting_by")))
-        _refresh(services, alert_id, _clicked(body))
+        _button(body, _strategy_held)
 
     @app.action(RECORD_RI)
     def record_ri(ack, body, client):
@@ -218,6 +218,11 @@ def register_actions(app, services: Services) -> None:
                 if latest is None or latest.id != alert.episode_id:
                     raise RuleError("This child has a later episode; record its interview with "
                                     f"`/missing interview {child.child_ref} ...`.")
+                if latest.ri_outcome:  # recorded by someone else while this form was open
+                    ack(response_action="errors", errors={"outcome": (
+                        f"The return interview is already recorded as {latest.ri_outcome} "
+                        f"({local(latest.ri_at, services.zone)}).")[:150]})
+                    return
                 ctx = Ctx(services=services, session=s, user_id=user, channel_id="", now=services.now(),
                           is_admin=services.settings.is_admin(user))
                 records.record_interview(ctx, child, outcome=outcome,

@@ -17,7 +17,8 @@ Failures:
 
 Threads: a row with `thread_key` is posted in the thread of the first sent row with the same key in
 the same channel; while an earlier row of the thread is still pending it waits for it, so the first
-message of a thread is its root. Rows whose payload has `file` are uploaded with files_upload_v2."""
+message of a thread is its root. The first alert row of a thread is also broadcast to the channel
+(reply_broadcast), later ones stay in the thread. Rows whose payload has `file` are uploaded with files_upload_v2."""
 from __future__ import annotations
 
 import base64
@@ -30,7 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.context import Services
-from store.models import Outbox
+from store.models import Episode, Outbox
 from store.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ PERMANENT = {
     "cannot_dm_bot", "invalid_blocks", "invalid_arguments", "msg_too_long", "no_text", "restricted_action",
     "ekm_access_denied", "team_access_not_granted", "channel_is_archived", "not_allowed_token_type",
 }
+RI_KINDS = ("alert.ri_reminder", "alert.ri_overdue")
 TRANSIENT = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
 
@@ -113,7 +115,19 @@ def _thread_root(s: Session, row: Outbox) -> tuple[str | None, datetime | None]:
     return None, earlier.next_attempt_at
 
 
-def _post(services: Services, row: Outbox, thread_ts: str | None):
+def _first_alert_of_thread(s: Session, row: Outbox) -> bool:
+    """Whether `row` is the first alert of its thread: it is then also shown in the channel
+    (reply_broadcast), so the team sees it rather than a reply count under the report's line;
+    later alerts about the episode stay in the thread."""
+    if not row.kind.startswith("alert."):
+        return False
+    return s.scalar(
+        select(Outbox.id).where(Outbox.thread_key == row.thread_key, Outbox.channel == row.channel,
+                                Outbox.id < row.id, Outbox.kind.like("alert.%"),
+                                Outbox.status.in_(["sent", "pending", "sending"])).limit(1)) is None
+
+
+def _post(services: Services, row: Outbox, thread_ts: str | None, broadcast: bool = False):
     client = services.client
     file = (row.payload or {}).get("file")
     if file:
@@ -128,6 +142,8 @@ def _post(services: Services, row: Outbox, thread_ts: str | None):
         kwargs["blocks"] = row.blocks
     if thread_ts:
         kwargs["thread_ts"] = thread_ts
+        if broadcast:
+            kwargs["reply_broadcast"] = True
     return client.chat_postMessage(**kwargs)
 
 
@@ -159,13 +175,21 @@ def _fail(services: Services, row: Outbox, now: datetime, error: str) -> None:
 def deliver_one(services: Services, row: Outbox, now: datetime) -> bool:
     """Post one claimed row; True when Slack accepted it."""
     with services.sessions() as s:
+        # A sweep that read the episode before its interview outcome committed may have stored a
+        # reminder after the outcome's transaction cancelled the pending ones: cancel it here.
+        done = row.kind in RI_KINDS and row.episode_id is not None and s.scalar(
+            select(Episode.ri_outcome).where(Episode.id == row.episode_id)) is not None
         thread_ts, wait_until = _thread_root(s, row)
+        broadcast = thread_ts is not None and _first_alert_of_thread(s, row)
+    if done:
+        _set(services, row.id, status="cancelled", error="interview recorded")
+        return False
     if wait_until is not None:  # the thread's first message is not out yet: go after it
         _set(services, row.id, status="pending", attempts=row.attempts - 1,
              next_attempt_at=max(now, wait_until) + timedelta(seconds=1))
         return False
     try:
-        resp = _post(services, row, thread_ts)
+        resp = _post(services, row, thread_ts, broadcast)
     except SlackApiError as exc:
         status = exc.response.status_code
         error = str(exc.response.get("error") or f"http_{status}")

@@ -233,12 +233,12 @@ def on_child_changed(ctx: "Ctx", child: Child) -> None:
 
 
 # -- acknowledgement and health --------------------------------------------------------------
-def acknowledge(session: Session, alert_id: int, user_id: str, now: datetime) -> Alert | None:
-    """Record who acknowledged first; a second press keeps the first. None if no such alert."""
-    alert = session.get(Alert, alert_id)
-    if alert is not None and alert.acknowledged_at is None:
-        alert.acknowledged_at, alert.acknowledged_by = now, user_id
-    return alert
+def acknowledge(session: Session, alert_id: int, user_id: str, now: datetime) -> bool:
+    """Record who acknowledged first: True when this call did. A later press, even one racing
+    the first in another process, keeps the first (the update is conditional)."""
+    return session.execute(update(Alert).where(Alert.id == alert_id, Alert.acknowledged_at.is_(None))
+                           .values(acknowledged_at=now, acknowledged_by=user_id)
+                           .execution_options(synchronize_session=False)).rowcount == 1
 
 
 @dataclass

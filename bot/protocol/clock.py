@@ -9,7 +9,8 @@ Decisions (documented in the README's protocol table):
   clocks do; long-missing thresholds count elapsed hours from the start.
 - Persistence windows are calendar days in the council's zone: an episode started at 10:00 on
   28 September still counts "within 30 days" until 10:00 on 28 October, across the BST/GMT change.
-  The count at an instant t is the number of episodes started in (t - days, t].
+  The count at an instant t is the number of episodes started in (t - days, t]: an episode
+  stops counting at its start + `days` calendar days (`window_end`).
 - `count_away_episodes` (default true, as SSDA903 counts both) decides whether away-from-placement
   episodes count toward the thresholds: persistence and long-missing. Return interviews and
   high-risk alerts apply to every episode.
@@ -108,7 +109,8 @@ def long_missing_due(ep: Ep, protocol: Protocol, now: datetime) -> list[Due]:
 
 # -- persistence -----------------------------------------------------------------------------
 def window_start(t: datetime, days: int, zone: ZoneInfo) -> datetime:
-    """The start of the `days`-day window ending at `t`, in calendar days of `zone`."""
+    """The start of the `days`-day window ending at `t`, in calendar days of `zone` (for views that
+    query "episodes since"; the rules below use `window_end`)."""
     return (t.astimezone(zone) - timedelta(days=days)).astimezone(timezone.utc)
 
 
@@ -118,8 +120,10 @@ def window_end(start: datetime, days: int, zone: ZoneInfo) -> datetime:
 
 
 def count_at(starts: list[datetime], t: datetime, days: int, zone: ZoneInfo) -> int:
-    lo = window_start(t, days, zone)
-    return sum(1 for s in starts if lo < s <= t)
+    """Episodes counting at `t`: started at or before it, not yet out of the window. Measured from
+    each start with `window_end`, like `crossings`, so the two agree even for a start in the hour
+    the autumn change repeats (subtracting days from `t` cannot tell which 01:30 it meant)."""
+    return sum(1 for s in starts if s <= t < window_end(s, days, zone))
 
 
 def crossings(starts: list[datetime], rule: PersistenceRule, zone: ZoneInfo, until: datetime) -> list[datetime]:
