@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, time
+from datetime import datetime, time, timezone
 
 from bot import ics
 from bot.protocol import agenda as ag
@@ -47,6 +47,9 @@ def cmd_agenda(args, services) -> int:
                 print(f"missing-bot: {series.name} does not meet on {args.date}", file=sys.stderr)
                 return 2
             start = found[0]
+            if start.astimezone(timezone.utc) in series.skip():
+                print(f"missing-bot: the {series.name} of {args.date} is cancelled", file=sys.stderr)
+                return 2
         else:
             start = pm.next_occurrence(spec, series.dtstart, now, series.skip())
             if start is None:

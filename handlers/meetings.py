@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import date, datetime, time, timedelta, timezone
 
 from pydantic import ValidationError
@@ -52,7 +53,10 @@ def _series(ctx: Ctx, text: str, example: str) -> sm.MeetingSeries:
     return found
 
 
-def _split_date(ctx: Ctx, tokens: list[str]) -> tuple[list[str], date | None]:
+_DATE_LIKE = re.compile(r"^\d{1,4}[-/.]\d{1,2}(?:[-/.]\d{1,4})?$")
+
+
+def _split_date(ctx: Ctx, tokens: list[str], example: str) -> tuple[list[str], date | None]:
     """Split a trailing date (one or two words, e.g. `2026-12-17` or `next thursday`) off `tokens`."""
     today = ctx.now.astimezone(ctx.zone).date()
     for n in (2, 1):
@@ -60,6 +64,8 @@ def _split_date(ctx: Ctx, tokens: list[str]) -> tuple[list[str], date | None]:
             d = pm.parse_day(" ".join(tokens[-n:]), today)
             if d is not None:
                 return tokens[:-n], d
+    if tokens and _DATE_LIKE.match(tokens[-1]):
+        raise UserError(f"`{tokens[-1][:20]}` is not a date. Write 2026-12-17 or 17/12/2026.", example)
     return tokens, None
 
 
@@ -131,7 +137,7 @@ PROTOCOL_OWNED = "{name} is set in the protocol file (PROTOCOL_FILE); change it 
 
 
 def _not_from_protocol(session, name: str) -> None:
-    row = session.scalar(select(sm.MeetingSeries).where(sm.MeetingSeries.name == name))
+    row = sm.series_named(session, name)
     if row is not None and row.source == "protocol":
         raise UserError(PROTOCOL_OWNED.format(name=row.name), SETUP_EXAMPLE)
 
@@ -163,18 +169,25 @@ def meeting(ctx: Ctx, args: str) -> Reply:
         return Reply("\n".join(_series_line(s, ctx.now, ctx.settings.alert_channel) for s in live))
     if word == "setup":
         if not rest.strip():
-            return Reply("Opening the meeting form…", modal=setup_view(None, ctx.channel_id))
+            live = sm.all_series(ctx.session)
+            return Reply("Opening the meeting form…",
+                         modal=setup_view(live[0].spec if len(live) == 1 else None, ctx.channel_id))
+        if "=" not in rest:  # `/missing meeting setup <series>`: the form, filled with that series
+            return Reply("Opening the meeting form…",
+                         modal=setup_view(_series(ctx, rest.strip(), SETUP_EXAMPLE).spec, ctx.channel_id))
         try:
             name = next((t.partition("=")[2] for t in g.tokenize(rest) if t.lower().startswith("name=")), "")
-            base = sm.find_series(ctx.session, name) if name else None
-            if base is not None and base.name.casefold() != name.casefold():
-                base = None
+            # the settings not given are those of the series being changed (named, or the default one)
+            base = sm.series_named(ctx.session, name.strip() or pm.DEFAULT_NAME)
             config = setup_fields(rest, base.spec if base else None, ctx.now.astimezone(ctx.zone).date())
         except g.GrammarError as exc:
             raise _fail(exc) from None
         _not_from_protocol(ctx.session, config.name)
-        series, changed = sm.save_series(ctx.session, config, actor=ctx.user_id, now=ctx.now,
-                                         channel=ctx.settings.alert_channel)
+        try:
+            series, changed = sm.save_series(ctx.session, config, actor=ctx.user_id, now=ctx.now,
+                                             channel=ctx.settings.alert_channel)
+        except pm.NoMeetingLeft as exc:
+            raise UserError(f"No meeting left: {exc} (see its UNTIL or COUNT).", SETUP_EXAMPLE) from None
         if not changed:
             return Reply(f"Nothing changed: {_series_line(series, ctx.now, ctx.settings.alert_channel)}")
         return Reply(f":calendar: Saved (invite version {series.sequence}). "
@@ -185,7 +198,7 @@ def meeting(ctx: Ctx, args: str) -> Reply:
             tokens = g.tokenize(rest, CANCEL_EXAMPLE)
         except g.GrammarError as exc:
             raise _fail(exc) from None
-        tokens, day = _split_date(ctx, tokens)
+        tokens, day = _split_date(ctx, tokens, CANCEL_EXAMPLE)
         if not tokens:
             raise UserError("Say which series to cancel.", CANCEL_EXAMPLE)
         series = _series(ctx, " ".join(tokens), CANCEL_EXAMPLE)
@@ -214,7 +227,7 @@ def agenda(ctx: Ctx, args: str) -> Reply:
         raise _fail(exc) from None
     post = bool(tokens) and tokens[-1].lower() == "post"
     tokens = tokens[:-1] if post else tokens
-    tokens, day = _split_date(ctx, tokens)
+    tokens, day = _split_date(ctx, tokens, AGENDA_EXAMPLE)
     series = _series(ctx, " ".join(tokens), AGENDA_EXAMPLE)
     spec = series.spec
     if day is None:
@@ -224,6 +237,8 @@ def agenda(ctx: Ctx, args: str) -> Reply:
             raise UserError(f"{series.name} has no more meetings.", AGENDA_EXAMPLE)
     else:
         start = _occurrence_on(series, day, AGENDA_EXAMPLE, ctx.now)
+        if start.astimezone(timezone.utc) in series.skip():
+            raise UserError(f"The meeting of {start:%a %d %b %Y} is cancelled: it has no agenda.", AGENDA_EXAMPLE)
     built = sm.build_agenda(ctx.session, series, start, protocol=ctx.protocol, now=ctx.now)
     channel = sm.channel_of(series, ctx.settings.alert_channel)
     if post:
@@ -236,7 +251,8 @@ def agenda(ctx: Ctx, args: str) -> Reply:
 
 
 # -- actions -------------------------------------------------------------------------
-@subcommand("action", usage='/missing action add <child-ref|general> "<text>" owner @user due <date> | done <id> | list',
+@subcommand("action", usage='/missing action add <child-ref|general> "<text>" owner @user due <date> [series <name>] '
+                           '| done <id> | list',
             summary="meeting actions: add, complete, list",
             examples=[ACTION_EXAMPLE, "/missing action done 12", "/missing action list"], aliases=("actions",))
 def action(ctx: Ctx, args: str) -> Reply:
@@ -272,9 +288,10 @@ def action(ctx: Ctx, args: str) -> Reply:
         if i_owner < 2:
             raise g.GrammarError("Say who the action is for (a case reference or `general`) and what it is.",
                                  ACTION_EXAMPLE)
+        i_series = lower.index("series", i_due) if "series" in lower[i_due:] else len(tokens)
         subject, text = tokens[0], g.free_text(" ".join(tokens[1:i_owner]), "action", 500)
         owner = g.user_id(" ".join(tokens[i_owner + 1:i_due]), ACTION_EXAMPLE)
-        due = pm.parse_day(" ".join(tokens[i_due + 1:]), today)
+        due = pm.parse_day(" ".join(tokens[i_due + 1:i_series]), today)
         if due is None:
             raise g.GrammarError("Write the due date as 2026-12-17, 17/12/2026, friday or `in 7 days`.", ACTION_EXAMPLE)
         child = None
@@ -289,11 +306,16 @@ def action(ctx: Ctx, args: str) -> Reply:
         raise UserError("The action needs some text.", ACTION_EXAMPLE)
     if due < today:
         raise UserError(f"The due date {due:%d %b %Y} is in the past.", ACTION_EXAMPLE)
-    live = sm.all_series(ctx.session)
+    if i_series < len(tokens):  # `series <name>`: the action belongs to that series' agendas
+        series = _series(ctx, " ".join(tokens[i_series + 1:]), ACTION_EXAMPLE + " series MACE")
+    else:  # the only series, or (several) every series' agenda
+        live = sm.all_series(ctx.session)
+        series = live[0] if len(live) == 1 else None
     row = sm.add_action(ctx.session, child=child, text=text, owner=owner, due_on=due, actor=ctx.user_id,
-                        now=ctx.now, series=live[0] if len(live) == 1 else None)
+                        now=ctx.now, series=series)
     label = who(child.child_ref, child.label) if child else "general"
-    return Reply(f":pushpin: Action #{row.id} ({label}) for <@{owner}>, due {due:%a %d %b %Y}: {text}\n"
+    return Reply(f":pushpin: Action #{row.id} ({label}) for <@{owner}>, due {due:%a %d %b %Y}"
+                 + (f" ({series.name})" if series else "") + f": {text}\n"
                  f"It stays on the agenda until `/missing action done {row.id}`.")
 
 
@@ -393,8 +415,15 @@ def submit_setup(services: Services, *, user_id: str, state: dict) -> tuple[dict
             _not_from_protocol(session, config.name)
         except UserError as exc:
             return {"name": exc.message[:150]}, ""
-        series, changed = sm.save_series(session, config, actor=user_id, now=now,
-                                         channel=services.settings.alert_channel)
+        base = sm.series_named(session, config.name)
+        if base is not None:  # what the form does not show stays as it was
+            config = pm.SeriesConfig.model_validate({**base.spec.model_dump(),
+                                                     **config.model_dump(include=set(_FIELD_BLOCK))})
+        try:
+            series, changed = sm.save_series(session, config, actor=user_id, now=now,
+                                             channel=services.settings.alert_channel)
+        except pm.NoMeetingLeft as exc:
+            return {"rrule": f"No meeting left: {exc}."[:150]}, ""
         text = (f":calendar: {series.name} saved (invite version {series.sequence})." if changed
                 else f"{series.name}: nothing changed.")
     services.on_enqueued()

@@ -5,8 +5,9 @@ the same transaction. A change to a series raises its SEQUENCE; `mailed_sequence
 which version attendees were last emailed (scheduler/meetings_job.py sends the rest)."""
 from __future__ import annotations
 
+import logging
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
@@ -19,6 +20,8 @@ from bot.render import local, who
 from store.audit import audit, snapshot
 from store.models import Base, Child, Episode
 from store.outbox import enqueue
+
+log = logging.getLogger(__name__)
 
 
 class MeetingSeries(Base):
@@ -106,6 +109,12 @@ def find_series(session: Session, text: str) -> MeetingSeries | None:
     return starts[0] if len(starts) == 1 else None
 
 
+def series_named(session: Session, name: str) -> MeetingSeries | None:
+    """The series called `name` (any case), cancelled or not: the one `save_series` would change."""
+    key = name.strip().casefold()
+    return next((s for s in all_series(session, True) if s.name.casefold() == key), None)
+
+
 def channel_of(series: MeetingSeries, default: str) -> str:
     return series.spec.channel or default
 
@@ -119,37 +128,73 @@ def save_series(session: Session, config: pm.SeriesConfig, *, actor: str, now: d
     (the protocol file, synced every sweep, does not undo a cancellation made in Slack)."""
     row = session.scalar(select(MeetingSeries).where(MeetingSeries.name == config.name))
     if row is None:
-        row = next((s for s in all_series(session, True) if s.name.casefold() == config.name.casefold()), None)
+        row = series_named(session, config.name)
     data = config.model_dump(mode="json")
     first = config.first_date or now.astimezone(config.zone).date()
+    if row is not None and row.config == data and (row.cancelled_at is None or not revive):
+        return row, False
+    # a new DTSTART for a new series, a given first date or a new rule (pm.NoMeetingLeft before any change)
+    moved = row is None or bool(config.first_date) or row.config.get("rrule") != data["rrule"]
+    dtstart = pm.first_occurrence_date(config, first) if moved else row.dtstart
     if row is None:
         row = MeetingSeries(uid=f"{uuid.uuid4()}@missing-bot", name=config.name, config=data,
-                            dtstart=pm.first_occurrence_date(config, first), sequence=0, mailed_sequence=-1,
+                            dtstart=dtstart, sequence=0, mailed_sequence=-1,
                             source=source, created_at=now, created_by=actor, updated_at=now)
         session.add(row)
         session.flush()
         audit(session, actor=actor, action="meeting.create", entity="meeting_series", entity_id=row.id, now=now,
               after=snapshot(row, ("name", "config", "dtstart", "uid")))
     else:
-        if row.config == data and (row.cancelled_at is None or not revive):
-            return row, False
         before = snapshot(row, ("name", "config", "dtstart", "sequence", "cancelled_at"))
+        old_spec, old_dtstart = row.spec, row.dtstart
         row.config, row.updated_at, row.sequence = data, now, row.sequence + 1
         row.cancelled_at = row.cancelled_by = None
-        if config.first_date or before["config"].get("rrule") != data["rrule"]:
-            row.dtstart = pm.first_occurrence_date(config, first)
+        row.dtstart = dtstart
+        _move_occurrences(session, row, old_spec, old_dtstart, now)
         audit(session, actor=actor, action="meeting.update", entity="meeting_series", entity_id=row.id, now=now,
               before=before, after=snapshot(row, ("name", "config", "dtstart", "sequence", "cancelled_at")))
     post_invite(session, row, channel=channel_of(row, channel), now=now)
     return row, True
 
 
+def _move_occurrences(session: Session, series: MeetingSeries, old: pm.SeriesConfig, old_dtstart: date,
+                      now: datetime) -> None:
+    """After a change of time, zone or rule, carry each future cancellation over to the meeting
+    on the same day under the new settings (none that day: it is dropped). A built agenda of a
+    moved meeting is dropped, so the meeting gets a new one under its new start."""
+    spec = series.spec
+    if (old.rrule, old.start_time, old.timezone, old_dtstart) == (spec.rrule, spec.start_time, spec.timezone,
+                                                                   series.dtstart):
+        return
+    taken = {o.starts_at for o in series.occurrences}
+    for occ in list(series.occurrences):
+        if occ.starts_at < now:
+            continue
+        day = occ.starts_at.astimezone(old.zone).date()
+        found = pm.occurrences(spec, series.dtstart, datetime.combine(day, time(0), tzinfo=spec.zone),
+                               datetime.combine(day + timedelta(days=1), time(0), tzinfo=spec.zone))
+        new_start = found[0].astimezone(timezone.utc) if found else None
+        if new_start == occ.starts_at:
+            continue
+        if new_start is None or new_start in taken or not occ.cancelled_at:
+            series.occurrences.remove(occ)
+            session.delete(occ)
+            continue
+        taken.add(new_start)
+        occ.starts_at, occ.agenda_built_at, occ.agenda_text = new_start, None, None
+    session.flush()
+
+
 def sync_protocol(session: Session, protocol: Protocol, *, now: datetime, channel: str) -> int:
     """Create or update the series of the protocol file's `[[meetings]]`; returns how many changed."""
     changed = 0
     for config in protocol.meetings:
-        _, did = save_series(session, config, actor="protocol", now=now, source="protocol", channel=channel,
-                             revive=False)
+        try:
+            _, did = save_series(session, config, actor="protocol", now=now, source="protocol", channel=channel,
+                                 revive=False)
+        except pm.NoMeetingLeft:  # one finished series in the file must not stop the others
+            log.warning("protocol file meeting series %r has no meeting left; not saved", config.name)
+            continue
         changed += did
     return changed
 
@@ -203,7 +248,10 @@ def cancel_occurrence(session: Session, series: MeetingSeries, start: datetime, 
 
 
 def series_data(series: MeetingSeries) -> ics.SeriesData:
-    occ = series.occurrences
+    spec = series.spec
+    # only instances the rule gives: an override of any other start shows as an extra meeting
+    occ = [o for o in series.occurrences
+           if pm.occurrences(spec, series.dtstart, o.starts_at, o.starts_at + timedelta(minutes=1)) != []]
     return ics.SeriesData(uid=series.uid, config=series.spec, dtstart=series.dtstart, sequence=series.sequence,
                           created=series.created_at, cancelled=series.cancelled_at is not None,
                           exdates=[o.starts_at for o in occ if o.cancelled_at],
@@ -235,8 +283,12 @@ def _episode_info(e: Episode, child: ag.ChildInfo) -> ag.EpisodeInfo:
                           ri_outcome=e.ri_outcome, ri_at=e.ri_at, strategy_meeting_at=e.strategy_meeting_at)
 
 
-def open_actions(session: Session) -> list[Action]:
-    return list(session.scalars(select(Action).where(Action.done_at.is_(None)).order_by(Action.due_on, Action.id)))
+def open_actions(session: Session, series: MeetingSeries | None = None) -> list[Action]:
+    """Every open action; with `series`, those of that series and the general ones (no series)."""
+    q = select(Action).where(Action.done_at.is_(None))
+    if series is not None:
+        q = q.where(or_(Action.series_id == series.id, Action.series_id.is_(None)))
+    return list(session.scalars(q.order_by(Action.due_on, Action.id)))
 
 
 def build_agenda(session: Session, series: MeetingSeries, meeting: datetime, *, protocol: Protocol,
@@ -259,7 +311,7 @@ def build_agenda(session: Session, series: MeetingSeries, meeting: datetime, *, 
         episodes.append(_episode_info(e, info))
     actions = [ag.ActionInfo(id=a.id, child=_child_info(a.child) if a.child else None, text=a.text,
                              owner_user_id=a.owner_user_id, due_on=a.due_on, created_at=a.created_at)
-               for a in open_actions(session)]
+               for a in open_actions(session, series)]
     return ag.build_agenda(series=series.name, meeting=meeting, period_start=start, previous_start=previous,
                            episodes=episodes, actions=actions, protocol=protocol, now=now, zone=spec.zone)
 

@@ -124,13 +124,17 @@ def unique_names(protocol):
     return protocol
 
 
+class NoMeetingLeft(ValueError):
+    """The rule (its UNTIL or COUNT) has no meeting on or after the series' first date."""
+
+
 def first_occurrence_date(config: SeriesConfig, on_or_after: date) -> date:
     """The date of the first occurrence of the rule on or after `on_or_after` (the DTSTART date)."""
     anchor = datetime.combine(on_or_after, config.start_time, tzinfo=config.zone)
     rule = rrulestr(config.rrule, dtstart=anchor)
     first = rule.after(anchor, inc=True)
     if first is None:
-        raise ValueError("the rule has no occurrence on or after that date")
+        raise NoMeetingLeft(f"the rule {config.rrule} has no meeting on or after {on_or_after:%d %b %Y}")
     return first.date()
 
 
