@@ -2,7 +2,8 @@
 
 Invented data. The series meets on the third Thursday (15 Oct, 19 Nov, 17 Dec 2026); the
 agenda of Thu 17 Dec 2026 is built two working days before, Tue 15 Dec 09:00 GMT, and reviews
-19 Nov 10:00 GMT to then. The previous period is 15 Oct 10:00 BST to 19 Nov 10:00 GMT."""
+from where the previous meeting's agenda stopped (Tue 17 Nov 09:00 GMT) to then. The previous
+period is Tue 13 Oct 09:00 BST to Tue 17 Nov 09:00 GMT."""
 from __future__ import annotations
 
 import json
@@ -88,7 +89,7 @@ def rows(agenda: ag.Agenda, n: int) -> list[list[str]]:
 def test_period_and_lead_time(seeded):
     assert pm.agenda_due_at(pm.SeriesConfig(), MEETING) == BUILD
     a = built(seeded)
-    assert a.period_start == datetime(2026, 11, 19, 10, 0, tzinfo=UTC)
+    assert a.period_start == datetime(2026, 11, 17, 9, 0, tzinfo=UTC)  # the 19 Nov meeting's agenda build
     assert a.period_end == BUILD
     assert [s.number for s in a.sections] == list(range(1, 10))
 
@@ -153,8 +154,8 @@ def test_section_8_open_actions(seeded):
 def test_section_9_headline_against_previous_period(seeded):
     a = built(seeded)
     assert rows(a, 9) == [
-        ["Episodes started", "6", "4", "+2"],
-        ["Children", "3", "3", "0"],
+        ["Episodes started", "7", "3", "+4"],  # T300's of 18 Nov is in this period now
+        ["Children", "4", "3", "+1"],
         ["Looked-after children", "2", "2", "0"],
         ["Children with 3+ episodes", "1", "0", "+1"],
         ["High-risk episodes", "2", "1", "+1"],
@@ -163,7 +164,7 @@ def test_section_9_headline_against_previous_period(seeded):
         ["Returns in the period", "6", "3", "+3"],
         ["Return interviews within 72 h", "2", "1", "+1"],
     ]
-    assert a.sections[8].note == "Previous period Thu 15 Oct 2026 10:00 BST to Thu 19 Nov 2026 10:00 GMT."
+    assert a.sections[8].note == "Previous period Tue 13 Oct 2026 09:00 BST to Tue 17 Nov 2026 09:00 GMT."
 
 
 def test_renderings_carry_only_reference_and_label(seeded):
@@ -183,7 +184,7 @@ def test_cancelled_previous_meeting_widens_the_period(seeded):
         sm.cancel_occurrence(s, series, datetime(2026, 11, 19, 10, 0, tzinfo=LONDON), actor="UADMIN0001",
                              now=t(11, 1), channel="C0ALERTS01")
     a = built(seeded)
-    assert a.period_start == datetime(2026, 10, 15, 9, 0, tzinfo=UTC)  # 10:00 BST
+    assert a.period_start == datetime(2026, 10, 13, 8, 0, tzinfo=UTC)  # the 15 Oct agenda: Tue 13 Oct 09:00 BST
     assert len(rows(a, 1)) == 5
 
 
@@ -221,3 +222,20 @@ def test_a_month_of_500_episodes_stays_within_slack_limits():
     md = ag.to_markdown(agenda)
     assert all(c.ref in md for c in {e.child for e in episodes})  # the document holds everyone
     assert "&lt;&amp;&gt;" in json.dumps(blocks)  # Slack control characters escaped
+
+
+def test_an_episode_between_an_agenda_and_its_meeting_is_on_the_next_agenda(seeded):
+    # November's agenda is built Tue 17 Nov 09:00; T400 goes missing and comes back on Wed 18 Nov,
+    # before November's meeting: too late for that agenda, so December's must carry it.
+    services, series_id = seeded
+    with services.sessions.begin() as s:
+        child = s.scalar(sm.select(Child).where(Child.child_ref == "T400"))
+        s.add(Episode(child_id=child.id, started_at=t(11, 18, 9, 30), returned_at=t(11, 18, 12), placement_type="home",
+                      created_at=t(11, 18, 13), updated_at=t(11, 18, 13)))
+    with services.sessions() as s:
+        series = s.get(sm.MeetingSeries, series_id)
+        nov = sm.build_agenda(s, series, datetime(2026, 11, 19, 10, 0, tzinfo=LONDON), protocol=services.protocol,
+                              now=t(11, 17, 9))
+    assert "T400 (DD)" not in [r[0] for r in rows(nov, 1)]
+    [dec_row] = [r for r in rows(built(seeded), 1) if r[0] == "T400 (DD)"]
+    assert dec_row[3] == "2"  # the 18 Nov episode and the open one of 13 Dec

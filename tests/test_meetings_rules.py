@@ -38,16 +38,18 @@ def test_agenda_due_at():
     assert pm.agenda_due_at(same_day, datetime(2027, 4, 15, 8, 30, tzinfo=LONDON)) == datetime(2027, 4, 15, 8, 30, tzinfo=LONDON)
 
 
-def test_review_period_runs_from_the_last_meeting_held():
+def test_review_period_runs_from_the_agenda_of_the_last_meeting_held():
+    # Each period starts where the previous held meeting's agenda stopped looking (its build time,
+    # two working days before at 09:00), so agendas built on time leave no gap between them.
     config = pm.SeriesConfig()
     first = date(2026, 10, 15)
     dec = datetime(2026, 12, 17, 10, 0, tzinfo=LONDON)
-    assert pm.review_period_start(config, first, dec) == datetime(2026, 11, 19, 10, 0, tzinfo=LONDON)
+    assert pm.review_period_start(config, first, dec) == datetime(2026, 11, 17, 9, 0, tzinfo=LONDON)
     skip = {datetime(2026, 11, 19, 10, 0, tzinfo=timezone.utc)}
-    assert pm.review_period_start(config, first, dec, skip) == datetime(2026, 10, 15, 10, 0, tzinfo=LONDON)
-    # The first meeting of a series reviews since where the previous one would have been.
+    assert pm.review_period_start(config, first, dec, skip) == datetime(2026, 10, 13, 9, 0, tzinfo=LONDON)
+    # The first meeting of a series reviews since where the previous agenda would have been.
     assert pm.review_period_start(config, first, datetime(2026, 10, 15, 10, 0, tzinfo=LONDON)) == \
-        datetime(2026, 9, 17, 10, 0, tzinfo=LONDON)
+        datetime(2026, 9, 15, 9, 0, tzinfo=LONDON)
 
 
 def test_next_occurrence_and_fortnightly_rule():

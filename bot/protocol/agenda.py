@@ -5,7 +5,8 @@ period, and returns an `Agenda`: nine sections, each a small table. Three render
 into Block Kit (within Slack's limits), Markdown and HTML. Children appear only by case
 reference and label; no names, dates of birth, police references or reasons.
 
-Which episodes each section looks at (period = [start, end), end = min(now, meeting)):
+Which episodes each section looks at (period = [start, end), end = min(now, meeting); start is
+where the previous meeting's agenda stopped, see bot.protocol.meetings.review_period_start):
 1, 3, 7  episodes *in* the period: started before its end and not returned before its start;
 2        persistence: at the start of an episode in the period, the child's episodes started in
          the rule's window (t - days, t] reach the rule's count;

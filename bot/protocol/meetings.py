@@ -173,16 +173,18 @@ def previous_occurrence(config: SeriesConfig, dtstart: date, before: datetime,
 
 def review_period_start(config: SeriesConfig, dtstart: date, occurrence: datetime,
                         skip: frozenset[datetime] | set[datetime] = frozenset()) -> datetime:
-    """Where the review period of `occurrence` begins: the previous meeting that was held.
+    """Where the review period of `occurrence` begins: where the previous held meeting's agenda
+    stopped looking, i.e. that agenda's build time (`agenda_due_at`). Agendas built on time then
+    cover back-to-back periods: an episode that starts and ends between one agenda's build and
+    its meeting is on the next agenda instead of on none.
 
     For the first meeting of a series there is no previous one: the rule is run back from
     before DTSTART to find where the previous meeting would have been."""
     prev = previous_occurrence(config, dtstart, occurrence, skip)
-    if prev is not None:
-        return prev
-    early = dtstart - timedelta(days=400)
-    prev = previous_occurrence(config, first_occurrence_date(config, early), occurrence, skip)
-    return prev if prev is not None else occurrence - timedelta(days=31)
+    if prev is None:
+        early = dtstart - timedelta(days=400)
+        prev = previous_occurrence(config, first_occurrence_date(config, early), occurrence, skip)
+    return agenda_due_at(config, prev).astimezone(timezone.utc) if prev is not None else occurrence - timedelta(days=31)
 
 
 @lru_cache(maxsize=64)
