@@ -2,11 +2,12 @@
 
 Bolt, the console and the tests all come through `run_command`. It finds the subcommand,
 checks admin rights, runs the handler in one transaction, and maps every failure to a
-friendly reply: a `UserError` says what was wrong with an example; anything unexpected is
+friendly reply: a `Refusal` says what was wrong with an example; anything unexpected is
 logged with a reference (never the child's details) and the user is told nothing changed."""
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 import uuid
 
@@ -14,7 +15,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot.auth import ADMIN_REFUSAL
 from bot.context import Ctx, Services
-from handlers.registry import ORDER, Reply, UserError, find
+from bot.protocol.words import Refusal
+from handlers.registry import ORDER, Reply, find, refusal_text
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,10 @@ def unknown(word: str) -> Reply:
 
 def run_command(services: Services, *, user_id: str, channel_id: str, text: str, is_admin: bool,
                 trigger_id: str | None = None) -> Reply:
-    word, _, rest = (text or "").strip().partition(" ")
+    # Slack sends `&` in command text as `&amp;`: read it as typed. `&lt;`/`&gt;` stay escaped, so nothing
+    # typed turns into Slack markup when echoed. Text copied from a web page brings non-breaking spaces.
+    text = re.sub(r"\s+", " ", (text or "").replace("&amp;", "&")).strip()
+    word, _, rest = text.partition(" ")
     entry = find(word or "help")
     if entry is None:
         return unknown(word)
@@ -49,8 +54,8 @@ def run_command(services: Services, *, user_id: str, channel_id: str, text: str,
             ctx = Ctx(services=services, session=session, user_id=user_id, channel_id=channel_id,
                       now=services.now(), is_admin=is_admin, trigger_id=trigger_id)
             reply = entry.handler(ctx, rest.strip())
-    except UserError as exc:
-        return Reply(exc.render())
+    except Refusal as exc:
+        return Reply(refusal_text(exc, entry.examples[0] if entry.examples else ""))
     except IntegrityError:
         # The database refused a second copy: a double submission or a race with a colleague.
         return Reply(":warning: That was just recorded by someone else (or sent twice). Nothing more was changed; "

@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.context import Ctx, Services
 from bot.protocol import grammar as g
-from bot.protocol import rules, words
-from handlers.registry import UserError
+from bot.protocol import words
+from bot.protocol.words import Refusal
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,10 @@ def child_fields_from(state: dict, ctx: Ctx) -> dict:
     fields: dict = {}
     label = _value(state, "label")
     if label is not None:
-        fields["label"] = label[:64]
+        try:
+            fields["label"] = g.label(label, "")
+        except g.GrammarError as exc:
+            raise FieldError("label", exc.message) from None
     dob = _value(state, "dob")
     if dob:
         try:
@@ -215,7 +218,7 @@ def submit_report(ctx: Ctx, meta: FormMeta, state: dict) -> str:
               "episode_type": "away" if "away" in (_value(state, "away") or []) else "missing"}
     try:
         return done_report(ctx, child, values)["text"]
-    except UserError as exc:
+    except Refusal as exc:
         raise FieldError("when", exc.message) from None
 
 
@@ -238,6 +241,7 @@ def handle_submission(services: Services, *, user_id: str, is_admin: bool, callb
 
     meta = FormMeta.load(metadata)
     submit = submit_report if callback_id == REPORT_CALLBACK else submit_child
+    main = "when" if callback_id == REPORT_CALLBACK else "label"  # an input block each form has
     if callback_id == CHILD_CALLBACK and not (meta.child_ref and g.CHILD_REF.match(meta.child_ref)):
         return {"label": "This form has expired; run the command again."}, None, meta.channel_id
     try:
@@ -247,10 +251,10 @@ def handle_submission(services: Services, *, user_id: str, is_admin: bool, callb
             text = submit(ctx, meta, state)
     except FieldError as exc:
         return exc.errors, None, meta.channel_id
-    except rules.RuleError as exc:
-        return {"when": exc.message}, None, meta.channel_id
+    except Refusal as exc:
+        return {main: exc.message}, None, meta.channel_id
     except IntegrityError:
-        return {"when": "This was just recorded (sent twice?). Check /missing status."}, None, meta.channel_id
+        return {main: "This was just recorded (sent twice?). Check /missing status."}, None, meta.channel_id
     except Exception as exc:  # noqa: BLE001
         ref = log_failure(f"form {callback_id}", exc)
         block = "child_ref" if callback_id == REPORT_CALLBACK and meta.child_ref is None else "label"

@@ -15,6 +15,7 @@ REPORT = Spec(
     usage="/missing report <child-ref> [at <when>] [from <place>] [risk <grade>] [police <ref>] [away]",
     example="/missing report C1234 at 21:30 from Oak House risk medium police PR/2026/0117",
     positional=("child_ref",), keywords=("at", "from", "risk", "police"), flags=("away",), single_word=("risk",),
+    phrases=(("no apparent risk", "no_apparent_risk"),),
 )
 FOUND = Spec(
     usage="/missing found <child-ref> [at <when>] [location <text>]",
@@ -32,55 +33,37 @@ CHILD = Spec(
     example="/missing child C1234 label JB dob 2011-04-23 gender female placement foster_care looked-after yes",
     positional=("child_ref",),
     keywords=("label", "dob", "gender", "placement", "looked-after", "out-of-area", "worker"),
-    single_word=("gender", "placement", "looked-after", "out-of-area", "worker", "dob"),
+    # gender and placement may be words ("foster care"): the choice reads them, or lists the valid ones.
+    single_word=("looked-after", "out-of-area", "worker", "dob"),
+    phrases=(("looked after", "looked-after"), ("out of area", "out-of-area")),
 )
 RISK = Spec(
     usage="/missing risk <child-ref> <grade>",
     example="/missing risk C1234 high",
     positional=("child_ref", "grade"),
+    phrases=(("no apparent risk", "no_apparent_risk"),),
 )
 
-
-def _parse(text: str, spec: Spec) -> g.Parsed:
-    try:
-        return g.parse_args(text, spec)
-    except g.GrammarError as exc:
-        raise UserError(exc.message, exc.example or spec.example) from None
+# Refusals (GrammarError, WhenError, RuleError) travel to the router, which answers them with
+# their example, or the subcommand's first example when they have none.
 
 
 def _when(ctx: Ctx, value: str | None, example: str):
     if value is None:
         return ctx.now
-    try:
-        return g.when(value, ctx.now, ctx.zone, ctx.protocol.future_grace_minutes, example)
-    except g.GrammarError as exc:
-        raise UserError(exc.message, example) from None
-
-
-def _rules(fn, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except rules.RuleError as exc:
-        raise UserError(exc.message, exc.example) from None
-
-
-def _child(ctx: Ctx, ref: str, example: str):
-    return _rules(records.require_child, ctx.session, ref)
+    return g.when(value, ctx.now, ctx.zone, ctx.protocol.future_grace_minutes, example)
 
 
 def parse_report(ctx: Ctx, text: str) -> dict:
-    p = _parse(text, REPORT)
-    try:
-        values = {
-            "child_ref": g.child_ref(p.positional["child_ref"], REPORT.example),
-            "risk_grade": g.choice(p.get("risk"), words.RISK_GRADES, words.RISK_ALIASES, "risk grade", REPORT.example)
-            if p.get("risk") else None,
-            "missing_from": g.free_text(p.get("from") or "", "place"),
-            "police_ref": g.free_text(p.get("police") or "", "police reference", 64),
-            "episode_type": "away" if "away" in p.flags else "missing",
-        }
-    except g.GrammarError as exc:
-        raise UserError(exc.message, exc.example or REPORT.example) from None
+    p = g.parse_args(text, REPORT)
+    values = {
+        "child_ref": g.child_ref(p.positional["child_ref"], REPORT.example),
+        "risk_grade": g.choice(p.get("risk"), words.RISK_GRADES, words.RISK_ALIASES, "risk grade", REPORT.example)
+        if p.get("risk") else None,
+        "missing_from": g.free_text(p.get("from") or "", "place"),
+        "police_ref": g.free_text(p.get("police") or "", "police reference", 64),
+        "episode_type": "away" if "away" in p.flags else "missing",
+    }
     values["started_at"] = _when(ctx, p.get("at"), REPORT.example)
     return values
 
@@ -99,7 +82,7 @@ def report(ctx: Ctx, text: str) -> Reply:
 
 
 def done_report(ctx: Ctx, child, values: dict) -> dict:
-    episode = _rules(records.report_missing, ctx, child, started_at=values["started_at"],
+    episode = records.report_missing(ctx, child, started_at=values["started_at"],
                      missing_from=values.get("missing_from", ""), risk_grade=values.get("risk_grade"),
                      police_ref=values.get("police_ref", ""), episode_type=values.get("episode_type", "missing"),
                      example=REPORT.example)
@@ -120,15 +103,12 @@ def done_report(ctx: Ctx, child, values: dict) -> dict:
 @subcommand("found", usage=FOUND.usage, summary="the child has returned or been found; starts the 72-hour clock",
             examples=[FOUND.example, "/missing found C1234"], aliases=("returned",))
 def found(ctx: Ctx, text: str) -> Reply:
-    p = _parse(text, FOUND)
-    try:
-        ref = g.child_ref(p.positional["child_ref"], FOUND.example)
-        location = g.free_text(p.get("location") or "", "location")
-    except g.GrammarError as exc:
-        raise UserError(exc.message, exc.example) from None
+    p = g.parse_args(text, FOUND)
+    ref = g.child_ref(p.positional["child_ref"], FOUND.example)
+    location = g.free_text(p.get("location") or "", "location")
     returned_at = _when(ctx, p.get("at"), FOUND.example)
-    child = _child(ctx, ref, FOUND.example)
-    episode = _rules(records.record_found, ctx, child, returned_at=returned_at, location=location, example=FOUND.example)
+    child = records.require_child(ctx.session, ref)
+    episode = records.record_found(ctx, child, returned_at=returned_at, location=location, example=FOUND.example)
     deadline = rules.ri_deadline(returned_at, ctx.protocol)
     return Reply(
         f":white_check_mark: {who(child.child_ref, child.label)} returned {local(returned_at, ctx.zone)} after "
@@ -141,16 +121,14 @@ def found(ctx: Ctx, text: str) -> Reply:
 @subcommand("interview", usage=INTERVIEW.usage, summary="the return interview outcome of the latest episode",
             examples=[INTERVIEW.example, "/missing interview C1234 declined"])
 def interview(ctx: Ctx, text: str) -> Reply:
-    p = _parse(text, INTERVIEW)
-    try:
-        ref = g.child_ref(p.positional["child_ref"], INTERVIEW.example)
-        outcome = g.choice(p.positional["outcome"], words.RI_OUTCOMES, None, "return interview outcome", INTERVIEW.example)
-        by = g.free_text(p.get("by") or "", "name", 100)
-    except g.GrammarError as exc:
-        raise UserError(exc.message, exc.example) from None
+    p = g.parse_args(text, INTERVIEW)
+    ref = g.child_ref(p.positional["child_ref"], INTERVIEW.example)
+    outcome = g.choice(p.positional["outcome"], words.RI_OUTCOMES, words.RI_OUTCOME_ALIASES, "return interview outcome",
+                       INTERVIEW.example)
+    by = g.free_text(p.get("by") or "", "name", 100)
     at = _when(ctx, p.get("at"), INTERVIEW.example)
-    child = _child(ctx, ref, INTERVIEW.example)
-    episode = _rules(records.record_interview, ctx, child, outcome=outcome, at=at, by=by, example=INTERVIEW.example)
+    child = records.require_child(ctx.session, ref)
+    episode = records.record_interview(ctx, child, outcome=outcome, at=at, by=by, example=INTERVIEW.example)
     deadline = rules.ri_deadline(episode.returned_at, ctx.protocol)
     timing = "within timescale" if at <= deadline else "outside the timescale"
     return Reply(f":memo: {who(child.child_ref, child.label)}: return interview *{outcome}* {local(at, ctx.zone)}"
@@ -160,35 +138,29 @@ def interview(ctx: Ctx, text: str) -> Reply:
 def parse_child_fields(ctx: Ctx, p: g.Parsed) -> dict:
     ex = CHILD.example
     fields: dict = {}
-    try:
-        if p.get("label") is not None:
-            fields["label"] = g.free_text(p.get("label"), "label", 64)
-        if p.get("dob") is not None:
-            fields["date_of_birth"] = g.day(p.get("dob"), "date of birth", ex, today=ctx.now.astimezone(ctx.zone).date())
-        if p.get("gender") is not None:
-            fields["gender"] = g.choice(p.get("gender"), words.GENDERS, words.GENDER_ALIASES, "gender", ex)
-        if p.get("placement") is not None:
-            fields["placement_type"] = g.choice(p.get("placement"), words.PLACEMENT_TYPES, words.PLACEMENT_ALIASES,
-                                                "placement type", ex)
-        if p.get("looked-after") is not None:
-            fields["looked_after"] = g.yes_no(p.get("looked-after"), "looked-after", ex)
-        if p.get("out-of-area") is not None:
-            fields["out_of_area"] = g.yes_no(p.get("out-of-area"), "out-of-area", ex)
-        if p.get("worker") is not None:
-            fields["worker_user_id"] = g.user_id(p.get("worker"), ex)
-    except g.GrammarError as exc:
-        raise UserError(exc.message, exc.example or ex) from None
+    if p.get("label") is not None:
+        fields["label"] = g.label(p.get("label"), ex)
+    if p.get("dob") is not None:
+        fields["date_of_birth"] = g.day(p.get("dob"), "date of birth", ex, today=ctx.now.astimezone(ctx.zone).date())
+    if p.get("gender") is not None:
+        fields["gender"] = g.choice(p.get("gender"), words.GENDERS, words.GENDER_ALIASES, "gender", ex)
+    if p.get("placement") is not None:
+        fields["placement_type"] = g.choice(p.get("placement"), words.PLACEMENT_TYPES, words.PLACEMENT_ALIASES,
+                                            "placement type", ex)
+    if p.get("looked-after") is not None:
+        fields["looked_after"] = g.yes_no(p.get("looked-after"), "looked-after", ex)
+    if p.get("out-of-area") is not None:
+        fields["out_of_area"] = g.yes_no(p.get("out-of-area"), "out-of-area", ex)
+    if p.get("worker") is not None:
+        fields["worker_user_id"] = g.user_id(p.get("worker"), ex)
     return fields
 
 
 @subcommand("child", usage=CHILD.usage, summary="create or update a child's details (a form when no fields are given)",
             examples=[CHILD.example, "/missing child C1234 worker @sam", "/missing child C1234"])
 def child(ctx: Ctx, text: str) -> Reply:
-    p = _parse(text, CHILD)
-    try:
-        ref = g.child_ref(p.positional["child_ref"], CHILD.example)
-    except g.GrammarError as exc:
-        raise UserError(exc.message, exc.example) from None
+    p = g.parse_args(text, CHILD)
+    ref = g.child_ref(p.positional["child_ref"], CHILD.example)
     fields = parse_child_fields(ctx, p)
     if not fields:
         existing = records.get_child(ctx.session, ref)
@@ -219,12 +191,9 @@ def describe_child(child) -> str:
 @subcommand("risk", usage=RISK.usage, summary="re-grade the risk of the open episode",
             examples=[RISK.example])
 def risk(ctx: Ctx, text: str) -> Reply:
-    p = _parse(text, RISK)
-    try:
-        ref = g.child_ref(p.positional["child_ref"], RISK.example)
-        grade = g.choice(p.positional["grade"], words.RISK_GRADES, words.RISK_ALIASES, "risk grade", RISK.example)
-    except g.GrammarError as exc:
-        raise UserError(exc.message, exc.example) from None
-    child = _child(ctx, ref, RISK.example)
-    _rules(records.regrade, ctx, child, grade)
+    p = g.parse_args(text, RISK)
+    ref = g.child_ref(p.positional["child_ref"], RISK.example)
+    grade = g.choice(p.positional["grade"], words.RISK_GRADES, words.RISK_ALIASES, "risk grade", RISK.example)
+    child = records.require_child(ctx.session, ref)
+    records.regrade(ctx, child, grade)
     return Reply(f":large_orange_diamond: {who(child.child_ref, child.label)}: risk now *{grade.replace('_', ' ')}*.")

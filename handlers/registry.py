@@ -5,26 +5,30 @@ handlers/figures.py) registers its subcommands with `@subcommand(...)`. The rout
 handlers/commands.py splits the first word off the text, finds the entry here, checks
 authorisation, and calls the handler with a `Ctx` and the rest of the text.
 
-A handler returns a `Reply` (the ephemeral answer) or raises `UserError` (a clear
-refusal with an example; nothing is changed because the transaction rolls back)."""
+A handler returns a `Reply` (the ephemeral answer) or raises a `Refusal` — `UserError` here,
+or the grammar's, the `<when>` parser's or the rules' own — a clear refusal with an example;
+nothing is changed because the transaction rolls back."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable
 
+from bot.protocol.words import Refusal
 
-class UserError(Exception):
+
+def refusal_text(exc: Refusal, example: str = "") -> str:
+    """The ephemeral answer to a refusal: what was wrong, then a command that works (`example` if it has none)."""
+    example = exc.example or example
+    if example:
+        return f":warning: {exc.message}\nFor example: `{example}`"
+    return f":warning: {exc.message}"
+
+
+class UserError(Refusal):
     """Bad input or a refused action: `message` says what was wrong, `example` shows a right one."""
 
-    def __init__(self, message: str, example: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.example = example
-
     def render(self) -> str:
-        if self.example:
-            return f":warning: {self.message}\nFor example: `{self.example}`"
-        return f":warning: {self.message}"
+        return refusal_text(self)
 
 
 @dataclass

@@ -16,13 +16,10 @@ STATUS_EXAMPLE = "/missing status C1234"
 @subcommand("status", usage="/missing status <child-ref>", summary="where a child stands: open episode, last 90 days, interviews",
             examples=[STATUS_EXAMPLE])
 def status(ctx: Ctx, text: str) -> Reply:
-    try:
-        words = g.tokenize(text, STATUS_EXAMPLE) if text else []
-        if len(words) != 1:
-            raise g.GrammarError("Give one case reference.", STATUS_EXAMPLE)
-        ref = g.child_ref(words[0], STATUS_EXAMPLE)
-    except g.GrammarError as exc:
-        raise UserError(exc.message, exc.example) from None
+    words = g.tokenize(text, STATUS_EXAMPLE) if text else []
+    if len(words) != 1:
+        raise UserError("Give one case reference.", STATUS_EXAMPLE)
+    ref = g.child_ref(words[0], STATUS_EXAMPLE)
     child = records.get_child(ctx.session, ref)
     if child is None:
         raise UserError(f"No child with case reference {ref} is recorded.", f"/missing child {ref} label AB")

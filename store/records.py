@@ -49,6 +49,11 @@ def latest_episode(session: Session, child_id: int) -> Episode | None:
                           .order_by(Episode.started_at.desc()).limit(1))
 
 
+def latest_ended_episode(session: Session, child_id: int) -> Episode | None:
+    return session.scalar(select(Episode).where(Episode.child_id == child_id, Episode.returned_at.is_not(None))
+                          .order_by(Episode.started_at.desc()).limit(1))
+
+
 def recent_episodes(session: Session, child_id: int, since: datetime) -> list[Episode]:
     return list(session.scalars(select(Episode).where(Episode.child_id == child_id, Episode.started_at > since)
                                 .order_by(Episode.started_at.desc())))
@@ -124,7 +129,7 @@ def report_missing(ctx: Ctx, child: Child, *, started_at: datetime, missing_from
                    police_ref: str = "", episode_type: str = "missing", example: str = "") -> Episode:
     history = [Span(e.started_at, e.returned_at) for e in ctx.session.scalars(
         select(Episode).where(Episode.child_id == child.id).order_by(Episode.started_at.desc()).limit(50))]
-    rules.check_new_episode(started_at, history, ctx.now, ctx.protocol, example)
+    rules.check_new_episode(started_at, history, ctx.now, ctx.protocol, example, child.child_ref)
     episode = Episode(child_id=child.id, episode_type=episode_type, started_at=started_at, missing_from=missing_from,
                       placement_type=child.placement_type, police_ref=police_ref, risk_grade=risk_grade,
                       reported_by=ctx.user_id, created_at=ctx.now, updated_at=ctx.now, source="slack")
@@ -142,6 +147,12 @@ def report_missing(ctx: Ctx, child: Child, *, started_at: datetime, missing_from
 def record_found(ctx: Ctx, child: Child, *, returned_at: datetime, location: str = "", example: str = "") -> Episode:
     episode = open_episode(ctx.session, child.id)
     if episode is None:
+        latest = latest_episode(ctx.session, child.id)
+        if latest is not None and latest.returned_at is not None:
+            # Most often the same return sent twice: say so, rather than suggest a new report.
+            raise RuleError(f"{child.child_ref} is not recorded missing: already returned "
+                            f"{local(latest.returned_at, ctx.zone)}. Nothing was changed.",
+                            f"/missing status {child.child_ref}")
         raise RuleError(f"{child.child_ref} has no open episode to end.", f"/missing report {child.child_ref}")
     rules.check_return(episode.started_at, returned_at, ctx.now, ctx.protocol, example)
     before = snapshot(episode)
@@ -161,8 +172,9 @@ def record_found(ctx: Ctx, child: Child, *, returned_at: datetime, location: str
 
 
 def record_interview(ctx: Ctx, child: Child, *, outcome: str, at: datetime, by: str = "", example: str = "") -> Episode:
-    episode = latest_episode(ctx.session, child.id)
-    if episode is None or episode.returned_at is None:
+    # The latest ENDED episode: the child may be missing again before the outcome is typed.
+    episode = latest_ended_episode(ctx.session, child.id)
+    if episode is None:
         raise RuleError(f"{child.child_ref} has no ended episode; a return interview follows a return.",
                         f"/missing found {child.child_ref} at 14:30")
     rules.check_not_future(at, ctx.now, ctx.protocol, "interview", example)

@@ -17,15 +17,14 @@ from zoneinfo import ZoneInfo
 from bot.protocol import words
 
 CHILD_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.\-]{0,63}$")
+# A label is initials or a pseudonym; it appears in channel lines, so no Slack markup (< > & * ` ~).
+LABEL = re.compile(r"^[\w .'\u2019()/-]{1,64}$")
 USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$|^([UW][A-Z0-9]{6,})$")
 MAX_TEXT = 2000
 
 
-class GrammarError(ValueError):
-    def __init__(self, message: str, example: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.example = example
+class GrammarError(words.Refusal):
+    """A command that could not be read."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +38,8 @@ class Spec:
     keywords: tuple[str, ...] = ()
     flags: tuple[str, ...] = ()
     single_word: tuple[str, ...] = field(default=())
+    # Words people type for one token: (("no apparent risk", "no_apparent_risk"),) reads three words as one.
+    phrases: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -54,6 +55,8 @@ class Parsed:
 def tokenize(text: str, example: str = "") -> list[str]:
     if len(text) > MAX_TEXT:
         raise GrammarError(f"That is too long ({len(text)} characters; at most {MAX_TEXT}).", example)
+    # Text copied from web pages brings non-breaking and other Unicode spaces; they are spaces.
+    text = re.sub(r"\s", " ", text)
     # Slack may send typographic quotes from phones.
     text = text.replace("\u201c", '"').replace("\u201d", '"')
     try:
@@ -67,8 +70,24 @@ def tokenize(text: str, example: str = "") -> list[str]:
         raise GrammarError("A quotation mark is not closed.", example) from None
 
 
+def _join_phrases(tokens: list[str], phrases: tuple[tuple[str, str], ...]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        for phrase, token in phrases:
+            words_ = phrase.split()
+            if [t.lower() for t in tokens[i:i + len(words_)]] == words_:
+                out.append(token)
+                i += len(words_)
+                break
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out
+
+
 def parse_args(text: str, spec: Spec) -> Parsed:
-    tokens = tokenize(text, spec.example)
+    tokens = _join_phrases(tokenize(text, spec.example), spec.phrases)
     keys = set(spec.keywords) | set(spec.flags)
     positional: dict[str, str] = {}
     names = list(spec.positional) + list(spec.optional_positional)
@@ -119,6 +138,14 @@ def choice(value: str, allowed: tuple[str, ...], aliases: dict[str, str] | None,
     return found
 
 
+def label(value: str, example: str) -> str:
+    value = " ".join(value.split())
+    if not LABEL.match(value):
+        raise GrammarError("A label is initials or a pseudonym (never a full name): letters, digits, spaces and "
+                           ". ' - ( ) /, up to 64 characters.", example)
+    return value
+
+
 def yes_no(value: str, what: str, example: str) -> bool:
     v = value.strip().lower()
     if v in ("yes", "y", "true", "1"):
@@ -159,7 +186,8 @@ def when(value: str, now: datetime, zone: ZoneInfo, grace_minutes: int, example:
     try:
         return parse_when(value, now, zone, grace_minutes=grace_minutes)
     except WhenError as exc:
-        raise GrammarError(exc.message, getattr(exc, "example", "") or example) from None
+        # The caller's example (a whole command) when it gives one; else a time that works.
+        raise GrammarError(exc.message, example or exc.example) from None
 
 
 def free_text(value: str, what: str, limit: int = 200) -> str:

@@ -6,13 +6,11 @@ from datetime import datetime, timedelta
 from typing import Sequence
 
 from bot.protocol.config import Protocol
+from bot.protocol.words import Refusal
 
 
-class RuleError(ValueError):
-    def __init__(self, message: str, example: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.example = example
+class RuleError(Refusal):
+    """A change the protocol's rules refuse."""
 
 
 @dataclass(frozen=True)
@@ -34,13 +32,13 @@ def check_not_future(when: datetime, now: datetime, protocol: Protocol, what: st
 
 
 def check_new_episode(started_at: datetime, history: Sequence[Span], now: datetime, protocol: Protocol,
-                      example: str) -> None:
+                      example: str, child_ref: str = "C1234") -> None:
     """A new episode may start only when the child has no open episode and it overlaps none."""
     check_not_future(started_at, now, protocol, "start", example)
     for span in history:
         if span.returned_at is None:
             raise RuleError("This child is already recorded missing. Record the return first.",
-                            "/missing found C1234 at 14:30")
+                            f"/missing found {child_ref} at 14:30")
         if span.started_at <= started_at < span.returned_at:
             raise RuleError("That start falls inside an earlier episode of this child.", example)
         if started_at == span.started_at:

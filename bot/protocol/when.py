@@ -27,6 +27,8 @@ import re
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from bot.protocol.words import Refusal
+
 UTC = timezone.utc
 MAX_LENGTH = 64
 
@@ -47,13 +49,11 @@ def format_examples() -> str:
     return "\n".join(f"• {form}" for form in ACCEPTED_FORMS)
 
 
-class WhenError(ValueError):
+class WhenError(Refusal):
     """A `<when>` that could not be read: `.message` says why, `.example` shows a form that works."""
 
     def __init__(self, message: str, example: str = "yesterday 22:15"):
-        super().__init__(message)
-        self.message = message
-        self.example = example
+        super().__init__(message, example)
 
 
 _UNITS = {
@@ -131,6 +131,9 @@ def _parse(text: str, now: datetime, zone: ZoneInfo, grace: int) -> datetime:
         return _local(day, _clock(rest), zone)
     if m := _UK_DATE.fullmatch(t):
         day_, month, year, rest = m.groups()
+        if int(month) > 12:
+            raise WhenError(f"there is no month {int(month)}: dates are day/month/year, e.g. 20/11/2026 for "
+                            "20 November.", "20/11/2026 14:30")
         day = _date(int(year) + (2000 if len(year) == 2 else 0), int(month), int(day_))
         if not rest:
             raise WhenError("a date needs a time too.", f"{day:%d/%m/%Y} 14:30")

@@ -1,6 +1,19 @@
 """The protocol's vocabulary (PRODUCT.md, "Words"): the only values the bot accepts."""
 from __future__ import annotations
 
+
+class Refusal(ValueError):
+    """Input or an action the bot refuses: `.message` says what was wrong, `.example` shows a right one.
+
+    The grammar, the `<when>` parser and the record rules raise subclasses of it; the router
+    (handlers/commands.py) answers any of them as a refusal, and the transaction rolls back."""
+
+    def __init__(self, message: str, example: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.example = example
+
+
 GENDERS = ("male", "female", "transgender", "other", "unknown")
 PLACEMENT_TYPES = (
     "la_residential",
@@ -20,6 +33,8 @@ RI_OUTCOMES = ("completed", "declined", "voided")
 RISK_ALIASES = {"none": "no_apparent_risk", "no-apparent-risk": "no_apparent_risk", "nar": "no_apparent_risk",
                 "no_risk": "no_apparent_risk", "med": "medium"}
 GENDER_ALIASES = {"m": "male", "f": "female", "boy": "male", "girl": "female", "t": "transgender"}
+RI_OUTCOME_ALIASES = {"complete": "completed", "done": "completed", "decline": "declined", "refused": "declined",
+                      "void": "voided"}
 PLACEMENT_ALIASES = {
     "foster": "foster_care",
     "residential": "la_residential",
