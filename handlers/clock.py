@@ -214,18 +214,19 @@ def register_actions(app, services: Services) -> None:
                 if child is None:
                     ack()
                     return
-                latest = records.latest_episode(s, child.id)
-                if latest is None or latest.id != alert.episode_id:
-                    raise RuleError("This child has a later episode; record its interview with "
-                                    f"`/missing interview {child.child_ref} ...`.")
-                if latest.ri_outcome:  # recorded by someone else while this form was open
+                # The outcome of the episode this alert is about, even when the child has had a later one.
+                episode = s.get(Episode, alert.episode_id) if alert.episode_id else None
+                if episode is None:
+                    ack()
+                    return
+                if episode.ri_outcome:  # recorded by someone else while this form was open
                     ack(response_action="errors", errors={"outcome": (
-                        f"The return interview is already recorded as {latest.ri_outcome} "
-                        f"({local(latest.ri_at, services.zone)}).")[:150]})
+                        f"The return interview is already recorded as {episode.ri_outcome} "
+                        f"({local(episode.ri_at, services.zone)}).")[:150]})
                     return
                 ctx = Ctx(services=services, session=s, user_id=user, channel_id="", now=services.now(),
                           is_admin=services.settings.is_admin(user))
-                records.record_interview(ctx, child, outcome=outcome,
+                records.record_interview(ctx, child, outcome=outcome, episode=episode,
                                          at=datetime.fromtimestamp(int(stamp), timezone.utc), by=by)
         except RuleError as exc:
             ack(response_action="errors", errors={"at": exc.message[:150]})

@@ -128,11 +128,13 @@ def interview(ctx: Ctx, text: str) -> Reply:
     by = g.free_text(p.get("by") or "", "name", 100)
     at = _when(ctx, p.get("at"), INTERVIEW.example)
     child = records.require_child(ctx.session, ref)
-    episode = records.record_interview(ctx, child, outcome=outcome, at=at, by=by, example=INTERVIEW.example)
+    episode, *earlier = records.record_interview(ctx, child, outcome=outcome, at=at, by=by, example=INTERVIEW.example)
     deadline = rules.ri_deadline(episode.returned_at, ctx.protocol)
     timing = "within timescale" if at <= deadline else "outside the timescale"
+    also = "".join(f"\nAlso recorded for the earlier return of {local(e.returned_at, ctx.zone)}, which was still owed "
+                   "an interview." for e in earlier)
     return Reply(f":memo: {who(child.child_ref, child.label)}: return interview *{outcome}* {local(at, ctx.zone)}"
-                 + (f" ({timing})" if outcome == "completed" else "") + ". Reminders for it stop.")
+                 + (f" ({timing})" if outcome == "completed" else "") + f". Reminders for it stop.{also}")
 
 
 def parse_child_fields(ctx: Ctx, p: g.Parsed) -> dict:

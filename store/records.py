@@ -171,26 +171,41 @@ def record_found(ctx: Ctx, child: Child, *, returned_at: datetime, location: str
     return episode
 
 
-def record_interview(ctx: Ctx, child: Child, *, outcome: str, at: datetime, by: str = "", example: str = "") -> Episode:
-    # The latest ENDED episode: the child may be missing again before the outcome is typed.
-    episode = latest_ended_episode(ctx.session, child.id)
+def record_interview(ctx: Ctx, child: Child, *, outcome: str, at: datetime, by: str = "", example: str = "",
+                     episode: Episode | None = None) -> list[Episode]:
+    """Record a return interview outcome; returns the episodes it was recorded for, latest first.
+
+    With `episode` (the alert's form), for that episode only. Otherwise for the child's latest
+    ended episode (the child may be missing again before the outcome is typed) and for any
+    earlier return still owed an interview whose reminders are still running: a child who went
+    missing again before being interviewed has one interview for both returns, and the
+    reminders for the earlier one stop too."""
     if episode is None:
-        raise RuleError(f"{child.child_ref} has no ended episode; a return interview follows a return.",
-                        f"/missing found {child.child_ref} at 14:30")
+        episode = latest_ended_episode(ctx.session, child.id)
+        if episode is None:
+            raise RuleError(f"{child.child_ref} has no ended episode; a return interview follows a return.",
+                            f"/missing found {child.child_ref} at 14:30")
+        chased_since = ctx.now - timedelta(hours=ctx.protocol.interview_hours, days=ctx.protocol.overdue_reminder_days)
+        owed = list(ctx.session.scalars(select(Episode).where(
+            Episode.child_id == child.id, Episode.id != episode.id, Episode.ri_outcome.is_(None),
+            Episode.returned_at.is_not(None), Episode.returned_at > chased_since, Episode.returned_at <= at,
+        ).order_by(Episode.started_at.desc())))
+    elif episode.returned_at is None:
+        raise RuleError(f"{child.child_ref} has not returned from this episode yet.", f"/missing found {child.child_ref}")
+    else:
+        owed = []
     rules.check_not_future(at, ctx.now, ctx.protocol, "interview", example)
     if outcome == "completed" and at < episode.returned_at:
         raise RuleError("An interview cannot be completed before the return.", example)
-    before = snapshot(episode)
-    episode.ri_outcome = outcome
-    episode.ri_at = at
-    episode.ri_by = by or f"<@{ctx.user_id}>"
-    episode.updated_at = ctx.now
-    ctx.session.flush()
-    audit(ctx.session, actor=ctx.user_id, action="episode.interview", entity="episode", entity_id=episode.id,
-          now=ctx.now, before=before, after=snapshot(episode))
-    _post(ctx, "interview", f":memo: {who(child.child_ref, child.label)}: return interview {outcome}.", child, episode)
-    alerts.on_interview_recorded(ctx, child, episode)
-    return episode
+    for e in (episode, *owed):
+        before = snapshot(e)
+        e.ri_outcome, e.ri_at, e.ri_by, e.updated_at = outcome, at, by or f"<@{ctx.user_id}>", ctx.now
+        ctx.session.flush()
+        audit(ctx.session, actor=ctx.user_id, action="episode.interview", entity="episode", entity_id=e.id,
+              now=ctx.now, before=before, after=snapshot(e))
+        _post(ctx, "interview", f":memo: {who(child.child_ref, child.label)}: return interview {outcome}.", child, e)
+        alerts.on_interview_recorded(ctx, child, e)
+    return [episode, *owed]
 
 
 def regrade(ctx: Ctx, child: Child, grade: str) -> Episode:

@@ -159,3 +159,49 @@ def test_health_for_admins_only(services, slack_stub, clock):
     assert ":warning: Last sweep: Thu 19 Nov 2026 10:00 GMT (10m ago)" in reply.text
     assert "Deliveries: 0 pending, 0 in flight, 0 failed" in reply.text
     assert "C100" not in reply.text
+
+
+def test_missing_again_before_the_interview_one_interview_stops_both_sets_of_reminders(bolt, services, slack_stub,
+                                                                                        clock):
+    # Returned Monday, missing again Tuesday, back Wednesday: the Thursday deadline of the first return
+    # is still owed. One interview after the second return covers both, and both stop reminding.
+    child(services, "C400", "IJ")
+    report(services, "C400", clock.now - timedelta(hours=5))
+    found(services, "C400", clock.now)
+    report(services, "C400", clock.advance(hours=30))
+    found(services, "C400", clock.advance(hours=10))
+    clock.advance(hours=33)  # 73 h after the first return: its deadline has passed
+    sweep(services)
+    assert alert_message(slack_stub, "Return interview overdue")
+    reply = run_command(services, user_id=DUTY_USER, channel_id=ALERT_CHANNEL,
+                        text="interview C400 completed at 1h ago", is_admin=False)
+    assert "return interview *completed*" in reply.text and "Also recorded for the earlier return" in reply.text
+    with services.sessions() as s:
+        assert [e.ri_outcome for e in s.scalars(select(Episode).order_by(Episode.started_at))] == ["completed"] * 2
+        assert len(s.scalars(select(AuditRecord).where(AuditRecord.action == "episode.interview")).all()) == 2
+    slack_stub.take()
+    for _ in range(3):
+        clock.advance(days=1)
+        sweep(services)
+    assert not [p for p in slack_stub.posts() if "Return interview" in p["text"]]
+
+
+def test_the_alert_form_records_the_outcome_of_its_own_episode_even_after_a_later_one(bolt, services, slack_stub,
+                                                                                      clock):
+    child(services, "C500", "KL")
+    report(services, "C500", clock.now - timedelta(hours=3))
+    found(services, "C500", clock.now)
+    clock.advance(hours=72)
+    sweep(services)
+    post = alert_message(slack_stub, "Return interview overdue")
+    report(services, "C500", clock.now - timedelta(minutes=30))  # missing again before anyone acted
+    dispatch(bolt, block_actions_body("alert_record_ri", button(post, "alert_record_ri")["value"],
+                                      message_ts=ts_of(services, post["text"])))
+    view = slack_stub.posts("views.open")[-1]["view"]
+    state = {"outcome": {"value": {"type": "static_select", "selected_option": {"value": "declined"}}},
+             "at": {"value": {"type": "datetimepicker", "selected_date_time": int(clock.now.timestamp()) - 60}}}
+    resp = dispatch(bolt, view_submission_body(view, state))
+    assert resp.status == 200 and not resp.body
+    with services.sessions() as s:
+        first, second = s.scalars(select(Episode).order_by(Episode.started_at))
+        assert (first.ri_outcome, second.ri_outcome, second.returned_at) == ("declined", None, None)
