@@ -275,3 +275,9 @@ def test_a_nul_byte_after_the_first_64_kb_is_a_line_numbered_problem(services):
     bad = row(child_ref="N9999", reason="friends\x00")
     p = problems_of(services, csv_bytes(*good, bad))
     assert p == ["line 702, file: contains a NUL character (binary data); is this the right file?"]
+
+
+def test_a_label_with_slack_markup_is_refused_like_in_slack(services):
+    # Labels appear in channel alerts: an imported one may not ping the channel or a person.
+    p = problems_of(services, csv_bytes(row(label="<!channel>"), row(child_ref="T2", label="J.B. (sib 2)")))
+    assert p == ["line 2, child_label: initials or a pseudonym: letters, digits, spaces and . ' - ( ) / only (e.g. JB)"]

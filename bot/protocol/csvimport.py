@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from bot.protocol.grammar import LABEL
 from bot.protocol.words import (
     GENDER_ALIASES,
     GENDERS,
@@ -212,6 +213,9 @@ def _row(line: int, raw: dict[str, str], zone: ZoneInfo, latest: datetime, probl
             bad(col, f"longer than {limit} characters")
     if not v["child_ref"]:
         bad("child_ref", "required (the case reference, e.g. LCS12345)")
+    if v["child_label"] and not LABEL.match(" ".join(v["child_label"].split())):
+        # The label goes into channel lines: the same rule as /missing child, so no Slack markup.
+        bad("child_label", "initials or a pseudonym: letters, digits, spaces and . ' - ( ) / only (e.g. JB)")
 
     def when(col: str, required: bool = False) -> datetime | None:
         if not v[col]:
