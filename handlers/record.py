@@ -118,7 +118,7 @@ def found(ctx: Ctx, text: str) -> Reply:
     )
 
 
-@subcommand("interview", usage=INTERVIEW.usage, summary="the return interview outcome of the latest episode",
+@subcommand("interview", usage=INTERVIEW.usage, summary="the return interview outcome of the latest return (and any earlier one still owed)",
             examples=[INTERVIEW.example, "/missing interview C1234 declined"])
 def interview(ctx: Ctx, text: str) -> Reply:
     p = g.parse_args(text, INTERVIEW)
