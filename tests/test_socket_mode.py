@@ -20,10 +20,8 @@ from websockets.sync.server import serve
 from store.models import Episode
 from tests.clock_helpers import child
 from tests.conftest import ALERT_CHANNEL, DUTY_USER, STRANGER
+from tests.slack import fixture_text
 from tests.test_clock_processes import env
-
-SLASH = "../shared/slack-payloads/slash_command.txt"
-
 
 class FakeSocketMode:
     """Slack's side of one Socket Mode connection: sends queued envelopes, collects the acks."""
@@ -57,9 +55,7 @@ class FakeSocketMode:
 
     def command(self, envelope_id: str, user: str, text: str) -> dict:
         """Send a slash command (the documented form fields, as Socket Mode carries them) and wait for its ack."""
-        from pathlib import Path
-
-        fields = dict(parse_qsl((Path(__file__).resolve().parent.parent / SLASH).read_text().strip()))
+        fields = dict(parse_qsl(fixture_text("slash_command.txt"), keep_blank_values=True))
         fields.update(command="/missing", text=text, user_id=user, channel_id=ALERT_CHANNEL)
         self.envelopes.put({"envelope_id": envelope_id, "type": "slash_commands", "payload": fields,
                             "accepts_response_payload": True, "retry_attempt": 0, "retry_reason": ""})
