@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bot.protocol import clock as rules
 from bot.protocol.config import Protocol
+from store.db import insert_new
 from store.models import Base, Child, Episode, Outbox
 from store.outbox import enqueue
 
@@ -73,15 +74,9 @@ def ep_of(e: Episode) -> rules.Ep:
 
 
 def _insert_alert(session: Session, due: rules.Due, now: datetime) -> int | None:
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     variant = str(due.detail.get("rule") or (f"{due.detail['hours']}h" if "hours" in due.detail else ""))
-    stmt = insert(Alert).values(
-        key=due.key[:200], rule=due.rule, variant=variant, child_id=due.child_id, episode_id=due.episode_id,
-        due_at=due.at, created_at=now, detail=due.detail,
-    ).on_conflict_do_nothing(index_elements=["key"]).returning(Alert.id)
+    stmt = insert_new(session, Alert, keys=["key"], key=due.key[:200], rule=due.rule, variant=variant,
+                      child_id=due.child_id, episode_id=due.episode_id, due_at=due.at, created_at=now, detail=due.detail)
     return session.execute(stmt).scalar()
 
 

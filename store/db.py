@@ -43,6 +43,16 @@ def make_engine(url: str, **kwargs) -> Engine:
     return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
 
 
+def insert_new(session: Session, model, *, keys: list[str], **values):
+    """INSERT ... ON CONFLICT (keys) DO NOTHING RETURNING id, on PostgreSQL or SQLite: the way to add a
+    row that another process may be adding at the same moment. Execute it; a row means it went in."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model).values(**values).on_conflict_do_nothing(index_elements=keys).returning(model.id)
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 

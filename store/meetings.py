@@ -18,6 +18,7 @@ from bot.protocol import meetings as pm
 from bot.protocol.config import Protocol
 from bot.render import local, who
 from store.audit import audit, snapshot
+from store.db import insert_new
 from store.models import Base, Child, Episode
 from store.outbox import enqueue
 
@@ -200,14 +201,15 @@ def sync_protocol(session: Session, protocol: Protocol, *, now: datetime, channe
 
 
 def occurrence(session: Session, series: MeetingSeries, start: datetime) -> MeetingOccurrence:
+    """The occurrence row of `start`, added if there is none (by this process or, at the same moment,
+    another one: the insert skips a row that exists, so two sweeps never collide on it)."""
     start = start.astimezone(timezone.utc)
-    row = session.scalar(select(MeetingOccurrence).where(MeetingOccurrence.series_id == series.id,
-                                                         MeetingOccurrence.starts_at == start))
-    if row is None:
-        row = MeetingOccurrence(starts_at=start)
-        series.occurrences.append(row)
-        session.flush()
-    return row
+    session.flush()
+    if session.execute(insert_new(session, MeetingOccurrence, keys=["series_id", "starts_at"],
+                                  series_id=series.id, starts_at=start)).first() is not None:
+        session.expire(series, ["occurrences"])
+    return session.scalar(select(MeetingOccurrence).where(MeetingOccurrence.series_id == series.id,
+                                                          MeetingOccurrence.starts_at == start))
 
 
 def upcoming(series: MeetingSeries, now: datetime, count: int = 3) -> list[datetime]:

@@ -11,15 +11,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from store.db import insert_new
 from store.models import Outbox
-
-
-def _insert(session: Session):
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(Outbox)
 
 
 def enqueue(
@@ -40,11 +33,12 @@ def enqueue(
     """Add a message to the outbox unless one with `key` exists. True when added."""
     if not channel:
         return False
-    stmt = _insert(session).values(
+    stmt = insert_new(
+        session, Outbox, keys=["key"],
         key=key[:200], kind=kind, channel=channel, text=text, blocks=blocks, payload=payload, thread_key=thread_key,
         child_id=child_id, episode_id=episode_id, status="pending", attempts=0,
         created_at=now, next_attempt_at=due_at or now,
-    ).on_conflict_do_nothing(index_elements=["key"]).returning(Outbox.id)
+    )
     # rowcount is -1 for INSERT ... ON CONFLICT on psycopg; RETURNING says whether a row went in.
     return session.execute(stmt).first() is not None
 
