@@ -22,6 +22,9 @@ message of a thread is its root. The first alert row of a thread is also broadca
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
+import smtplib
 
 import logging
 from datetime import datetime, timedelta
@@ -30,6 +33,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot import mail
 from bot.context import Services
 from store.models import Episode, Outbox
 from store.outbox import enqueue
@@ -47,6 +51,7 @@ PERMANENT = {
     "ekm_access_denied", "team_access_not_granted", "channel_is_archived", "not_allowed_token_type",
 }
 RI_KINDS = ("alert.ri_reminder", "alert.ri_overdue")
+EMAIL = "email"  # the outbox channel of rows that are emails (payload {"email": the whole message}) sent by SMTP_URL
 TRANSIENT = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
 
@@ -127,7 +132,18 @@ def _first_alert_of_thread(s: Session, row: Outbox) -> bool:
                                 Outbox.status.in_(["sent", "pending", "sending"])).limit(1)) is None
 
 
+def _permanent_smtp(exc: Exception) -> bool:
+    """A refusal the mail server will repeat (5xx, every recipient refused), not worth retrying."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return True
+    return isinstance(exc, smtplib.SMTPResponseException) and 500 <= exc.smtp_code < 600
+
+
 def _post(services: Services, row: Outbox, thread_ts: str | None, broadcast: bool = False):
+    message = (row.payload or {}).get("email")
+    if message:
+        mail.send(services.settings.smtp_url, email.message_from_string(message, policy=email.policy.default))
+        return {"channel": EMAIL}
     client = services.client
     file = (row.payload or {}).get("file")
     if file:
@@ -167,9 +183,16 @@ def _fail(services: Services, row: Outbox, now: datetime, error: str) -> None:
             for admin in services.settings.admin_users:
                 enqueue(s, key=f"delivery-failed:{row.channel}:{error[:40]}:{day}:{admin}", kind="admin.delivery_failed",
                         channel=admin, now=now,
-                        text=(f":warning: missing-bot could not post to <#{row.channel}>: `{error[:80]}`. "
-                              "Messages for it are marked failed; `/missing health` lists them. "
-                              "Check that the bot is in the channel and its token is valid."))
+                        text=_failure_notice(row.channel, error))
+
+
+def _failure_notice(channel: str, error: str) -> str:
+    if channel == EMAIL:
+        return (f":warning: missing-bot could not email a meeting invite: `{error[:80]}`. It is marked failed; "
+                "`/missing health` lists it. Check SMTP_URL and the attendees' addresses.")
+    where = f"<@{channel}>" if channel[:1] in ("U", "W") else f"<#{channel}>"
+    return (f":warning: missing-bot could not post to {where}: `{error[:80]}`. Messages for it are marked failed; "
+            "`/missing health` lists them. Check that the bot is in the channel and its token is valid.")
 
 
 def deliver_one(services: Services, row: Outbox, now: datetime) -> bool:
@@ -203,6 +226,9 @@ def deliver_one(services: Services, row: Outbox, now: datetime) -> bool:
             _fail(services, row, now, error)
         return False
     except Exception as exc:  # connection refused/reset, timeouts, DNS: try again later
+        if _permanent_smtp(exc):
+            _fail(services, row, now, f"smtp_{getattr(exc, 'smtp_code', 'refused')}")
+            return False
         _retry_later(services, row, now, now + _backoff(row.attempts), type(exc).__name__)
         log.warning("outbox %s (%s): will retry: %s", row.id, row.kind, type(exc).__name__)
         return False

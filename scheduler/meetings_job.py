@@ -10,8 +10,9 @@
   (outbox key per action and week).
 - Email (when SMTP_URL is set): every series whose SEQUENCE is ahead of what attendees were
   last sent is emailed as an iMIP REQUEST (or CANCEL), each newly cancelled occurrence as a
-  CANCEL with its RECURRENCE-ID. Mail is sent outside any transaction and marked afterwards;
-  a repeat after a crash is harmless, calendars match it by UID and SEQUENCE."""
+  CANCEL with its RECURRENCE-ID. Each email is an outbox row (key per series and SEQUENCE, or per
+  cancelled occurrence) written in the transaction that marks it sent, and delivered like every
+  other message (scheduler/delivery.py): once, with retries, whatever the number of processes."""
 from __future__ import annotations
 
 import logging
@@ -24,6 +25,7 @@ from bot.context import Services
 from bot.protocol import meetings as pm
 from bot.render import local, who
 from store import meetings as sm
+from scheduler.delivery import EMAIL
 from store.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -78,12 +80,11 @@ def _recipients(spec: pm.SeriesConfig) -> list[tuple[str, str]]:
 
 
 def email_invites(services: Services, now: datetime) -> int:
-    """Email the attendees of each changed series; returns how many emails were sent."""
-    url = services.settings.smtp_url
-    if not url:
+    """Queue the emails of each changed series in the outbox; returns how many were queued."""
+    if not services.settings.smtp_url:
         return 0
-    outgoing: list[tuple[str, int, int | None, int, object]] = []  # (kind, series id, occurrence id, sequence, message)
-    with services.sessions() as s:
+    queued = 0
+    with services.sessions.begin() as s:
         for series in sm.all_series(s, include_cancelled=True):
             spec = series.spec
             people = _recipients(spec)
@@ -91,59 +92,57 @@ def email_invites(services: Services, now: datetime) -> int:
                 continue
             sender = (spec.chair.name, spec.chair.email) if spec.chair else ("missing-bot", ics.NO_REPLY)
             data = sm.series_data(series)
+
+            def queue(key: str, msg) -> None:
+                nonlocal queued
+                queued += enqueue(s, key=key, kind="meeting.email", channel=EMAIL, text=str(msg["Subject"]), now=now,
+                                  payload={"email": msg.as_string()})
+
             for occ in series.occurrences:
                 if occ.cancelled_at and occ.cancel_mailed_at is None and series.cancelled_at is None:
-                    if series.mailed_sequence < 0:  # never invited: the first invite carries the EXDATE
-                        outgoing.append(("occurrence", series.id, occ.id, series.sequence, None))
-                        continue
-                    when = local(occ.starts_at, spec.zone)
-                    msg = mail.invite_message(ics=ics.cancel_occurrence(data, occ.starts_at, now), sender=sender,
-                                              recipients=people, now=now, subject=f"Cancelled: {spec.name}, {when}",
-                                              text=f"The {spec.name} on {when} is cancelled. The series carries on.")
-                    outgoing.append(("occurrence", series.id, occ.id, series.sequence, msg))
+                    if series.mailed_sequence >= 0:  # never invited: the first invite carries the EXDATE
+                        when = local(occ.starts_at, spec.zone)
+                        queue(f"mail:cancel:{occ.id}", mail.invite_message(
+                            ics=ics.cancel_occurrence(data, occ.starts_at, now), sender=sender, recipients=people,
+                            now=now, subject=f"Cancelled: {spec.name}, {when}",
+                            text=f"The {spec.name} on {when} is cancelled. The series carries on."))
+                    s.execute(update(sm.MeetingOccurrence).where(sm.MeetingOccurrence.id == occ.id)
+                              .values(cancel_mailed_at=now))
             if series.mailed_sequence >= series.sequence:
                 continue
             if series.cancelled_at:
-                if series.mailed_sequence < 0:
-                    continue  # never invited: nothing to cancel
-                msg = mail.invite_message(ics=ics.cancel_series(data, now), sender=sender, recipients=people, now=now,
-                                          subject=f"Cancelled: {spec.name}",
-                                          text=f"The {spec.name} series is cancelled.")
+                if series.mailed_sequence >= 0:  # never invited: nothing to cancel
+                    queue(f"mail:series:{series.id}:{series.sequence}", mail.invite_message(
+                        ics=ics.cancel_series(data, now), sender=sender, recipients=people, now=now,
+                        subject=f"Cancelled: {spec.name}", text=f"The {spec.name} series is cancelled."))
             else:
                 nxt = sm.upcoming(series, now, 1)
                 first = f"The next meeting is {local(nxt[0], spec.zone)}." if nxt else ""
                 where = f"\nWhere: {spec.location}" if spec.location else ""
-                msg = mail.invite_message(ics=ics.request(data, now), sender=sender, recipients=people, now=now,
-                                          subject=f"Invitation: {spec.name} ({pm.describe_rrule(spec.rrule)})",
-                                          text=f"{spec.name}, {pm.describe_rrule(spec.rrule)}, {spec.start_time:%H:%M} "
-                                               f"for {spec.duration_minutes} minutes. {first}{where}\n\n"
-                                               "The agenda of each meeting is added to the invite before the meeting.")
-            outgoing.append(("series", series.id, None, series.sequence, msg))
-    sent = 0
-    for kind, series_id, occ_id, sequence, msg in outgoing:
-        try:
-            if msg is not None:
-                mail.send(url, msg)
-        except Exception as exc:  # noqa: BLE001 - try again at the next sweep
-            log.warning("meeting invite email for series %s not sent: %s", series_id, type(exc).__name__)
-            continue
-        with services.sessions.begin() as s:
-            if kind == "occurrence":
-                s.execute(update(sm.MeetingOccurrence).where(sm.MeetingOccurrence.id == occ_id)
-                          .values(cancel_mailed_at=now))
-            else:
-                s.execute(update(sm.MeetingSeries).where(sm.MeetingSeries.id == series_id,
-                                                         sm.MeetingSeries.mailed_sequence < sequence)
-                          .values(mailed_sequence=sequence))
-        sent += msg is not None
-    return sent
+                queue(f"mail:series:{series.id}:{series.sequence}", mail.invite_message(
+                    ics=ics.request(data, now), sender=sender, recipients=people, now=now,
+                    subject=f"Invitation: {spec.name} ({pm.describe_rrule(spec.rrule)})",
+                    text=f"{spec.name}, {pm.describe_rrule(spec.rrule)}, {spec.start_time:%H:%M} "
+                         f"for {spec.duration_minutes} minutes. {first}{where}\n\n"
+                         "The agenda of each meeting is added to the invite before the meeting."))
+            s.execute(update(sm.MeetingSeries).where(sm.MeetingSeries.id == series.id,
+                                                     sm.MeetingSeries.mailed_sequence < series.sequence)
+                      .values(mailed_sequence=series.sequence))
+    return queued
 
 
 def meetings_step(services: Services, now: datetime) -> None:
-    """One sweep's meeting work (see the module docstring)."""
-    build_due_agendas(services, now)
-    remind_overdue_actions(services, now)
-    email_invites(services, now)
+    """One sweep's meeting work (see the module docstring). Each part has its own transaction; one
+    that fails is logged (its exception type only) and does not keep the others from running."""
+    failed = []
+    for part in (build_due_agendas, remind_overdue_actions, email_invites):
+        try:
+            part(services, now)
+        except Exception as exc:  # noqa: BLE001
+            log.error("meetings: %s failed: %s", part.__name__, type(exc).__name__)
+            failed.append(exc)
+    if failed:
+        raise failed[0]  # the sweep records the step as failed
 
 
 try:

@@ -1,6 +1,7 @@
 """iMIP invites reach a real SMTP server on 127.0.0.1 (aiosmtpd) with the right MIME structure."""
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -10,20 +11,26 @@ import icalendar
 import pytest
 from aiosmtpd.controller import Controller
 from slack_sdk import WebClient
+from sqlalchemy import func, select
 
 from bot import mail
 from bot.context import build_services
 from bot.protocol import meetings as pm
+from scheduler.delivery import deliver_due
 from scheduler.meetings_job import email_invites
 from store import meetings as sm
+from store.models import Outbox
 from tests.conftest import make_settings
 
 
 class Inbox:
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
+        self.delay = 0.0  # a slow mail server (seconds per message)
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content))
         return "250 OK"
 
@@ -56,6 +63,14 @@ CONFIG = pm.SeriesConfig(chair=pm.Person.parse("Jo Chair <chair@example.org>"),
                          location="Council House, Room 4")
 
 
+def emailed(svc, smtp, now) -> int:
+    """One sweep's worth of invite email: queue what changed, deliver it; how many reached the server."""
+    before = len(smtp.messages)
+    email_invites(svc, now)
+    deliver_due(svc, now)
+    return len(smtp.messages) - before
+
+
 def _parse(raw: bytes) -> email.message.EmailMessage:
     return email.message_from_bytes(raw, policy=email.policy.default)
 
@@ -76,8 +91,8 @@ def test_parse_smtp_url():
 def test_invite_reaches_smtp_with_imip_structure(mail_services, smtp, clock):
     with mail_services.sessions.begin() as s:
         sm.save_series(s, CONFIG, actor="UADMIN0001", now=clock.now)
-    assert email_invites(mail_services, clock.now) == 1
-    assert email_invites(mail_services, clock.now) == 0  # sent once per version
+    assert emailed(mail_services, smtp, clock.now) == 1
+    assert emailed(mail_services, smtp, clock.now) == 0  # sent once per version
 
     (mail_from, rcpt, raw), = smtp.messages
     assert mail_from == "chair@example.org"
@@ -106,7 +121,7 @@ def test_invite_reaches_smtp_with_imip_structure(mail_services, smtp, clock):
     clock.advance(hours=1)
     with mail_services.sessions.begin() as s:
         sm.save_series(s, CONFIG.model_copy(update={"location": "Online"}), actor="UADMIN0001", now=clock.now)
-    assert email_invites(mail_services, clock.now) == 1
+    assert emailed(mail_services, smtp, clock.now) == 1
     _, cal = _calendar_part(_parse(smtp.messages[-1][2]))
     (event,) = cal.walk("VEVENT")
     assert (event["UID"], event["SEQUENCE"], event["LOCATION"]) == (uid, 1, "Online")
@@ -115,12 +130,12 @@ def test_invite_reaches_smtp_with_imip_structure(mail_services, smtp, clock):
 def test_cancellations_are_emailed_as_method_cancel(mail_services, smtp, clock):
     with mail_services.sessions.begin() as s:
         series, _ = sm.save_series(s, CONFIG, actor="UADMIN0001", now=clock.now)
-    email_invites(mail_services, clock.now)
+    emailed(mail_services, smtp, clock.now)
     meeting = datetime(2027, 1, 21, 10, 0, tzinfo=pm.SeriesConfig().zone)
     with mail_services.sessions.begin() as s:
         series = s.get(sm.MeetingSeries, series.id)
         sm.cancel_occurrence(s, series, meeting, actor="UADMIN0001", now=clock.now, channel="C0ALERTS01")
-    assert email_invites(mail_services, clock.now) == 2  # CANCEL of the date, then the series with its EXDATE
+    assert emailed(mail_services, smtp, clock.now) == 2  # CANCEL of the date, then the series with its EXDATE
     cancel_msg, update_msg = (_parse(m[2]) for m in smtp.messages[-2:])
     part, cal = _calendar_part(cancel_msg)
     assert part.get_param("method") == "CANCEL" and cal["METHOD"] == "CANCEL"
@@ -130,11 +145,11 @@ def test_cancellations_are_emailed_as_method_cancel(mail_services, smtp, clock):
     part, cal = _calendar_part(update_msg)
     assert part.get_param("method") == "REQUEST"
     assert [e.dt for e in cal.walk("VEVENT")[0]["EXDATE"].dts] == [meeting]
-    assert email_invites(mail_services, clock.now) == 0
+    assert emailed(mail_services, smtp, clock.now) == 0
 
     with mail_services.sessions.begin() as s:
         sm.cancel_series(s, s.get(sm.MeetingSeries, series.id), actor="UADMIN0001", now=clock.now, channel="C0ALERTS01")
-    assert email_invites(mail_services, clock.now) == 1
+    assert emailed(mail_services, smtp, clock.now) == 1
     part, cal = _calendar_part(_parse(smtp.messages[-1][2]))
     assert part.get_param("method") == "CANCEL"
     assert cal.walk("VEVENT")[0]["STATUS"] == "CANCELLED"
@@ -145,9 +160,44 @@ def test_no_smtp_no_email_and_unreachable_server_retries(db_url, slack_stub, clo
     svc = build_services(settings, migrate=False, client=WebClient(base_url=slack_stub.url), clock=clock)
     with svc.sessions.begin() as s:
         sm.save_series(s, CONFIG, actor="UADMIN0001", now=clock.now)
-    assert email_invites(svc, clock.now) == 0
+    assert emailed(svc, smtp, clock.now) == 0
+    with svc.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Outbox).where(Outbox.kind == "meeting.email")) == 0
     svc.settings.smtp_url = "smtp://127.0.0.1:9"  # nothing listens there
-    assert email_invites(svc, clock.now) == 0
+    assert emailed(svc, smtp, clock.now) == 0
     svc.settings.smtp_url = smtp.url
-    assert email_invites(svc, clock.now) == 1  # still pending, sent when the server is back
+    assert emailed(svc, smtp, clock.now) == 0  # queued once, waiting for its retry
+    assert emailed(svc, smtp, clock.advance(minutes=10)) == 1  # sent when the server is back
+    assert emailed(svc, smtp, clock.advance(minutes=10)) == 0
     svc.engine.dispose()
+
+
+def test_two_processes_sweeping_at_once_email_each_invite_once(db_url, slack_stub, clock, smtp, tmp_path):
+    """Real processes, as for the alerts (tests/test_clock_processes.py): three series changed,
+    two bots sweep the same database at the same moment, each invite reaches the server once."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.test_clock_processes import DRIVER, env
+
+    settings = make_settings(db_url, slack_stub)
+    svc = build_services(settings, migrate=False, client=WebClient(base_url=slack_stub.url), clock=clock)
+    with svc.sessions.begin() as s:
+        for name in ("Monitoring", "MACE", "Return home"):
+            sm.save_series(s, CONFIG.model_copy(update={"name": name}), actor="UADMIN0001", now=clock.now)
+    svc.engine.dispose()
+    smtp.delay = 0.3  # a slow mail server: both processes are well inside the sending window
+    barrier, ready = tmp_path / "go", [tmp_path / f"ready{i}" for i in range(2)]
+    e = {**env(db_url, slack_stub), "SMTP_URL": smtp.url}
+    procs = [subprocess.Popen([sys.executable, "-c", DRIVER, clock.now.isoformat(), str(barrier), str(r)], cwd=tmp_path,
+                              env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in ready]
+    deadline = time.monotonic() + 60
+    while not all(r.exists() for r in ready) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    barrier.touch()
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert not [err for _, err in outs if err.strip()], outs  # neither sweep hit an error
+    subjects = sorted(str(_parse(raw)["Subject"]).split(" (")[0] for _, _, raw in smtp.messages)
+    assert subjects == ["Invitation: MACE", "Invitation: Monitoring", "Invitation: Return home"]
