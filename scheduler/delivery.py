@@ -181,7 +181,8 @@ def _fail(services: Services, row: Outbox, now: datetime, error: str) -> None:
         if not row.kind.startswith("admin."):
             day = now.astimezone(services.zone).date().isoformat()
             for admin in services.settings.admin_users:
-                enqueue(s, key=f"delivery-failed:{row.channel}:{error[:40]}:{day}:{admin}", kind="admin.delivery_failed",
+                cause = error.rsplit(": ", 1)[-1][:40]  # "gave up after N attempts: http_503" -> http_503
+                enqueue(s, key=f"delivery-failed:{row.channel}:{cause}:{day}:{admin}", kind="admin.delivery_failed",
                         channel=admin, now=now,
                         text=_failure_notice(row.channel, error))
 

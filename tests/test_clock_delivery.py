@@ -146,3 +146,15 @@ def test_binary_files_are_uploaded_as_bytes(services, slack_stub, clock):
     assert deliver_due(services) == 1
     [upload] = [c for c in slack_stub.take() if c.method == "upload"]
     assert png in upload.args["bytes"]
+
+
+def test_admins_get_one_notice_a_day_per_channel_and_cause_whatever_the_attempts(services, slack_stub, clock):
+    from scheduler.delivery import _fail
+
+    put(services, "k7")
+    put(services, "k8")
+    rows = {r.key: r for r in outbox(services)}
+    _fail(services, rows["k7"], clock.now, "gave up after 31 attempts: http_503")
+    _fail(services, rows["k8"], clock.now, "gave up after 32 attempts: http_503")
+    notices = [r for r in outbox(services) if r.kind == "admin.delivery_failed"]
+    assert len(notices) == 1 and "http_503" in notices[0].text
