@@ -203,8 +203,9 @@ def record_interview(ctx: Ctx, child: Child, *, outcome: str, at: datetime, by: 
         ctx.session.flush()
         audit(ctx.session, actor=ctx.user_id, action="episode.interview", entity="episode", entity_id=e.id,
               now=ctx.now, before=before, after=snapshot(e))
-        _post(ctx, "interview", f":memo: {who(child.child_ref, child.label)}: return interview {outcome}.", child, e)
         alerts.on_interview_recorded(ctx, child, e)
+    covers = f" (covering {len(owed) + 1} returns)" if owed else ""
+    _post(ctx, "interview", f":memo: {who(child.child_ref, child.label)}: return interview {outcome}{covers}.", child, episode)
     return [episode, *owed]
 
 

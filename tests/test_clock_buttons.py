@@ -176,6 +176,8 @@ def test_missing_again_before_the_interview_one_interview_stops_both_sets_of_rem
     reply = run_command(services, user_id=DUTY_USER, channel_id=ALERT_CHANNEL,
                         text="interview C400 completed at 1h ago", is_admin=False)
     assert "return interview *completed*" in reply.text and "Also recorded for the earlier return" in reply.text
+    lines = [p["text"] for p in slack_stub.posts() if "return interview completed" in p["text"]]
+    assert lines == [":memo: C400 (IJ): return interview completed (covering 2 returns)."]  # one line, not one each
     with services.sessions() as s:
         assert [e.ri_outcome for e in s.scalars(select(Episode).order_by(Episode.started_at))] == ["completed"] * 2
         assert len(s.scalars(select(AuditRecord).where(AuditRecord.action == "episode.interview")).all()) == 2
