@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.protocol.clock import count_at
 from bot.protocol.config import Protocol
 from bot.render import duration, local, who
 
@@ -115,8 +116,10 @@ def _counts(e: EpisodeInfo, protocol: Protocol) -> bool:
 
 
 def persistence_crossings(episodes: list[EpisodeInfo], start: datetime, end: datetime,
-                          protocol: Protocol) -> list[tuple[ChildInfo, str, datetime, int]]:
-    """(child, rule, first time reached in the period, count then) for each child and rule reached."""
+                          protocol: Protocol, zone: ZoneInfo) -> list[tuple[ChildInfo, str, datetime, int]]:
+    """(child, rule, first time at or over it in the period, count then) for each child and rule: the
+    children the meeting must see as persistently missing, whether the threshold was first crossed
+    in the period or before it. Counted as the clock counts (calendar-day windows in `zone`)."""
     by_child: dict[str, list[EpisodeInfo]] = defaultdict(list)
     for e in episodes:
         if _counts(e, protocol):
@@ -125,11 +128,11 @@ def persistence_crossings(episodes: list[EpisodeInfo], start: datetime, end: dat
     for ref in sorted(by_child):
         eps = sorted(by_child[ref], key=lambda e: e.started_at)
         for rule in protocol.persistence:
-            window = timedelta(days=rule.days)
+            starts = [o.started_at for o in eps]
             for e in eps:
                 if not start <= e.started_at < end:
                     continue
-                n = sum(1 for o in eps if e.started_at - window < o.started_at <= e.started_at)
+                n = count_at(starts, e.started_at, rule.days, zone)
                 if n >= rule.episodes:
                     out.append((e.child, f"{rule.episodes} in {rule.days} days: {rule.action}", e.started_at, n))
                     break
@@ -193,8 +196,8 @@ def build_agenda(*, series: str, meeting: datetime, period_start: datetime, prev
     sections.append(s1)
 
     # 2. Persistence thresholds reached in the period.
-    s2 = Section(2, "Children who crossed a persistence threshold", ["Child", "Threshold", "Reached", "Count"])
-    for child, rule, when, n in persistence_crossings(episodes, period_start, end, protocol):
+    s2 = Section(2, "Children at or over a persistence threshold", ["Child", "Threshold", "Reached", "Count"])
+    for child, rule, when, n in persistence_crossings(episodes, period_start, end, protocol, zone):
         s2.rows.append([who(child.ref, child.label), rule, at(when), str(n)])
     sections.append(s2)
 
