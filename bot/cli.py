@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 
 from bot.settings import SettingsError, load_settings, require
 
@@ -14,6 +15,46 @@ from bot import cli_clock, cli_figures, cli_meetings  # noqa: E402
 def _logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Bolt reads SLACK_BOT_TOKEN from the environment itself and warns that the bot's own client
+    # wins; that is intended, and the warning only confuses whoever reads the start-up log.
+    logging.getLogger("slack_bolt.App").addFilter(lambda record: "will be unused" not in record.getMessage())
+
+
+def _slack_start_error(exc: BaseException, settings) -> SettingsError | None:
+    """The one line for Slack refusing the tokens, or being out of reach, at start-up."""
+    from urllib.error import URLError
+
+    from slack_bolt.error import BoltError
+    from slack_sdk.errors import SlackApiError
+
+    if isinstance(exc, SlackApiError):
+        error = exc.response.get("error", "error") if exc.response is not None else "error"
+        url = str(getattr(exc.response, "api_url", ""))
+        name = "SLACK_APP_TOKEN" if "apps.connections.open" in url else "SLACK_BOT_TOKEN"
+        return SettingsError(f"missing-bot: setting {name}: Slack refused it ({error})")
+    if isinstance(exc, (URLError, OSError)):
+        reason = getattr(exc, "reason", exc)
+        return SettingsError(f"missing-bot: cannot reach Slack at {settings.slack_api_url} (SLACK_API_URL): {reason}")
+    if isinstance(exc, BoltError):
+        return SettingsError(f"missing-bot: setting SLACK_BOT_TOKEN: {exc}")
+    return None
+
+
+def _build_app(services):
+    from bot.app import build_app
+
+    sdk_log = logging.getLogger("slack_sdk.web.base_client")
+    level = sdk_log.level
+    sdk_log.setLevel(logging.CRITICAL)  # its own line about a refused connection would be a second one
+    try:
+        return build_app(services)  # checks the bot token with auth.test
+    except Exception as exc:
+        error = _slack_start_error(exc, services.settings)
+        if error is None:
+            raise
+        raise error from None
+    finally:
+        sdk_log.setLevel(level)
 
 
 def _start_background(services):
@@ -23,7 +64,6 @@ def _start_background(services):
 
 
 def cmd_run(args, settings) -> int:
-    from bot.app import build_app
     from bot.context import build_services
 
     if not settings.slack_app_token:
@@ -32,21 +72,28 @@ def cmd_run(args, settings) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     services = build_services(settings)
-    app = build_app(services)
+    app = _build_app(services)
+    handler = SocketModeHandler(app, settings.slack_app_token)
+    try:
+        handler.connect()  # the first connection: a refused app token stops start-up here
+    except Exception as exc:
+        error = _slack_start_error(exc, settings)
+        if error is None:
+            raise
+        raise error from None
     _start_background(services)
-    logging.getLogger("missing-bot").info("connecting to Slack in Socket Mode")
-    SocketModeHandler(app, settings.slack_app_token).start()
+    logging.getLogger("missing-bot").info("connected to Slack in Socket Mode")
+    threading.Event().wait()  # what SocketModeHandler.start() does after connecting
     return 0
 
 
 def cmd_serve(args, settings) -> int:
-    from bot.app import build_app
     from bot.context import build_services
     from bot.serve import serve
 
     require(settings, "slack_bot_token", "slack_signing_secret", "alert_channel")
     services = build_services(settings)
-    app = build_app(services)
+    app = _build_app(services)
     _start_background(services)
     host = getattr(args, "host", "127.0.0.1")
     port = getattr(args, "port", 3000)
@@ -105,6 +152,14 @@ def main(argv: list[str] | None = None) -> int:
             return args.handler(args, settings) or 0
         # An area's subcommand: it gets ready-built services.
         from bot.context import build_services
+
+        if args.command == "tick":
+            # Without these a sweep would mark alerts as fired with no message, or fail their
+            # delivery for good (Slack answers not_authed): the same settings as `run`.
+            require(settings, "slack_bot_token", "alert_channel")
+        elif args.command == "import" and not settings.alert_channel:
+            print("missing-bot: warning: ALERT_CHANNEL is not set: alerts this import makes due (e.g. a child "
+                  "still missing) are recorded with no message, and will not be sent later; import with the bot's settings", file=sys.stderr)
 
         services = build_services(settings)
         try:

@@ -62,9 +62,10 @@ class Console:
         self.user = user
         self.stub = SlackStub().start()
         self.secret = secrets.token_hex(16)
+        # Everything goes to the stand-in and its own channel; nothing is emailed (SMTP_URL off).
         settings = settings.model_copy(update={
             "slack_bot_token": "xoxb-console", "slack_signing_secret": self.secret, "slack_api_url": self.stub.url,
-            "alert_channel": settings.alert_channel or CONSOLE_CHANNEL,
+            "alert_channel": CONSOLE_CHANNEL, "smtp_url": "",
             "authorized_users": [*settings.authorized_users, user], "admin_users": [*settings.admin_users, user],
         })
         self.services = build_services(settings)
@@ -157,11 +158,44 @@ TOUR = [
 ]
 
 
+LIVE = ("missing-bot: the console will not use a live bot's database ({why}): it would hand that database's "
+        "alerts to its stand-in for Slack and mark them sent. Use `missing-bot console --demo`, or run it without the "
+        "bot's settings and with a DATABASE_URL of its own.")
+
+
+def live_database(settings: Settings) -> str:
+    """Why `settings` look like a running bot's (empty when they do not): the console delivers every
+    pending message of its database to the stand-in, so it must never share one with a real bot."""
+    if settings.slack_bot_token:
+        return "SLACK_BOT_TOKEN is set"
+    from sqlalchemy import func, inspect, select
+
+    from store.db import make_engine
+    from store.models import Outbox
+
+    engine = make_engine(settings.database_url)
+    try:
+        if not inspect(engine).has_table(Outbox.__tablename__):
+            return ""
+        with engine.connect() as conn:
+            real = conn.execute(select(func.count()).select_from(Outbox).where(
+                Outbox.channel != CONSOLE_CHANNEL, func.substr(Outbox.channel, 1, 1).in_(["C", "G"]))).scalar()
+    finally:
+        engine.dispose()
+    return "it holds messages for a Slack channel" if real else ""
+
+
 def run_console(settings: Settings, *, demo: bool, user: str, stdin: TextIO, stdout: TextIO) -> int:
     tmp = None
     if demo:
         tmp = tempfile.TemporaryDirectory(prefix="missing-bot-demo-")
         settings = settings.model_copy(update={"database_url": f"sqlite:///{Path(tmp.name) / 'demo.sqlite3'}"})
+    else:
+        why = live_database(settings)
+        if why:
+            from bot.settings import SettingsError
+
+            raise SettingsError(LIVE.format(why=why))
     console = Console(settings, user, stdout)
     try:
         if demo:

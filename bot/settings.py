@@ -88,6 +88,51 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a channel ID (e.g. C0123456789); use the ID, not #name")
         return value
 
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith("xoxb-"):
+            raise ValueError("not a bot token: use the Bot User OAuth Token, xoxb-...")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith("xapp-"):
+            raise ValueError("not an app-level token: use the App-Level Token, xapp-... (or leave it empty for HTTP mode)")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("not an http(s) URL (e.g. https://slack.com/api/)")
+        return value.strip().rstrip("/") + "/"
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp(cls, value: str) -> str:
+        from bot.mail import parse_smtp_url
+
+        if value:
+            try:
+                parse_smtp_url(value).port  # noqa: B018 - a bad port raises here
+            except ValueError:
+                raise ValueError("use smtp://user:password@host:port or smtps://user:password@host:port") from None
+        return value
+
+    @field_validator("calendar_token")
+    @classmethod
+    def _calendar_token(cls, value: str) -> str:
+        if value and (len(value) < 16 or not all(c.isascii() and (c.isalnum() or c in "-_") for c in value)):
+            raise ValueError("use at least 16 letters, digits, - or _ (it is the only key to the feed)")
+        return value
+
     @field_validator("protocol_file")
     @classmethod
     def _protocol_file(cls, value: str) -> str:

@@ -25,6 +25,11 @@ def run(args: list[str], env: dict | None = None, stdin: str = "", cwd: Path | N
     ({"ALERT_CHANNEL": "#team"}, "ALERT_CHANNEL"),
     ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL"),
     ({"PROTOCOL_FILE": "/nonexistent.toml"}, "PROTOCOL_FILE"),
+    ({"SLACK_BOT_TOKEN": "xoxp-a-user-token"}, "SLACK_BOT_TOKEN"),
+    ({"SLACK_APP_TOKEN": "xoxb-not-an-app-token"}, "SLACK_APP_TOKEN"),
+    ({"SLACK_API_URL": "slack.com/api"}, "SLACK_API_URL"),
+    ({"SMTP_URL": "http://mail.example.org"}, "SMTP_URL"),
+    ({"CALENDAR_TOKEN": "a/b"}, "CALENDAR_TOKEN"),
 ])
 def test_malformed_setting_stops_with_one_line_naming_it(tmp_path, env, name):
     result = run(["db", "upgrade"], env=env, cwd=tmp_path)
@@ -38,6 +43,21 @@ def test_serve_without_slack_settings_names_the_missing_one(tmp_path):
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
         "missing-bot: setting SLACK_BOT_TOKEN is required for this command (see README, Configuration)"]
+
+
+def test_serve_when_slack_cannot_be_reached_says_so_in_one_line(tmp_path):
+    result = run(["serve", "--port", "0"], cwd=tmp_path, env={
+        "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "s" * 32, "ALERT_CHANNEL": "C0ALERTS01",
+        "SLACK_API_URL": "http://127.0.0.1:9/api/"})  # nothing listens on port 9
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach Slack" in lines[0] and "SLACK_API_URL" in lines[0], result.stderr
+
+
+def test_console_refuses_a_live_bots_settings(tmp_path):
+    result = run(["console"], cwd=tmp_path, env={"SLACK_BOT_TOKEN": "xoxb-live"}, stdin="/missing open\n")
+    assert result.returncode != 0
+    assert "will not use a live bot's database" in result.stderr and "SLACK_BOT_TOKEN" in result.stderr
 
 
 def test_console_is_scriptable(tmp_path):
