@@ -35,14 +35,21 @@ def cmd_agenda(args, services) -> int:
     with services.sessions() as s:
         series = _pick(s, args.series)
         if series is None:
-            names = ", ".join(f"{x.name} (#{x.id})" for x in sm.all_series(s)) or "none set up"
-            print(f"missing-bot: say which series with --series ({names})", file=sys.stderr)
+            names = ", ".join(f"{x.name} (#{x.id})" for x in sm.all_series(s))
+            if not names:
+                print("missing-bot: no meeting series is set up yet: use /missing meeting setup in Slack, or "
+                      "[[meetings]] in the protocol file (README, Monitoring meetings)", file=sys.stderr)
+            else:
+                print(f"missing-bot: say which series with --series ({names})", file=sys.stderr)
             return 2
         spec = series.spec
         if args.date:
             day = pm.parse_day(args.date, now.astimezone(spec.zone).date())
+            if day is None:
+                print(f"missing-bot: {args.date!r} is not a date (e.g. 2026-12-17 or 17/12/2026)", file=sys.stderr)
+                return 2
             found = pm.occurrences(spec, series.dtstart, datetime.combine(day, time(0), tzinfo=spec.zone),
-                                   datetime.combine(day, time(23, 59), tzinfo=spec.zone)) if day else []
+                                   datetime.combine(day, time(23, 59), tzinfo=spec.zone))
             if not found:
                 print(f"missing-bot: {series.name} does not meet on {args.date}", file=sys.stderr)
                 return 2

@@ -309,3 +309,17 @@ def test_cli_prints_the_agenda_and_the_calendar(services, db_url, slack_stub, mo
     assert out.startswith("# Missing Children Monitoring Meeting: agenda for Thu 17 Dec 2026 10:00 GMT")
     assert cli.main(["meetings", "ics"]) == 0
     assert "RRULE:FREQ=MONTHLY;BYDAY=+3TH" in capsys.readouterr().out
+
+
+def test_cli_agenda_says_how_to_set_up_a_series_and_names_a_bad_date(services, db_url, slack_stub, monkeypatch,
+                                                                     capsys):
+    from bot import cli
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("SLACK_API_URL", slack_stub.url)
+    monkeypatch.chdir("/tmp")
+    assert cli.main(["agenda"]) == 2
+    assert "no meeting series is set up yet: use /missing meeting setup" in capsys.readouterr().err
+    setup_default(services)
+    assert cli.main(["agenda", "--date", "31/11/2026"]) == 2
+    assert "'31/11/2026' is not a date" in capsys.readouterr().err
