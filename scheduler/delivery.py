@@ -51,6 +51,7 @@ PERMANENT = {
     "ekm_access_denied", "team_access_not_granted", "channel_is_archived", "not_allowed_token_type",
 }
 RI_KINDS = ("alert.ri_reminder", "alert.ri_overdue")
+LONG_MISSING_KIND = "alert.long_missing"
 EMAIL = "email"  # the outbox channel of rows that are emails (payload {"email": the whole message}) sent by SMTP_URL
 TRANSIENT = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
@@ -196,17 +197,31 @@ def _failure_notice(channel: str, error: str) -> str:
             "`/missing health` lists them. Check that the bot is in the channel and its token is valid.")
 
 
+def _moot(s: Session, row: Outbox) -> str | None:
+    """Why an alert no longer asks anything of anyone by the time it can be posted (e.g. it waited
+    out a Slack outage), or None. A reminder stored by a sweep that read the episode before its
+    interview outcome committed; a long-missing alert about a child who has since returned."""
+    if row.episode_id is None or row.kind not in (*RI_KINDS, LONG_MISSING_KIND):
+        return None
+    outcome, returned = s.execute(select(Episode.ri_outcome, Episode.returned_at)
+                                  .where(Episode.id == row.episode_id)).one()
+    if row.kind in RI_KINDS and outcome is not None:
+        return "interview recorded"
+    if row.kind == LONG_MISSING_KIND and returned is not None:
+        return "returned before the alert could be posted"
+    return None
+
+
 def deliver_one(services: Services, row: Outbox, now: datetime) -> bool:
     """Post one claimed row; True when Slack accepted it."""
     with services.sessions() as s:
         # A sweep that read the episode before its interview outcome committed may have stored a
         # reminder after the outcome's transaction cancelled the pending ones: cancel it here.
-        done = row.kind in RI_KINDS and row.episode_id is not None and s.scalar(
-            select(Episode.ri_outcome).where(Episode.id == row.episode_id)) is not None
+        moot = _moot(s, row)
         thread_ts, wait_until = _thread_root(s, row)
         broadcast = thread_ts is not None and _first_alert_of_thread(s, row)
-    if done:
-        _set(services, row.id, status="cancelled", error="interview recorded")
+    if moot:
+        _set(services, row.id, status="cancelled", error=moot)
         return False
     if wait_until is not None:  # the thread's first message is not out yet: go after it
         _set(services, row.id, status="pending", attempts=row.attempts - 1,

@@ -158,3 +158,26 @@ def test_admins_get_one_notice_a_day_per_channel_and_cause_whatever_the_attempts
     _fail(services, rows["k8"], clock.now, "gave up after 32 attempts: http_503")
     notices = [r for r in outbox(services) if r.kind == "admin.delivery_failed"]
     assert len(notices) == 1 and "http_503" in notices[0].text
+
+
+def test_a_long_missing_alert_held_up_until_after_the_return_is_not_posted(services, slack_stub, clock):
+    # Slack is down when the child reaches 24 hours; the child is found before it is back.
+    from scheduler.sweep import sweep
+    from tests.clock_helpers import child, found, report
+
+    child(services, "C600", "MN")
+    report(services, "C600", clock.now)
+    deliver_due(services)
+    slack_stub.take()
+    slack_stub.fail_next("chat.postMessage", *[Failure(status=503)] * 3)
+    clock.advance(hours=24)
+    sweep(services)
+    [held] = [r for r in outbox(services) if r.kind == "alert.long_missing"]
+    assert held.status == "pending"
+    slack_stub.take()  # the refused attempt
+    found(services, "C600", clock.advance(minutes=20))
+    clock.advance(hours=1)
+    deliver_due(services)
+    assert not [p for p in slack_stub.posts() if "Missing for 24 h" in p["text"]]
+    [held] = [r for r in outbox(services) if r.kind == "alert.long_missing"]
+    assert held.status == "cancelled" and "returned" in held.error
