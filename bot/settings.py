@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.protocol.words import valid_zone
@@ -24,6 +24,10 @@ def _split_ids(value: object) -> list[str]:
 
 
 IdList = Annotated[list[str], NoDecode]
+
+
+TOKENS = {"slack_bot_token": ("xoxb-", "a bot token: use the Bot User OAuth Token"),
+          "slack_app_token": ("xapp-", "an app-level token (or leave it empty for HTTP mode): use the App-Level Token")}
 
 
 class Settings(BaseSettings):
@@ -88,20 +92,13 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a channel ID (e.g. C0123456789); use the ID, not #name")
         return value
 
-    @field_validator("slack_bot_token")
+    @field_validator("slack_bot_token", "slack_app_token")
     @classmethod
-    def _bot_token(cls, value: str) -> str:
+    def _token(cls, value: str, info: ValidationInfo) -> str:
+        prefix, what = TOKENS[info.field_name]
         value = value.strip()
-        if value and not value.startswith("xoxb-"):
-            raise ValueError("not a bot token: use the Bot User OAuth Token, xoxb-...")
-        return value
-
-    @field_validator("slack_app_token")
-    @classmethod
-    def _app_token(cls, value: str) -> str:
-        value = value.strip()
-        if value and not value.startswith("xapp-"):
-            raise ValueError("not an app-level token: use the App-Level Token, xapp-... (or leave it empty for HTTP mode)")
+        if value and not value.startswith(prefix):
+            raise ValueError(f"not {what}, {prefix}...")
         return value
 
     @field_validator("slack_api_url")
