@@ -55,7 +55,7 @@ def load_demo(services: Services) -> str:
             end = start + timedelta(hours=hours) if hours is not None else None
             child = kids[ref]
             s.add(Episode(child_id=child.id, episode_type="missing", started_at=start, missing_from="Placement",
-                          placement_type=child.placement_type, risk_grade=risk, reported_by="UDEMO00001",
+                          placement_type=child.placement_type, looked_after=child.looked_after, risk_grade=risk, reported_by="UDEMO00001",
                           returned_at=end, found_location=found if end else "",
                           ri_outcome=ri[0] if ri else None, ri_at=end + timedelta(hours=ri[1]) if ri and end else None,
                           ri_by="Return interview worker" if ri else "", cse_concern=ref == "C1003",

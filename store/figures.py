@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select, true
 from sqlalchemy.orm import Session
 
 from bot.protocol import exports
@@ -15,7 +15,9 @@ from bot.protocol.exports import ChildFact
 from bot.protocol.figures import EpisodeFact, period_bounds
 from store.models import Child, Episode
 
-_COLUMNS = (Child.child_ref, Child.date_of_birth, Child.gender, Child.looked_after, Episode.placement_type,
+# Looked after *at the episode* (rows from before migration 0004 fall back to the child's status).
+LOOKED_AFTER = func.coalesce(Episode.looked_after, Child.looked_after)
+_COLUMNS = (Child.child_ref, Child.date_of_birth, Child.gender, LOOKED_AFTER, Episode.placement_type,
             Episode.episode_type, Episode.started_at, Episode.returned_at, Episode.found_location,
             Episode.cse_concern, Episode.cce_concern, Episode.ri_outcome, Episode.ri_at)
 
@@ -30,7 +32,7 @@ def started_between(session: Session, start: datetime, end: datetime, *, looked_
     """Episodes that started in [start, end) (UTC): what a report period counts."""
     where = [Episode.started_at >= start, Episode.started_at < end]
     if looked_after_only:
-        where.append(Child.looked_after.is_(True))
+        where.append(LOOKED_AFTER == true())
     return _facts(session, *where)
 
 
@@ -39,7 +41,7 @@ def open_during(session: Session, start: datetime, end: datetime, *, looked_afte
     """Episodes open at any time in [start, end): what the SSDA903 year holds."""
     where = [Episode.started_at < end, or_(Episode.returned_at.is_(None), Episode.returned_at >= start)]
     if looked_after_only:
-        where.append(Child.looked_after.is_(True))
+        where.append(LOOKED_AFTER == true())
     return _facts(session, *where)
 
 

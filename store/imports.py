@@ -119,7 +119,7 @@ def import_csv(ctx: Ctx, data: bytes) -> ImportResult:
     if new_rows:
         session.execute(insert(Episode.__table__), [{
             "child_id": children[r.child_ref]["id"], "episode_type": r.episode_type, "started_at": r.started_at,
-            "missing_from": r.missing_from, "placement_type": r.placement_type, "police_ref": r.police_ref,
+            "missing_from": r.missing_from, "placement_type": r.placement_type, "looked_after": r.looked_after, "police_ref": r.police_ref,
             "risk_grade": r.risk_grade, "reported_by": actor, "returned_at": r.returned_at,
             "found_location": r.found_location, "reasons": r.reason, "cse_concern": r.cse_concern,
             "cce_concern": r.cce_concern, "ri_outcome": r.ri_outcome, "ri_at": r.ri_at, "ri_by": "",

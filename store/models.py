@@ -85,6 +85,9 @@ class Episode(Base):
     started_at: Mapped[datetime]
     missing_from: Mapped[str] = mapped_column(String(200), default="")
     placement_type: Mapped[str] = mapped_column(String(32), default="other")
+    # Whether the child was looked after when the episode began (SSDA903 and board figures count
+    # episodes in care, whatever the child's status is now). None only for rows older than 0004.
+    looked_after: Mapped[bool | None] = mapped_column(Boolean)
     police_ref: Mapped[str] = mapped_column(String(64), default="")
     risk_grade: Mapped[str | None] = mapped_column(String(20))
     reported_by: Mapped[str] = mapped_column(String(32), default="")

@@ -131,7 +131,7 @@ def report_missing(ctx: Ctx, child: Child, *, started_at: datetime, missing_from
         select(Episode).where(Episode.child_id == child.id).order_by(Episode.started_at.desc()).limit(50))]
     rules.check_new_episode(started_at, history, ctx.now, ctx.protocol, example, child.child_ref)
     episode = Episode(child_id=child.id, episode_type=episode_type, started_at=started_at, missing_from=missing_from,
-                      placement_type=child.placement_type, police_ref=police_ref, risk_grade=risk_grade,
+                      placement_type=child.placement_type, looked_after=child.looked_after, police_ref=police_ref, risk_grade=risk_grade,
                       reported_by=ctx.user_id, created_at=ctx.now, updated_at=ctx.now, source="slack")
     ctx.session.add(episode)
     ctx.session.flush()

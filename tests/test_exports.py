@@ -106,3 +106,27 @@ def test_ssda903_574_finds_an_overlap_with_any_earlier_period_not_only_the_previ
     rows = [r("D", "01/06/2025", "30/06/2025"), r("D", "05/06/2025", "06/06/2025"), r("D", "10/06/2025", "12/06/2025"),
             r("D", "30/06/2025", "01/07/2025")]  # starts the day the long one ends: fine
     assert {(f.row, f.rule) for f in validate_ssda903(rows, 2025)} == {(2, "574"), (3, "574")}
+
+
+def test_looked_after_is_what_it_was_when_the_episode_began(services):
+    """SSDA903 counts episodes while in care: not the past episodes of a child who has since come
+    into care, and still those of a child who has since left it."""
+    from store import records
+    from store.figures import ssda903_rows, started_between
+    from tests.clock_helpers import change, found, report
+
+    with change(services) as ctx:
+        records.upsert_child(ctx, "T-LEFT", {"label": "AA", "looked_after": True, "date_of_birth": date(2009, 3, 1)})
+        records.upsert_child(ctx, "T-CAME", {"label": "BB", "looked_after": False, "date_of_birth": date(2010, 4, 1)})
+    report(services, "T-LEFT", local("2025-06-01 10:00"))
+    found(services, "T-LEFT", local("2025-06-02 10:00"))
+    report(services, "T-CAME", local("2025-07-01 10:00"))
+    found(services, "T-CAME", local("2025-07-02 10:00"))
+    with change(services) as ctx:  # a year on: one has left care, the other has come into it
+        records.upsert_child(ctx, "T-LEFT", {"looked_after": False})
+        records.upsert_child(ctx, "T-CAME", {"looked_after": True})
+    with services.sessions() as s:
+        rows, findings = ssda903_rows(s, 2025, LONDON)
+        in_care = started_between(s, local("2025-04-01 00:00"), local("2026-04-01 00:00"), looked_after_only=True)
+    assert [r["CHILD"] for r in rows] == ["T-LEFT"] and findings == []
+    assert [f.child_ref for f in in_care] == ["T-LEFT"]

@@ -281,3 +281,13 @@ def test_a_label_with_slack_markup_is_refused_like_in_slack(services):
     # Labels appear in channel alerts: an imported one may not ping the channel or a person.
     p = problems_of(services, csv_bytes(row(label="<!channel>"), row(child_ref="T2", label="J.B. (sib 2)")))
     assert p == ["line 2, child_label: initials or a pseudonym: letters, digits, spaces and . ' - ( ) / only (e.g. JB)"]
+
+
+def test_each_imported_episode_keeps_the_looked_after_of_its_row(services):
+    data = csv_bytes(row(la="N", start="2025-01-05 10:00", returned="2025-01-05 20:00"),
+                     row(la="Y", start="2025-06-01 14:30", returned="2025-06-02 09:00"))
+    run_import(services, data)
+    with services.sessions() as s:
+        flags = [e.looked_after for e in s.scalars(select(Episode).order_by(Episode.started_at))]
+        child = s.scalar(select(Child))
+    assert flags == [False, True] and child.looked_after is True  # the child's details: its latest row

@@ -54,7 +54,7 @@ def collection_year(year: int) -> tuple[date, date]:
 
 
 def ssda903_missing(facts: list[EpisodeFact], year: int, zone: ZoneInfo) -> list[dict[str, str]]:
-    """The rows of the `Missing` table for looked-after children, by child then start."""
+    """The rows of the `Missing` table for episodes of children looked after at the time, by child then start."""
     first, last = collection_year(year)
     start, end = period_bounds(first, last, zone)
     rows = []

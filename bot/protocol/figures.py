@@ -38,7 +38,7 @@ class EpisodeFact:
     child_ref: str
     date_of_birth: date | None
     gender: str
-    looked_after: bool
+    looked_after: bool  # at the episode
     placement_type: str  # at the episode
     episode_type: str  # missing | away
     started_at: datetime
