@@ -170,12 +170,21 @@ def test_autumn_repeated_hour_takes_the_first_occurrence():
     assert parse("2026-10-25 01:30", now) == first
     assert parse("25/10/2026 01:30", now) == first
     assert parse("today 01:30", now) == first
-    assert parse("01:30", now) == first
+    assert parse("01:30", now) == utc(2026, 10, 25, 1, 30)  # a bare time is the most recent: the second 01:30
     assert parse("2026-10-25 00:59", now) == utc(2026, 10, 24, 23, 59)  # BST
     assert parse("2026-10-25 02:00", now) == utc(2026, 10, 25, 2, 0)  # GMT
     # An explicit offset picks either occurrence.
     assert parse("2026-10-25T01:30+00:00", now) == utc(2026, 10, 25, 1, 30)
     assert parse("2026-10-25T01:30+01:00", now) == first
+
+
+def test_repeated_hour_after_it_has_come_round_again():
+    # 01:40 GMT (the second 01:40): "01:30" is the second 01:30, ten minutes ago, not seventy.
+    now = utc(2026, 10, 25, 1, 40)
+    assert parse("01:30", now) == utc(2026, 10, 25, 1, 30)
+    assert parse("01:50", now) == utc(2026, 10, 25, 0, 50)  # the second 01:50 is still to come: the first
+    # the next day, "yesterday"'s repeated hour is long past: a bare 01:30 is today's (one only)
+    assert parse("01:30", utc(2026, 10, 26, 9, 0)) == utc(2026, 10, 26, 1, 30)
 
 
 def test_repeated_hour_while_it_is_happening():

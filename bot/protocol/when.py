@@ -14,7 +14,9 @@
   are 20YY): local time on that date. A date with no time is refused.
 - ISO 8601 with an offset (`2026-11-20T14:30:00+01:00`, `...Z`) is taken as the exact instant given.
 - Local times are read in `zone`. In the autumn repeated hour (e.g. 01:30 on 2026-10-25 in
-  Europe/London happens twice) the FIRST occurrence is chosen (fold=0, still summer time).
+  Europe/London happens twice) a date or `today`/`yesterday` takes the FIRST occurrence (fold=0,
+  still summer time); a bare time, being the most recent, takes the second once it has happened
+  (at 01:40 GMT, `01:30` is ten minutes ago, not seventy).
   A time in the spring gap (01:30 on 2026-03-29 in London never happened) is refused.
 - Anything later than `now + grace_minutes` is refused as being in the future.
 
@@ -142,11 +144,23 @@ def _parse(text: str, now: datetime, zone: ZoneInfo, grace: int) -> datetime:
         raise WhenError(f"put a colon in the time: `{t[:-2]}:{t[-2:]}`.", f"{t[:-2]}:{t[-2:]}")
     clock = _clock(t, nonsense=True)
     # A bare time of day: the most recent occurrence (today's, unless that is still to come).
+    latest = now + timedelta(minutes=grace)
     today = now.astimezone(zone).date()
-    when = _local(today, clock, zone)
-    if when > now + timedelta(minutes=grace):
-        when = _local(today - timedelta(days=1), clock, zone)
+    for day in (today, today - timedelta(days=1)):
+        when = _local(day, clock, zone)
+        second = _second_occurrence(day, clock, zone)
+        if second is not None and second <= latest:
+            return second  # the autumn repeated hour, already gone round twice
+        if when <= latest:
+            return when
     return when
+
+
+def _second_occurrence(day: date, clock: tuple[int, int, int, int], zone: ZoneInfo) -> datetime | None:
+    """The second time a wall-clock time happened on `day` (the autumn repeated hour), else None."""
+    wall = datetime(day.year, day.month, day.day, *clock)
+    first, second = (wall.replace(tzinfo=zone, fold=f).astimezone(UTC) for f in (0, 1))
+    return second if second != first else None
 
 
 def _span(body: str) -> timedelta:
