@@ -30,6 +30,7 @@ CHART_TITLES = {
 
 
 LOOKED_AFTER_WORDS = ("looked-after", "lac", "cla", "care")
+MAX_PERIOD_DAYS = 5 * 365 + 1
 
 
 def parse_period(args: str, today: date) -> tuple[date, date]:
@@ -49,6 +50,9 @@ def parse_period(args: str, today: date) -> tuple[date, date]:
         raise UserError("The period cannot be in the future.", EXAMPLE)
     if end < start:
         raise UserError("The period ends before it starts.", EXAMPLE)
+    if (end - start).days > MAX_PERIOD_DAYS:
+        raise UserError(f"In Slack a period is at most {MAX_PERIOD_DAYS // 365} years (the charts must be drawn within "
+                        "Slack's 3 seconds); for longer ones use `missing-bot report` on the server.", EXAMPLE)
     return start, end
 
 

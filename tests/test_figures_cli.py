@@ -134,6 +134,10 @@ def test_slack_stats_posts_summary_and_charts(services, cli_env):
     assert reply.text.startswith(":warning: I could not read the dates")
     reply = run_command(services, user_id=DUTY_USER, channel_id="C1", text="stats 2030-01-01", is_admin=False)
     assert "future" in reply.text
+    reply = run_command(services, user_id=DUTY_USER, channel_id="C1", text="stats 1900-01-01", is_admin=False)
+    assert "at most 5 years" in reply.text and "missing-bot report" in reply.text
+    reply = run_command(services, user_id=DUTY_USER, channel_id="C1", text="stats 2021-11-19 2026-11-19", is_admin=False)
+    assert reply.text.startswith("*")  # five years is fine
     reply = run_command(services, user_id=DUTY_USER, channel_id="C1", text="stats", is_admin=False)
     assert "2025-11-20 to 2026-11-19" in reply.text  # the last 12 months up to the clock's today
     reply = run_command(services, user_id=DUTY_USER, channel_id="C1", text="stats 2025-04-01 2026-03-31 looked-after",
