@@ -1,7 +1,7 @@
 """The `/missing` subcommand registry.
 
 Each area module (handlers/record.py, handlers/clock.py, handlers/meetings.py,
-handlers/figures.py) registers its subcommands with `@subcommand(...)`. The router in
+handlers/figures.py, handlers/imports.py) registers its subcommands with `@subcommand(...)`. The router in
 handlers/commands.py splits the first word off the text, finds the entry here, checks
 authorisation, and calls the handler with a `Ctx` and the rest of the text.
 
