@@ -7,6 +7,7 @@ from datetime import datetime, time, timezone
 from bot import ics
 from bot.protocol import agenda as ag
 from bot.protocol import meetings as pm
+from bot.render import local
 from store import meetings as sm
 
 
@@ -63,6 +64,10 @@ def cmd_agenda(args, services) -> int:
                 print(f"missing-bot: {series.name} has no more meetings", file=sys.stderr)
                 return 2
         built = sm.build_agenda(s, series, start, protocol=services.protocol, now=now)
+        if built.period_start > now:
+            print(f"missing-bot: the agenda of {args.date} reviews from {local(built.period_start, spec.zone)}, "
+                  "which has not come yet", file=sys.stderr)
+            return 2
     print(ag.to_html(built) if args.html else ag.to_markdown(built))
     return 0
 

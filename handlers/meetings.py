@@ -240,6 +240,10 @@ def agenda(ctx: Ctx, args: str) -> Reply:
         if start.astimezone(timezone.utc) in series.skip():
             raise UserError(f"The meeting of {start:%a %d %b %Y} is cancelled: it has no agenda.", AGENDA_EXAMPLE)
     built = sm.build_agenda(ctx.session, series, start, protocol=ctx.protocol, now=ctx.now)
+    if built.period_start > ctx.now:  # a meeting after the next one: its period has not begun
+        raise UserError(f"The agenda of {local(start, spec.zone)} reviews from {local(built.period_start, spec.zone)}, "
+                        "which has not come yet; ask for it after then, or for the next meeting's agenda.",
+                        "/missing agenda")
     channel = sm.channel_of(series, ctx.settings.alert_channel)
     if post:
         key = f"meeting:agenda-on-demand:{series.id}:{start:%Y%m%d}:{ctx.now:%Y%m%dT%H%M%S}:{ctx.user_id}"

@@ -154,6 +154,8 @@ def test_agenda_on_demand_and_posted(services, slack_stub, clock):
     clock.set(datetime(2026, 12, 17, 11, 30, tzinfo=UTC))  # once it has ended: January's
     assert "agenda for Thu 21 Jan 2027" in run(services, "agenda").blocks[0]["text"]["text"]
     clock.set(datetime(2026, 11, 19, 12, 0, tzinfo=UTC))
+    later = run(services, "agenda 21/01/2027")  # the meeting after next: its review period has not begun
+    assert "reviews from Tue 15 Dec 2026 09:00 GMT, which has not come yet" in later.text and not later.blocks
     before = len(outbox(services))
     posted = run(services, "agenda missing 17/12/2026 post")
     assert "is posted to <#C0ALERTS01>" in posted.text
