@@ -63,6 +63,17 @@ def long_missing(services, stub, clock) -> tuple[dict, str]:
     return post, ts_of(services, post["text"])
 
 
+def ri_overdue(services, stub, clock, ref: str, label: str, missing_hours: int) -> tuple[dict, str]:
+    """A child back 72 hours with no interview recorded: the overdue alert as posted, and its ts."""
+    child(services, ref, label)
+    report(services, ref, clock.now - timedelta(hours=missing_hours))
+    found(services, ref, clock.now)
+    clock.advance(hours=72)
+    sweep(services)
+    post = alert_message(stub, "Return interview overdue")
+    return post, ts_of(services, post["text"])
+
+
 def test_acknowledge_records_who_and_when_and_updates_every_copy(bolt, services, slack_stub, clock):
     post, ts = long_missing(services, slack_stub, clock)
     alert_id = button(post, "alert_ack")["value"]
@@ -108,13 +119,7 @@ def test_strategy_meeting_held_is_recorded_with_audit(bolt, services, slack_stub
 
 
 def test_record_interview_outcome_from_the_overdue_alert(bolt, services, slack_stub, clock):
-    child(services, "C300", "GH")
-    report(services, "C300", clock.now - timedelta(hours=2))
-    found(services, "C300", clock.now)
-    clock.advance(hours=72)
-    sweep(services)
-    post = alert_message(slack_stub, "Return interview overdue")
-    ts = ts_of(services, post["text"])
+    post, ts = ri_overdue(services, slack_stub, clock, "C300", "GH", 2)
     dispatch(bolt, block_actions_body("alert_record_ri", button(post, "alert_record_ri")["value"], message_ts=ts))
     view = slack_stub.posts("views.open")[0]["view"]
     assert view["callback_id"] == "alert_ri_modal" and "C300 (GH)" in json.dumps(view)
@@ -190,15 +195,9 @@ def test_missing_again_before_the_interview_one_interview_stops_both_sets_of_rem
 
 def test_the_alert_form_records_the_outcome_of_its_own_episode_even_after_a_later_one(bolt, services, slack_stub,
                                                                                       clock):
-    child(services, "C500", "KL")
-    report(services, "C500", clock.now - timedelta(hours=3))
-    found(services, "C500", clock.now)
-    clock.advance(hours=72)
-    sweep(services)
-    post = alert_message(slack_stub, "Return interview overdue")
+    post, ts = ri_overdue(services, slack_stub, clock, "C500", "KL", 3)
     report(services, "C500", clock.now - timedelta(minutes=30))  # missing again before anyone acted
-    dispatch(bolt, block_actions_body("alert_record_ri", button(post, "alert_record_ri")["value"],
-                                      message_ts=ts_of(services, post["text"])))
+    dispatch(bolt, block_actions_body("alert_record_ri", button(post, "alert_record_ri")["value"], message_ts=ts))
     view = slack_stub.posts("views.open")[-1]["view"]
     state = {"outcome": {"value": {"type": "static_select", "selected_option": {"value": "declined"}}},
              "at": {"value": {"type": "datetimepicker", "selected_date_time": int(clock.now.timestamp()) - 60}}}

@@ -17,7 +17,7 @@ from store.models import AuditRecord, Episode
 from tests.clock_helpers import alert_posts, child, found, interview, outbox, report
 from tests.conftest import ADMIN_USER, ALERT_CHANNEL, DUTY_USER
 from tests.slack import block_actions_body, dispatch, view_submission_body
-from tests.test_clock_buttons import alert_message, bolt, button, ts_of  # noqa: F401 - `bolt` is a fixture
+from tests.test_clock_buttons import alert_message, bolt, button, ri_overdue, ts_of  # noqa: F401 - `bolt` is a fixture
 
 UTC = timezone.utc
 LONDON = ZoneInfo("Europe/London")
@@ -26,14 +26,8 @@ WORKER = "UWORKER001"
 
 # -- the interview form must not overwrite an outcome recorded while it was open ----------------
 def test_interview_form_does_not_overwrite_an_outcome_recorded_meanwhile(bolt, services, slack_stub, clock):
-    child(services, "C300", "GH")
-    report(services, "C300", clock.now - timedelta(hours=2))
-    found(services, "C300", clock.now)
-    clock.advance(hours=72)
-    sweep(services)
-    post = alert_message(slack_stub, "Return interview overdue")
-    dispatch(bolt, block_actions_body("alert_record_ri", button(post, "alert_record_ri")["value"],
-                                      message_ts=ts_of(services, post["text"])))
+    post, ts = ri_overdue(services, slack_stub, clock, "C300", "GH", 2)
+    dispatch(bolt, block_actions_body("alert_record_ri", button(post, "alert_record_ri")["value"], message_ts=ts))
     view = slack_stub.posts("views.open")[0]["view"]
 
     # while the form is open, a colleague records the outcome (from the DM copy, or by command)
