@@ -54,7 +54,29 @@ def insert_new(session: Session, model, *, keys: list[str], **values):
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    event.listen(factory, "do_orm_execute", _live_episodes_only)
+    return factory
+
+
+# An episode recorded in error is withdrawn, never deleted: it stays for the audit and counts for
+# nothing. Rather than trust every query (status, due, open, the clock, agendas, figures, returns,
+# import) to remember that, every ORM statement on these sessions reads live episodes only. The
+# few places that deal with withdrawn episodes on purpose (withdraw itself, the audit, subject
+# access) ask for them with `.execution_options(include_withdrawn=True)`.
+INCLUDE_WITHDRAWN = "include_withdrawn"
+
+
+def _live_episodes_only(state) -> None:
+    if state.is_select or state.is_update or state.is_delete:
+        if state.execution_options.get(INCLUDE_WITHDRAWN, False):
+            return
+        from sqlalchemy.orm import with_loader_criteria
+
+        from store.models import Episode
+
+        state.statement = state.statement.options(
+            with_loader_criteria(Episode, Episode.withdrawn_at.is_(None), include_aliases=True))
 
 
 @contextmanager

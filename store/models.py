@@ -16,7 +16,6 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -66,14 +65,24 @@ class Child(Base):
 class Episode(Base):
     __tablename__ = "episodes"
     __table_args__ = (
-        UniqueConstraint("child_id", "started_at", name="uq_episode_child_start"),
-        # At most one open episode per child, enforced by the database itself.
+        # Withdrawn episodes (recorded in error) stay for the audit and count for nothing, so the
+        # invariants below hold for live episodes only. At most one open episode per child and one
+        # episode per start, enforced by the database itself; no two live episodes of a child
+        # overlap (PostgreSQL: an exclusion constraint; SQLite: triggers; both in migration 0005).
+        Index(
+            "uq_episode_child_start",
+            "child_id",
+            "started_at",
+            unique=True,
+            sqlite_where=text("withdrawn_at IS NULL"),
+            postgresql_where=text("withdrawn_at IS NULL"),
+        ),
         Index(
             "uq_episode_one_open",
             "child_id",
             unique=True,
-            sqlite_where=text("returned_at IS NULL"),
-            postgresql_where=text("returned_at IS NULL"),
+            sqlite_where=text("returned_at IS NULL AND withdrawn_at IS NULL"),
+            postgresql_where=text("returned_at IS NULL AND withdrawn_at IS NULL"),
         ),
         Index("ix_episode_started", "started_at"),
         Index("ix_episode_returned", "returned_at"),
@@ -92,20 +101,54 @@ class Episode(Base):
     risk_grade: Mapped[str | None] = mapped_column(String(20))
     reported_by: Mapped[str] = mapped_column(String(32), default="")
     returned_at: Mapped[datetime | None]
+    returned_by: Mapped[str] = mapped_column(String(64), default="")
     found_location: Mapped[str] = mapped_column(String(200), default="")
     reasons: Mapped[str] = mapped_column(Text, default="")
+    # Push/pull factors: codes from the protocol's `push_pull_factors` list.
+    factors: Mapped[list | None] = mapped_column(JSON)
     cse_concern: Mapped[bool] = mapped_column(Boolean, default=False)
     cce_concern: Mapped[bool] = mapped_column(Boolean, default=False)
+    concern_note: Mapped[str] = mapped_column(Text, default="")
     ri_outcome: Mapped[str | None] = mapped_column(String(16))
     ri_at: Mapped[datetime | None]
     ri_by: Mapped[str] = mapped_column(String(100), default="")
+    ri_offered_at: Mapped[datetime | None]
+    # Whether the interviewer was independent of the placement (a carer is not); None: not said.
+    ri_independent: Mapped[bool | None] = mapped_column(Boolean)
+    # The child's own account: private, never posted to a channel.
+    ri_account: Mapped[str] = mapped_column(Text, default="")
+    ri_followup: Mapped[str] = mapped_column(Text, default="")
+    ri_recorded_by: Mapped[str] = mapped_column(String(64), default="")
+    ri_signed_off_at: Mapped[datetime | None]
+    ri_signed_off_by: Mapped[str] = mapped_column(String(64), default="")
     strategy_meeting_at: Mapped[datetime | None]
     strategy_meeting_by: Mapped[str] = mapped_column(String(32), default="")
     source: Mapped[str] = mapped_column(String(16), default="slack")
+    # Recorded in error: kept for the audit, out of every count, status, alert and return.
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_by: Mapped[str] = mapped_column(String(64), default="")
+    withdrawn_reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
     child: Mapped[Child] = relationship(back_populates="episodes")
+
+
+class HeldMeeting(Base):
+    """A strategy meeting, intervention planning meeting (IPM) or strategy discussion, with the time
+    it was actually held, and the alert that asked for it when there was one."""
+
+    __tablename__ = "held_meetings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id"), index=True)
+    episode_id: Mapped[int | None] = mapped_column(ForeignKey("episodes.id"))
+    alert_id: Mapped[int | None] = mapped_column(Integer)  # alerts.id (store/alerts.py)
+    kind: Mapped[str] = mapped_column(String(16))  # strategy | ipm | discussion
+    held_at: Mapped[datetime]
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
 
 
 class AuditRecord(Base):
