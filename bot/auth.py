@@ -33,7 +33,7 @@ class Authorizer:
         if not user_id:
             return False
         s = self.services.settings
-        if user_id in s.authorized_users or user_id in s.admin_users:
+        if user_id in s.authorized_users or user_id in s.admin_users or user_id in s.manager_users:
             return True
         return bool(s.authorized_usergroups) and user_id in self._group_members()
 

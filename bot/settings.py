@@ -50,12 +50,16 @@ class Settings(BaseSettings):
         default_factory=list, description="Comma-separated Slack user group IDs whose members may use the bot."
     )
     admin_users: IdList = Field(default_factory=list, description="Comma-separated Slack user IDs who may also import, export and administer.")
+    manager_users: IdList = Field(
+        default_factory=list,
+        description="Comma-separated Slack user IDs of team managers: sign off interviews, withdraw and amend records at any time.",
+    )
     protocol_file: str = Field(default="", description="TOML file with the council's protocol rules; defaults built in.")
     smtp_url: str = Field(default="", description="smtp://user:pass@host:port for emailed invites; empty: no email.")
     calendar_token: str = Field(default="", description="Secret for the read-only calendar feed URL; empty: no feed.")
     log_level: str = Field(default="INFO", description="Python log level.")
 
-    @field_validator("authorized_users", "authorized_usergroups", "admin_users", mode="before")
+    @field_validator("authorized_users", "authorized_usergroups", "admin_users", "manager_users", mode="before")
     @classmethod
     def _ids(cls, value: object) -> list[str]:
         ids = _split_ids(value)
@@ -151,6 +155,10 @@ class Settings(BaseSettings):
 
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.admin_users
+
+    def is_manager(self, user_id: str) -> bool:
+        """Managers (MANAGER_USERS) and admins: sign-off, and corrections at any time."""
+        return user_id in self.manager_users or user_id in self.admin_users
 
 
 class SettingsError(SystemExit):
