@@ -12,9 +12,9 @@ from handlers.registry import Reply, UserError, subcommand
 from store import records
 
 REPORT = Spec(
-    usage="/missing report <child-ref> [at <when>] [from <place>] [risk <grade>] [police <ref>] [away]",
+    usage="/missing report <child-ref> [at <when>] [from <place>] [risk <grade>] [police <ref>] [away] [returned <when>]",
     example="/missing report C1234 at 21:30 from Oak House risk medium police PR/2026/0117",
-    positional=("child_ref",), keywords=("at", "from", "risk", "police"), flags=("away",), single_word=("risk",),
+    positional=("child_ref",), keywords=("at", "from", "risk", "police", "returned"), flags=("away",), single_word=("risk",),
     phrases=(("no apparent risk", "no_apparent_risk"),),
 )
 FOUND = Spec(
@@ -65,6 +65,8 @@ def parse_report(ctx: Ctx, text: str) -> dict:
         "episode_type": "away" if "away" in p.flags else "missing",
     }
     values["started_at"] = _when(ctx, p.get("at"), REPORT.example)
+    # A whole episode reported after it ended (police notifications arrive late).
+    values["returned_at"] = _when(ctx, p.get("returned"), REPORT.example) if p.get("returned") else None
     return values
 
 
@@ -85,9 +87,14 @@ def done_report(ctx: Ctx, child, values: dict) -> dict:
     episode = records.report_missing(ctx, child, started_at=values["started_at"],
                      missing_from=values.get("missing_from", ""), risk_grade=values.get("risk_grade"),
                      police_ref=values.get("police_ref", ""), episode_type=values.get("episode_type", "missing"),
-                     example=REPORT.example)
+                     example=REPORT.example, returned_at=values.get("returned_at"))
     kind = "away from placement" if episode.episode_type == "away" else "missing"
-    lines = [f":rotating_light: Recorded: {who(child.child_ref, child.label)} {kind} since {local(episode.started_at, ctx.zone)}."]
+    if episode.returned_at is not None:
+        lines = [f":rotating_light: Recorded an earlier episode: {who(child.child_ref, child.label)} {kind} "
+                 f"{local(episode.started_at, ctx.zone)} to {local(episode.returned_at, ctx.zone)}. Return interview due by "
+                 f"{local(rules.ri_deadline(episode.returned_at, ctx.protocol), ctx.zone)}."]
+    else:
+        lines = [f":rotating_light: Recorded: {who(child.child_ref, child.label)} {kind} since {local(episode.started_at, ctx.zone)}."]
     details = [f"from {episode.missing_from}" if episode.missing_from else "",
                f"risk {episode.risk_grade.replace('_', ' ')}" if episode.risk_grade else "risk not graded yet",
                f"police ref {episode.police_ref}" if episode.police_ref else ""]
@@ -95,7 +102,7 @@ def done_report(ctx: Ctx, child, values: dict) -> dict:
     lines.append(detail[:1].upper() + detail[1:] + ".")
     count30 = records.count_since(ctx.session, child.id, window_start(ctx.now, 30, ctx.zone))
     lines.append(f"Episodes in the last 30 days: {count30}. The team channel has been told.")
-    if not episode.risk_grade:
+    if not episode.risk_grade and episode.returned_at is None:
         lines.append(f"Grade the risk when the police do: `/missing risk {child.child_ref} medium`")
     return {"text": "\n".join(lines)}
 

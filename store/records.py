@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.context import Ctx
@@ -17,7 +17,8 @@ from bot.protocol.rules import RuleError, Span
 from bot.render import local, who
 from store import alerts
 from store.audit import audit, snapshot
-from store.models import Child, Episode
+from store.db import INCLUDE_WITHDRAWN
+from store.models import AuditRecord, Child, Episode, Outbox
 from store.outbox import enqueue
 
 CHILD_FIELDS = ("label", "date_of_birth", "gender", "looked_after", "placement_type", "out_of_area", "worker_user_id")
@@ -80,6 +81,36 @@ def count_since(session: Session, child_id: int, since: datetime) -> int:
                           .where(Episode.child_id == child_id, Episode.started_at > since)) or 0
 
 
+def lock_child(session: Session, child: Child) -> None:
+    """Hold the child's row lock until the transaction ends, and forget what this session has read
+    of the child's episodes, so every check after it sees what colleagues (and other processes)
+    have committed. Every change to a child's episodes calls this first. PostgreSQL: SELECT ... FOR
+    UPDATE; SQLite serialises writers already (BEGIN IMMEDIATE, store/db.py)."""
+    session.execute(select(Child.id).where(Child.id == child.id).with_for_update())
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Episode) and obj.child_id == child.id:
+            session.expire(obj)
+
+
+def overlapping(session: Session, child_id: int, start: datetime, end: datetime | None,
+                exclude_id: int | None = None) -> list[Span]:
+    """Live episodes of the child that [start, end) could overlap or share its start with."""
+    q = select(Episode).where(Episode.child_id == child_id,
+                              or_(Episode.returned_at.is_(None), Episode.returned_at >= start))
+    if end is not None:
+        q = q.where(Episode.started_at <= end)
+    if exclude_id is not None:
+        q = q.where(Episode.id != exclude_id)
+    return [Span(e.started_at, e.returned_at, e.episode_type) for e in session.scalars(q)]
+
+
+def check_times(ctx: Ctx, child: Child, started_at: datetime, returned_at: datetime | None, example: str,
+                exclude_id: int | None = None) -> None:
+    others = overlapping(ctx.session, child.id, started_at, returned_at, exclude_id)
+    rules.check_span(started_at, returned_at, others, ctx.now, ctx.protocol, example, child.child_ref,
+                     dob=child.date_of_birth, zone=ctx.zone)
+
+
 # -- changes -------------------------------------------------------------------------------
 
 def _post(ctx: Ctx, kind: str, text: str, child: Child, episode: Episode | None = None) -> None:
@@ -112,6 +143,13 @@ def upsert_child(ctx: Ctx, child_ref: str, fields: dict, *, create_only: bool = 
         raise RuleError(f"{child_ref} is already recorded.", f"/missing child {child_ref} label AB")
     else:
         before = snapshot(child, CHILD_FIELDS)
+    if not created and fields.get("date_of_birth") is not None:
+        lock_child(ctx.session, child)
+        first = ctx.session.scalar(select(func.min(Episode.started_at)).where(Episode.child_id == child.id))
+        if first is not None and first.astimezone(ctx.zone).date() < fields["date_of_birth"]:
+            raise RuleError(f"{child_ref} has an episode recorded from {local(first, ctx.zone)}, before that date of "
+                            "birth. Check the date, or withdraw the episode if it was recorded in error.",
+                            f"/missing status {child_ref}")
     for name, value in fields.items():
         setattr(child, name, value)
     child.updated_at = ctx.now
@@ -126,37 +164,48 @@ def upsert_child(ctx: Ctx, child_ref: str, fields: dict, *, create_only: bool = 
 
 
 def report_missing(ctx: Ctx, child: Child, *, started_at: datetime, missing_from: str = "", risk_grade: str | None = None,
-                   police_ref: str = "", episode_type: str = "missing", example: str = "") -> Episode:
-    history = [Span(e.started_at, e.returned_at) for e in ctx.session.scalars(
-        select(Episode).where(Episode.child_id == child.id).order_by(Episode.started_at.desc()).limit(50))]
-    rules.check_new_episode(started_at, history, ctx.now, ctx.protocol, example, child.child_ref)
+                   police_ref: str = "", episode_type: str = "missing", example: str = "",
+                   returned_at: datetime | None = None) -> Episode:
+    """A new episode. With `returned_at`, a whole episode reported after it ended (police
+    notifications arrive late): it may start before the child's latest episode if it overlaps none."""
+    lock_child(ctx.session, child)
+    check_times(ctx, child, started_at, returned_at, example)
     episode = Episode(child_id=child.id, episode_type=episode_type, started_at=started_at, missing_from=missing_from,
                       placement_type=child.placement_type, looked_after=child.looked_after, police_ref=police_ref, risk_grade=risk_grade,
-                      reported_by=ctx.user_id, created_at=ctx.now, updated_at=ctx.now, source="slack")
+                      reported_by=ctx.user_id, created_at=ctx.now, updated_at=ctx.now, source="slack",
+                      returned_at=returned_at, returned_by=ctx.user_id if returned_at is not None else "")
     ctx.session.add(episode)
     ctx.session.flush()
     audit(ctx.session, actor=ctx.user_id, action="episode.report", entity="episode", entity_id=episode.id,
           now=ctx.now, after=snapshot(episode))
     kind = "away from placement" if episode_type == "away" else "missing"
-    _post(ctx, "reported", f":rotating_light: {who(child.child_ref, child.label)} reported {kind} since "
-                           f"{local(started_at, ctx.zone)}. Recorded by <@{ctx.user_id}>.", child, episode)
+    if returned_at is None:
+        _post(ctx, "reported", f":rotating_light: {who(child.child_ref, child.label)} reported {kind} since "
+                               f"{local(started_at, ctx.zone)}. Recorded by <@{ctx.user_id}>.", child, episode)
+    else:
+        _post(ctx, "reported", f":rotating_light: {who(child.child_ref, child.label)}: an earlier episode reported late: "
+                               f"{kind} {local(started_at, ctx.zone)} to {local(returned_at, ctx.zone)}. "
+                               f"Recorded by <@{ctx.user_id}>.", child, episode)
     alerts.on_episode_opened(ctx, child, episode)
     return episode
 
 
 def record_found(ctx: Ctx, child: Child, *, returned_at: datetime, location: str = "", example: str = "") -> Episode:
+    lock_child(ctx.session, child)
     episode = open_episode(ctx.session, child.id)
     if episode is None:
         latest = latest_episode(ctx.session, child.id)
         if latest is not None and latest.returned_at is not None:
-            # Most often the same return sent twice: say so, rather than suggest a new report.
-            raise RuleError(f"{child.child_ref} is not recorded missing: already returned "
-                            f"{local(latest.returned_at, ctx.zone)}. Nothing was changed.",
-                            f"/missing status {child.child_ref}")
+            # Most often the same return sent twice, or two colleagues at once: say what is recorded.
+            by = f", recorded by <@{latest.returned_by}>" if latest.returned_by else ""
+            raise RuleError(f"{child.child_ref} is not recorded missing: already returned {local(latest.returned_at, ctx.zone)}"
+                            f"{by}. Nothing was changed; to change the return time use `/missing amend`.",
+                            f"/missing amend {child.child_ref} latest returned 14:30")
         raise RuleError(f"{child.child_ref} has no open episode to end.", f"/missing report {child.child_ref}")
     rules.check_return(episode.started_at, returned_at, ctx.now, ctx.protocol, example)
     before = snapshot(episode)
     episode.returned_at = returned_at
+    episode.returned_by = ctx.user_id
     if location:
         episode.found_location = location
     episode.updated_at = ctx.now
@@ -180,6 +229,7 @@ def record_interview(ctx: Ctx, child: Child, *, outcome: str, at: datetime, by: 
     earlier return still owed an interview whose reminders are still running: a child who went
     missing again before being interviewed has one interview for both returns, and the
     reminders for the earlier one stop too."""
+    lock_child(ctx.session, child)
     if episode is None:
         episode = latest_ended_episode(ctx.session, child.id)
         if episode is None:
@@ -210,6 +260,7 @@ def record_interview(ctx: Ctx, child: Child, *, outcome: str, at: datetime, by: 
 
 
 def regrade(ctx: Ctx, child: Child, grade: str) -> Episode:
+    lock_child(ctx.session, child)
     episode = open_episode(ctx.session, child.id)
     if episode is None:
         raise RuleError(f"{child.child_ref} has no open episode to re-grade.", f"/missing report {child.child_ref} risk {grade}")

@@ -102,9 +102,12 @@ def test_episodes_never_overlap(app, services, clock):
     command(app, "report C1234 at 2026-11-18 20:00")
     command(app, "found C1234 at 2026-11-19 02:00")
     reply = command(app, "report C1234 at 2026-11-18 23:00")
-    assert "inside an earlier episode" in reply["text"]
+    assert "overlap another episode of this child (18/11/2026 20:00 GMT to 19/11/2026 02:00 GMT)" in reply["text"]
+    # An open episode before a later one would overlap it: the reply asks for the return time.
     reply = command(app, "report C1234 at 2026-11-17 23:00")
-    assert "later episode" in reply["text"]
+    assert "later episode" in reply["text"] and "returned" in reply["text"]
+    reply = command(app, "report C1234 at 2026-11-17 23:00 returned 2026-11-18 21:00")
+    assert "overlap another episode" in reply["text"]
     assert "Recorded" in command(app, "report C1234 at 2026-11-19 03:00")["text"]
     assert len(episodes(services)) == 2
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from bot.protocol.grammar import LABEL
+from bot.protocol.grammar import LABEL, normal_child_ref
+from bot.protocol.rules import EARLIEST_YEAR
 from bot.protocol.words import (
     GENDER_ALIASES,
     GENDERS,
@@ -46,7 +47,6 @@ LENGTHS = {"child_ref": 64, "child_label": 64, "missing_from": 200, "police_ref"
 TRUE = {"y", "yes", "true", "1"}
 FALSE = {"n", "no", "false", "0", ""}
 EPISODE_TYPES = {"missing": "missing", "m": "missing", "away": "away", "a": "away"}
-EARLIEST_YEAR = 1900  # an earlier date is a typing slip (or 0001-01-01 from an empty database field)
 _DMY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
 
 
@@ -213,6 +213,12 @@ def _row(line: int, raw: dict[str, str], zone: ZoneInfo, latest: datetime, probl
             bad(col, f"longer than {limit} characters")
     if not v["child_ref"]:
         bad("child_ref", "required (the case reference, e.g. LCS12345)")
+    elif normal_child_ref(v["child_ref"]) is None:
+        # The same rule as /missing: a reference nobody could type in Slack could never be reached.
+        bad("child_ref", f"{v['child_ref'][:40]!r} is not a case reference: letters and digits (and / _ . -), "
+                         "up to 64 characters, e.g. LCS12345")
+    else:
+        v["child_ref"] = normal_child_ref(v["child_ref"])
     if v["child_label"] and not LABEL.match(" ".join(v["child_label"].split())):
         # The label goes into channel lines: the same rule as /missing child, so no Slack markup.
         bad("child_label", "initials or a pseudonym: letters, digits, spaces and . ' - ( ) / only (e.g. JB)")

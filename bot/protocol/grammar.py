@@ -125,10 +125,18 @@ def parse_args(text: str, spec: Spec) -> Parsed:
 
 # -- value converters: each raises GrammarError with the valid choices -----------------
 
+def normal_child_ref(value: str) -> str | None:
+    """The one rule for case references, wherever they come from (commands, forms, import): letters
+    and digits (and / _ . -), up to 64 characters, kept in capitals. None when it is not one."""
+    value = (value or "").strip()
+    return value.upper() if CHILD_REF.match(value) else None
+
+
 def child_ref(value: str, example: str) -> str:
-    if not CHILD_REF.match(value or ""):
+    ref = normal_child_ref(value)
+    if ref is None:
         raise GrammarError("A case reference is letters and digits (and / _ . -), up to 64 characters.", example)
-    return value.upper()
+    return ref
 
 
 def choice(value: str, allowed: tuple[str, ...], aliases: dict[str, str] | None, what: str, example: str) -> str:
