@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from typing import Sequence
 from zoneinfo import ZoneInfo
 
+from bot.protocol import clock
 from bot.protocol.config import Protocol
 from bot.protocol.words import Refusal
 
@@ -23,8 +24,8 @@ class Span:
     episode_type: str = "missing"
 
 
-def ri_deadline(returned_at: datetime, protocol: Protocol) -> datetime:
-    return returned_at + timedelta(hours=protocol.interview_hours)
+# One definition of the deadline, the clock's.
+ri_deadline = clock.ri_deadline
 
 
 def check_not_future(when: datetime, now: datetime, protocol: Protocol, what: str, example: str) -> None:
@@ -99,4 +100,5 @@ def ri_state(returned_at: datetime | None, ri_outcome: str | None, now: datetime
         return "open"
     if ri_outcome:
         return ri_outcome
-    return "overdue" if now > ri_deadline(returned_at, protocol) else "pending"
+    # Overdue from the deadline itself, as the clock says (its overdue alert falls due then).
+    return "overdue" if now >= ri_deadline(returned_at, protocol) else "pending"
