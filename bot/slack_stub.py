@@ -27,6 +27,9 @@ class Failure:
     status: int = 200
     error: str | None = None  # a Slack error code (ok: false) when status is 200
     retry_after: int | None = None
+    html: bool = False  # answer with an HTML page (a proxy's error page) instead of JSON
+    accept: bool = False  # the post is accepted all the same (Slack posted it, the answer was lost)
+    delay: float = 0.0  # seconds before answering (past the client's timeout: the client gives up)
 
 
 @dataclass
@@ -39,6 +42,9 @@ class SlackStub:
     latency: float = 0.0
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # id -> (name, bytes) users uploaded
     socket_url: str = ""  # what apps.connections.open hands out (a Socket Mode server of the tests')
+    # Messages Slack has accepted, as conversations.history / .replies return them.
+    messages: list[dict] = field(default_factory=list)
+    history_error: str | None = None  # e.g. "missing_scope": the workspace refuses history reads
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -71,11 +77,12 @@ class SlackStub:
                     status, headers, body = 200, {}, {"ok": True}
                 else:
                     status, headers, body = stub._answer(self.path, self.headers, raw.decode("utf-8", "replace"))
-                data = json.dumps(body).encode()
+                html = isinstance(body, str)
+                data = body.encode() if html else json.dumps(body).encode()
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Type", "text/html" if html else "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -158,7 +165,7 @@ class SlackStub:
             args = {"_multipart": True}
         else:
             args = dict(parse_qsl(raw))
-            for k in ("blocks", "view", "attachments"):
+            for k in ("blocks", "view", "attachments", "metadata"):
                 if isinstance(args.get(k), str):
                     try:
                         args[k] = json.loads(args[k])
@@ -170,10 +177,20 @@ class SlackStub:
             queue = self.failures.get(method)
             failure = queue.pop(0) if queue else None
             self.calls.append(Call(method, args, {"authorization": headers.get("Authorization", "")}))
-            ts = f"{1700000000 + next(self._ts)}.000100"
+            # Slack's ts is the posting time (epoch seconds) and unique per channel; the
+            # deliverer looks for its messages since a row was created, so keep it real.
+            ts = f"{int(time.time())}.{next(self._ts) % 1000000:06d}"
             held = self._held.get(method)
         if held is not None:
             held.wait(30)
+        if failure and failure.accept and method == "chat.postMessage":
+            self._accept(args, ts)
+        if failure and failure.delay:
+            time.sleep(failure.delay)
+        if failure and failure.html:
+            return 200, {}, "<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>"
+        if failure and failure.accept and not failure.error and failure.status < 400:
+            return 200, {}, self._ok(method, args, ts, record=False)
         if failure:
             if failure.status == 429:
                 return 429, {"Retry-After": str(failure.retry_after or 1)}, {"ok": False, "error": "ratelimited"}
@@ -182,8 +199,42 @@ class SlackStub:
             return 200, {}, {"ok": False, "error": failure.error or "unknown_error"}
         return 200, {}, self._ok(method, args, ts)
 
-    def _ok(self, method: str, args: dict, ts: str) -> dict:
+    def _accept(self, args: dict, ts: str) -> None:
+        channel = str(args.get("channel", ""))
+        if channel[:1] in ("U", "W"):  # a DM is posted to the user's IM channel (conversations.open)
+            channel = "D" + channel[1:]
+        meta = args.get("metadata")
+        if isinstance(meta, str):
+            meta = json.loads(meta)
+        with self._lock:
+            self.messages.append({"channel": channel, "ts": ts, "text": args.get("text", ""),
+                                  "thread_ts": args.get("thread_ts"), "metadata": meta,
+                                  "reply_broadcast": bool(args.get("reply_broadcast"))})
+
+    def channel_messages(self, channel: str) -> list[dict]:
+        """What a person would see in the channel (thread replies included), oldest first."""
+        with self._lock:
+            return [m for m in self.messages if m["channel"] == channel]
+
+    def _history(self, method: str, args: dict) -> dict:
+        if self.history_error:
+            return {"ok": False, "error": self.history_error}
+        oldest = float(args.get("oldest") or 0)
+        include = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        with self._lock:
+            found = [m for m in self.messages if m["channel"] == args.get("channel") and float(m["ts"]) >= oldest
+                     and (m["thread_ts"] == args.get("ts") or m["ts"] == args.get("ts") if method == "conversations.replies"
+                          else not m["thread_ts"] or m["reply_broadcast"])]
+        out = [{"type": "message", "ts": m["ts"], "text": m["text"], "bot_id": "BBOT00001",
+                **({"metadata": m["metadata"]} if include and m["metadata"] else {})} for m in reversed(found)]
+        return {"ok": True, "messages": out, "has_more": False}
+
+    def _ok(self, method: str, args: dict, ts: str, record: bool = True) -> dict:
         channel = args.get("channel", "C0000000000")
+        if method == "chat.postMessage" and record:
+            self._accept(args, ts)
+        if method in ("conversations.history", "conversations.replies"):
+            return self._history(method, args)
         if method == "auth.test":
             return {"ok": True, "url": "https://example.slack.com/", "team": "Example", "user": "missing-bot",
                     "team_id": "T0001", "user_id": "UBOT00001", "bot_id": "BBOT00001"}

@@ -52,6 +52,10 @@ def health(ctx: Ctx, rest: str) -> Reply:
     for channel, error, n in h.recent_failures:
         target = f"<@{channel}>" if channel[:1] in "UW" else f"<#{channel}>"
         lines.append(f":x: {n} failed to {target}: `{error}`")
+    for error, n in h.unchecked:
+        lines.append(f":warning: {n} message(s) {error.split(': ', 1)[0]} after an unknown outcome "
+                     f"(`{error.split(': ', 1)[-1]}`): add the `channels:history`, `groups:history` and `im:history` "
+                     "scopes so the bot can look before posting again.")
     return Reply("\n".join(lines))
 
 

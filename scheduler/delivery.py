@@ -12,8 +12,16 @@ Failures:
 - Permanent errors (channel_not_found, not_in_channel, invalid_auth, ...): marked failed at once,
   shown by `/missing health`, and each admin gets one direct message per channel, error and day.
 - A process killed between claiming and recording the result leaves a row in `sending`; after
-  SENDING_TIMEOUT another deliverer puts it back to pending. That row is the only message that
-  can be posted twice (if the kill came after Slack accepted it): at most one per killed process.
+  SENDING_TIMEOUT another deliverer puts it back to pending, as an unknown outcome (below).
+
+Unknown outcomes are reconciled, not guessed: every chat.postMessage carries Slack message
+metadata with the row's key. When a post's outcome is unknown (a timeout after Slack may have
+accepted it, a 200 answer that is not JSON, e.g. a proxy's error page, or a claim recovered from
+a killed process), the next attempt first looks for that key among the channel's (or the thread's)
+messages since the row was created, and marks the row sent if it finds it. This needs the
+`channels:history`, `groups:history` and `im:history` scopes; a workspace that refuses them falls
+back to the bound above (at most the one message in flight repeated), and `/missing health` says so.
+Files (files_upload_v2) carry no metadata: they keep that bound.
 
 Threads: a row with `thread_key` is posted in the thread of the first sent row with the same key in
 the same channel; while an earlier row of the thread is still pending it waits for it, so the first
@@ -25,6 +33,7 @@ import base64
 import email
 import email.policy
 import smtplib
+import socket
 
 import logging
 from datetime import datetime, timedelta
@@ -36,7 +45,7 @@ from sqlalchemy.orm import Session
 from bot import mail
 from bot.context import Services
 from store.models import Episode, Outbox
-from store.outbox import enqueue
+from store.outbox import UNCHECKED, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +62,9 @@ PERMANENT = {
 RI_KINDS = ("alert.ri_reminder", "alert.ri_overdue")
 LONG_MISSING_KIND = "alert.long_missing"
 EMAIL = "email"  # the outbox channel of rows that are emails (payload {"email": the whole message}) sent by SMTP_URL
+METADATA_TYPE = "missing_bot_outbox"
+UNKNOWN = "unknown outcome"  # the prefix of `error` on a row whose last post may have reached Slack
+NON_JSON = "Received a response in a non-JSON format"  # slack_sdk's error for a body that is not JSON
 TRANSIENT = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
 
@@ -67,7 +79,7 @@ def recover_stale(services: Services, now: datetime) -> int:
     """Put back rows left in `sending` by a process that died mid-delivery."""
     with services.sessions.begin() as s:
         res = s.execute(update(Outbox).where(Outbox.status == "sending", Outbox.claimed_at <= now - SENDING_TIMEOUT)
-                        .values(status="pending", next_attempt_at=now))
+                        .values(status="pending", next_attempt_at=now, error=f"{UNKNOWN}: claim recovered"))
     if res.rowcount:
         log.warning("outbox: recovered %d stale claim(s)", res.rowcount)
     return res.rowcount
@@ -154,7 +166,8 @@ def _post(services: Services, row: Outbox, thread_ts: str | None, broadcast: boo
         return client.files_upload_v2(channel=row.channel, content=content, filename=file["filename"],
                                       title=file.get("title") or file["filename"], initial_comment=row.text,
                                       thread_ts=thread_ts)
-    kwargs = {"channel": row.channel, "text": row.text}
+    kwargs = {"channel": row.channel, "text": row.text,
+              "metadata": {"event_type": METADATA_TYPE, "event_payload": {"key": row.key}}}
     if row.blocks:
         kwargs["blocks"] = row.blocks
     if thread_ts:
@@ -229,12 +242,34 @@ def deliver_one(services: Services, row: Outbox, now: datetime) -> bool:
         _set(services, row.id, status="pending", attempts=row.attempts - 1,
              next_attempt_at=max(now, wait_until) + timedelta(seconds=1))
         return False
+    unchecked = None
+    if (row.error or "").startswith(UNKNOWN) and _reconcilable(row):
+        try:
+            found = _find_posted(services, row, thread_ts)
+        except SlackApiError as exc:
+            status = exc.response.status_code
+            error = str(exc.response.get("error") or f"http_{status}")
+            if status == 429 or status >= 500 or error in TRANSIENT or error.startswith(NON_JSON):
+                _retry_later(services, row, now, now + _backoff(row.attempts), f"{UNKNOWN}: could not check ({error[:40]})")
+                return False
+            unchecked = error[:60]  # e.g. missing_scope: post anyway, within the old bound
+            log.warning("outbox %s (%s): could not look for an earlier copy: %s", row.id, row.kind, unchecked)
+        except Exception as exc:  # noqa: BLE001 - Slack unreachable: still unknown, try again later
+            _retry_later(services, row, now, now + _backoff(row.attempts), f"{UNKNOWN}: could not check ({type(exc).__name__})")
+            return False
+        else:
+            if found is not None:
+                _set(services, row.id, status="sent", sent_at=now, slack_channel=found[0], slack_ts=found[1], error=None)
+                return True
     try:
         resp = _post(services, row, thread_ts, broadcast)
     except SlackApiError as exc:
         status = exc.response.status_code
         error = str(exc.response.get("error") or f"http_{status}")
-        if status == 429 or error in ("ratelimited", "rate_limited"):
+        if error.startswith(NON_JSON):
+            # A proxy's error page, or Slack half-answering: it may or may not have posted.
+            _retry_later(services, row, now, now + _backoff(row.attempts), f"{UNKNOWN}: answer not JSON (http_{status})")
+        elif status == 429 or error in ("ratelimited", "rate_limited"):
             wait = _header(exc.response.headers, "Retry-After")
             seconds = int(wait) if wait and str(wait).isdigit() else 30
             _retry_later(services, row, now, now + timedelta(seconds=seconds), "ratelimited")
@@ -247,7 +282,10 @@ def deliver_one(services: Services, row: Outbox, now: datetime) -> bool:
         if _permanent_smtp(exc):
             _fail(services, row, now, f"smtp_{getattr(exc, 'smtp_code', 'refused')}")
             return False
-        _retry_later(services, row, now, now + _backoff(row.attempts), type(exc).__name__)
+        cause = type(exc).__name__
+        if not _never_reached(exc):  # e.g. a timeout after Slack accepted the post
+            cause = f"{UNKNOWN}: {cause}"
+        _retry_later(services, row, now, now + _backoff(row.attempts), cause)
         log.warning("outbox %s (%s): will retry: %s", row.id, row.kind, type(exc).__name__)
         return False
     if (row.payload or {}).get("file"):
@@ -255,8 +293,48 @@ def deliver_one(services: Services, row: Outbox, now: datetime) -> bool:
     else:
         ts = resp.get("ts")
     _set(services, row.id, status="sent", sent_at=now, slack_channel=resp.get("channel") or row.channel,
-         slack_ts=ts, error=None)
+         slack_ts=ts, error=f"{UNCHECKED}: {unchecked}" if unchecked else None)
     return True
+
+
+def _reconcilable(row: Outbox) -> bool:
+    """Rows posted with chat.postMessage carry their key in the message metadata."""
+    payload = row.payload or {}
+    return row.channel != EMAIL and not payload.get("file") and not payload.get("email")
+
+
+def _never_reached(exc: Exception) -> bool:
+    """A connection Slack never accepted: nothing can have been posted."""
+    seen = exc
+    for _ in range(5):
+        if isinstance(seen, (ConnectionRefusedError, socket.gaierror)):
+            return True
+        seen = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+        if seen is None:
+            return False
+    return False
+
+
+def _find_posted(services: Services, row: Outbox, thread_ts: str | None) -> tuple[str, str] | None:
+    """(channel, ts) of a message this row already posted, found by the key in its metadata."""
+    client = services.client
+    channel = row.channel
+    if channel[:1] in ("U", "W"):  # a direct message: its history is the IM channel's
+        channel = client.conversations_open(users=channel)["channel"]["id"]
+    oldest = f"{(row.created_at - timedelta(minutes=1)).timestamp():.6f}"
+    cursor = None
+    for _ in range(5):  # up to 1,000 messages since the row was created
+        args = dict(channel=channel, oldest=oldest, include_all_metadata=True, limit=200, cursor=cursor)
+        resp = (client.conversations_replies(ts=thread_ts, **args) if thread_ts
+                else client.conversations_history(**args))
+        for message in resp.get("messages") or []:
+            meta = message.get("metadata") or {}
+            if meta.get("event_type") == METADATA_TYPE and (meta.get("event_payload") or {}).get("key") == row.key:
+                return channel, message["ts"]
+        cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            return None
+    return None
 
 
 def deliver_due(services: Services, now: datetime | None = None) -> int:

@@ -19,7 +19,7 @@ from bot.protocol import clock as rules
 from bot.protocol.config import Protocol
 from store.db import insert_new
 from store.models import Base, Child, Episode, Outbox
-from store.outbox import enqueue
+from store.outbox import UNCHECKED, enqueue
 
 if TYPE_CHECKING:  # pragma: no cover
     from bot.context import Ctx
@@ -244,6 +244,8 @@ class Health:
     failed: int
     oldest_undelivered: datetime | None
     recent_failures: list[tuple[str, str, int]]  # (channel, error, rows)
+    # Sent after an unknown outcome without looking for an earlier copy (history scopes refused).
+    unchecked: list[tuple[str, int]] = ()  # (error, rows)
 
 
 def health(session: Session) -> Health:
@@ -255,4 +257,7 @@ def health(session: Session) -> Health:
     failures = [(c, e or "", n) for c, e, n in session.execute(
         select(Outbox.channel, Outbox.error, func.count()).where(Outbox.status == "failed")
         .group_by(Outbox.channel, Outbox.error).order_by(func.count().desc()).limit(5))]
-    return Health(last, count("pending"), count("sending"), count("failed"), oldest, failures)
+    unchecked = [(e or "", n) for e, n in session.execute(
+        select(Outbox.error, func.count()).where(Outbox.status == "sent", Outbox.error.like(f"{UNCHECKED}%"))
+        .group_by(Outbox.error))]
+    return Health(last, count("pending"), count("sending"), count("failed"), oldest, failures, unchecked)

@@ -14,6 +14,10 @@ from sqlalchemy.orm import Session
 from store.db import insert_new
 from store.models import Outbox
 
+# The `error` of a row sent after an unknown outcome without first looking for an earlier copy
+# (the workspace refused the history scopes): `/missing health` counts them.
+UNCHECKED = "sent without checking for an earlier copy"
+
 
 def enqueue(
     session: Session,
