@@ -1,15 +1,17 @@
-"""Delivery of outbox rows to Slack: each row posted once, none lost.
+"""Delivery of outbox rows: each row delivered once, none lost.
 
 The database is the queue. A row is claimed by one conditional UPDATE (pending -> sending; on
 PostgreSQL the candidate is picked with FOR UPDATE SKIP LOCKED, so concurrent deliverers take
-different rows instead of queueing on the same one), posted through the WebClient, then marked
-sent with Slack's channel and ts. Two processes never post the same row.
+different rows instead of queueing on the same one), handed to its platform's transport
+(scheduler/transports/: Slack, email), then marked sent with where it landed (Slack's channel and
+ts). Two processes never deliver the same row. The transports know their wire and error codes
+and raise one `TransportError`; this module knows only its classes:
 
 Failures:
-- 429: the row waits for Retry-After (next_attempt_at; the deliverer never sleeps).
-- 5xx, Slack's transient errors, connection errors and timeouts: retried with exponential
-  backoff (5 s, 10 s, ... capped at 15 min); after 24 h the row is marked failed.
-- Permanent errors (channel_not_found, not_in_channel, invalid_auth, ...): marked failed at once,
+- rate limited: the row waits for Retry-After (next_attempt_at; the deliverer never sleeps).
+- transient (5xx, connection errors, timeouts): retried with exponential backoff (5 s, 10 s, ...
+  capped at 15 min); after 24 h the row is marked failed.
+- permanent (channel_not_found, not_in_channel, invalid_auth, SMTP 5xx, ...): marked failed at once,
   shown by `/missing health`, and each admin gets one direct message per channel, error and day.
 - A process killed between claiming and recording the result leaves a row in `sending`; after
   SENDING_TIMEOUT another deliverer puts it back to pending, as an unknown outcome (below).
@@ -29,21 +31,15 @@ message of a thread is its root. The first alert row of a thread is also broadca
 (reply_broadcast), later ones stay in the thread. Rows whose payload has `file` are uploaded with files_upload_v2."""
 from __future__ import annotations
 
-import base64
-import email
-import email.policy
-import smtplib
-import socket
-
 import logging
 from datetime import datetime, timedelta
 
-from slack_sdk.errors import SlackApiError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot import mail
 from bot.context import Services
+from scheduler import transports
+from scheduler.transports import EMAIL, TransportError
 from store.models import Episode, Outbox
 from store.outbox import UNCHECKED, enqueue
 
@@ -53,26 +49,9 @@ SENDING_TIMEOUT = timedelta(minutes=2)  # well above the WebClient's 10 s timeou
 GIVE_UP_AFTER = timedelta(hours=24)
 BACKOFF_FIRST, BACKOFF_MAX = 5, 15 * 60  # seconds
 MAX_PER_CALL = 500
-PERMANENT = {
-    "channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "not_authed", "account_inactive",
-    "token_revoked", "token_expired", "no_permission", "missing_scope", "user_not_found", "user_disabled",
-    "cannot_dm_bot", "invalid_blocks", "invalid_arguments", "msg_too_long", "no_text", "restricted_action",
-    "ekm_access_denied", "team_access_not_granted", "channel_is_archived", "not_allowed_token_type",
-}
 RI_KINDS = ("alert.ri_reminder", "alert.ri_overdue")
 LONG_MISSING_KIND = "alert.long_missing"
-EMAIL = "email"  # the outbox channel of rows that are emails (payload {"email": the whole message}) sent by SMTP_URL
-METADATA_TYPE = "missing_bot_outbox"
 UNKNOWN = "unknown outcome"  # the prefix of `error` on a row whose last post may have reached Slack
-NON_JSON = "Received a response in a non-JSON format"  # slack_sdk's error for a body that is not JSON
-TRANSIENT = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
-
-
-def _header(headers, name: str) -> str | None:
-    for k, v in (headers or {}).items():
-        if k.lower() == name.lower():
-            return v[0] if isinstance(v, list) else v
-    return None
 
 
 def recover_stale(services: Services, now: datetime) -> int:
@@ -145,38 +124,6 @@ def _first_alert_of_thread(s: Session, row: Outbox) -> bool:
                                 Outbox.status.in_(["sent", "pending", "sending"])).limit(1)) is None
 
 
-def _permanent_smtp(exc: Exception) -> bool:
-    """A refusal the mail server will repeat (5xx, every recipient refused), not worth retrying."""
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return True
-    return isinstance(exc, smtplib.SMTPResponseException) and 500 <= exc.smtp_code < 600
-
-
-def _post(services: Services, row: Outbox, thread_ts: str | None, broadcast: bool = False):
-    message = (row.payload or {}).get("email")
-    if message:
-        mail.send(services.settings.smtp_url, email.message_from_string(message, policy=email.policy.default))
-        return {"channel": EMAIL}
-    client = services.client
-    file = (row.payload or {}).get("file")
-    if file:
-        content = file["content"]
-        if file.get("encoding") == "base64":  # binary files (PNG charts) are stored as base64 text
-            content = base64.b64decode(content)
-        return client.files_upload_v2(channel=row.channel, content=content, filename=file["filename"],
-                                      title=file.get("title") or file["filename"], initial_comment=row.text,
-                                      thread_ts=thread_ts)
-    kwargs = {"channel": row.channel, "text": row.text,
-              "metadata": {"event_type": METADATA_TYPE, "event_payload": {"key": row.key}}}
-    if row.blocks:
-        kwargs["blocks"] = row.blocks
-    if thread_ts:
-        kwargs["thread_ts"] = thread_ts
-        if broadcast:
-            kwargs["reply_broadcast"] = True
-    return client.chat_postMessage(**kwargs)
-
-
 def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(BACKOFF_FIRST * 2 ** max(0, attempts - 1), BACKOFF_MAX))
 
@@ -228,7 +175,7 @@ def _moot(s: Session, row: Outbox) -> str | None:
 
 
 def deliver_one(services: Services, row: Outbox, now: datetime) -> bool:
-    """Post one claimed row; True when Slack accepted it."""
+    """Deliver one claimed row through its platform's transport; True when it was delivered."""
     with services.sessions() as s:
         # A sweep that read the episode before its interview outcome committed may have stored a
         # reminder after the outcome's transaction cancelled the pending ones: cancel it here.
@@ -242,99 +189,38 @@ def deliver_one(services: Services, row: Outbox, now: datetime) -> bool:
         _set(services, row.id, status="pending", attempts=row.attempts - 1,
              next_attempt_at=max(now, wait_until) + timedelta(seconds=1))
         return False
+    transport = transports.for_services(services)[transports.platform_of(row)]
     unchecked = None
-    if (row.error or "").startswith(UNKNOWN) and _reconcilable(row):
+    if (row.error or "").startswith(UNKNOWN) and transport.can_find(row):
         try:
-            found = _find_posted(services, row, thread_ts)
-        except SlackApiError as exc:
-            status = exc.response.status_code
-            error = str(exc.response.get("error") or f"http_{status}")
-            if status == 429 or status >= 500 or error in TRANSIENT or error.startswith(NON_JSON):
-                _retry_later(services, row, now, now + _backoff(row.attempts), f"{UNKNOWN}: could not check ({error[:40]})")
+            found = transport.find_sent(row, thread_ts)
+        except TransportError as exc:
+            if not exc.permanent:  # cannot look right now: still unknown, try again later
+                _retry_later(services, row, now, now + _backoff(row.attempts),
+                             f"{UNKNOWN}: could not check ({exc.code[:40]})")
                 return False
-            unchecked = error[:60]  # e.g. missing_scope: post anyway, within the old bound
+            unchecked = exc.code[:60]  # e.g. missing_scope: send anyway, within the old bound
             log.warning("outbox %s (%s): could not look for an earlier copy: %s", row.id, row.kind, unchecked)
-        except Exception as exc:  # noqa: BLE001 - Slack unreachable: still unknown, try again later
-            _retry_later(services, row, now, now + _backoff(row.attempts), f"{UNKNOWN}: could not check ({type(exc).__name__})")
-            return False
         else:
             if found is not None:
-                _set(services, row.id, status="sent", sent_at=now, slack_channel=found[0], slack_ts=found[1], error=None)
+                _set(services, row.id, status="sent", sent_at=now, slack_channel=found.address, slack_ts=found.ref,
+                     error=None)
                 return True
     try:
-        resp = _post(services, row, thread_ts, broadcast)
-    except SlackApiError as exc:
-        status = exc.response.status_code
-        error = str(exc.response.get("error") or f"http_{status}")
-        if error.startswith(NON_JSON):
-            # A proxy's error page, or Slack half-answering: it may or may not have posted.
-            _retry_later(services, row, now, now + _backoff(row.attempts), f"{UNKNOWN}: answer not JSON (http_{status})")
-        elif status == 429 or error in ("ratelimited", "rate_limited"):
-            wait = _header(exc.response.headers, "Retry-After")
-            seconds = int(wait) if wait and str(wait).isdigit() else 30
-            _retry_later(services, row, now, now + timedelta(seconds=seconds), "ratelimited")
-        elif status >= 500 or error in TRANSIENT or error not in PERMANENT and status != 200:
-            _retry_later(services, row, now, now + _backoff(row.attempts), error)
+        delivered = transport.send(row, thread_ts, broadcast)
+    except TransportError as exc:
+        if exc.retry_after is not None:
+            _retry_later(services, row, now, now + timedelta(seconds=exc.retry_after), exc.code)
+        elif exc.permanent:
+            _fail(services, row, now, exc.code)
         else:
-            _fail(services, row, now, error)
+            cause = f"{UNKNOWN}: {exc.code}" if exc.unknown else exc.code
+            _retry_later(services, row, now, now + _backoff(row.attempts), cause)
+            log.warning("outbox %s (%s): will retry: %s", row.id, row.kind, cause)
         return False
-    except Exception as exc:  # connection refused/reset, timeouts, DNS: try again later
-        if _permanent_smtp(exc):
-            _fail(services, row, now, f"smtp_{getattr(exc, 'smtp_code', 'refused')}")
-            return False
-        cause = type(exc).__name__
-        if not _never_reached(exc):  # e.g. a timeout after Slack accepted the post
-            cause = f"{UNKNOWN}: {cause}"
-        _retry_later(services, row, now, now + _backoff(row.attempts), cause)
-        log.warning("outbox %s (%s): will retry: %s", row.id, row.kind, type(exc).__name__)
-        return False
-    if (row.payload or {}).get("file"):
-        ts = None
-    else:
-        ts = resp.get("ts")
-    _set(services, row.id, status="sent", sent_at=now, slack_channel=resp.get("channel") or row.channel,
-         slack_ts=ts, error=f"{UNCHECKED}: {unchecked}" if unchecked else None)
+    _set(services, row.id, status="sent", sent_at=now, slack_channel=delivered.address, slack_ts=delivered.ref,
+         error=f"{UNCHECKED}: {unchecked}" if unchecked else None)
     return True
-
-
-def _reconcilable(row: Outbox) -> bool:
-    """Rows posted with chat.postMessage carry their key in the message metadata."""
-    payload = row.payload or {}
-    return row.channel != EMAIL and not payload.get("file") and not payload.get("email")
-
-
-def _never_reached(exc: Exception) -> bool:
-    """A connection Slack never accepted: nothing can have been posted."""
-    seen = exc
-    for _ in range(5):
-        if isinstance(seen, (ConnectionRefusedError, socket.gaierror)):
-            return True
-        seen = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
-        if seen is None:
-            return False
-    return False
-
-
-def _find_posted(services: Services, row: Outbox, thread_ts: str | None) -> tuple[str, str] | None:
-    """(channel, ts) of a message this row already posted, found by the key in its metadata."""
-    client = services.client
-    channel = row.channel
-    if channel[:1] in ("U", "W"):  # a direct message: its history is the IM channel's
-        channel = client.conversations_open(users=channel)["channel"]["id"]
-    oldest = f"{(row.created_at - timedelta(minutes=1)).timestamp():.6f}"
-    cursor = None
-    for _ in range(5):  # up to 1,000 messages since the row was created
-        args = dict(channel=channel, oldest=oldest, include_all_metadata=True, limit=200, cursor=cursor)
-        resp = (client.conversations_replies(ts=thread_ts, **args) if thread_ts
-                else client.conversations_history(**args))
-        for message in resp.get("messages") or []:
-            meta = message.get("metadata") or {}
-            if meta.get("event_type") == METADATA_TYPE and (meta.get("event_payload") or {}).get("key") == row.key:
-                return channel, message["ts"]
-        cursor = (resp.get("response_metadata") or {}).get("next_cursor")
-        if not cursor:
-            return None
-    return None
 
 
 def deliver_due(services: Services, now: datetime | None = None) -> int:

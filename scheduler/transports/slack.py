@@ -1,0 +1,127 @@
+"""Slack through the Web API (slack_sdk's WebClient): posts, file uploads, and finding a post by
+the outbox key it carries in its message metadata."""
+from __future__ import annotations
+
+import base64
+import socket
+from datetime import timedelta
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from scheduler.transports.base import Delivered, TransportError
+from store.models import Outbox
+
+METADATA_TYPE = "missing_bot_outbox"
+NON_JSON = "Received a response in a non-JSON format"  # slack_sdk's error for a body that is not JSON
+PERMANENT = {
+    "channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "not_authed", "account_inactive",
+    "token_revoked", "token_expired", "no_permission", "missing_scope", "user_not_found", "user_disabled",
+    "cannot_dm_bot", "invalid_blocks", "invalid_arguments", "msg_too_long", "no_text", "restricted_action",
+    "ekm_access_denied", "team_access_not_granted", "channel_is_archived", "not_allowed_token_type",
+}
+TRANSIENT = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+
+
+def _header(headers, name: str) -> str | None:
+    for k, v in (headers or {}).items():
+        if k.lower() == name.lower():
+            return v[0] if isinstance(v, list) else v
+    return None
+
+
+def classify(exc: SlackApiError) -> TransportError:
+    status = exc.response.status_code
+    error = str(exc.response.get("error") or f"http_{status}")
+    if error.startswith(NON_JSON):
+        # A proxy's error page, or Slack half-answering: it may or may not have posted.
+        return TransportError(f"answer not JSON (http_{status})", unknown=True)
+    if status == 429 or error in ("ratelimited", "rate_limited"):
+        wait = _header(exc.response.headers, "Retry-After")
+        return TransportError("ratelimited", retry_after=int(wait) if wait and str(wait).isdigit() else 30)
+    if status >= 500 or error in TRANSIENT or (error not in PERMANENT and status != 200):
+        return TransportError(error)
+    return TransportError(error, permanent=True)
+
+
+def _never_reached(exc: BaseException) -> bool:
+    """A connection Slack never accepted: nothing can have been posted."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if isinstance(seen, (ConnectionRefusedError, socket.gaierror)):
+            return True
+        seen = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+        if seen is None:
+            return False
+    return False
+
+
+class SlackTransport:
+    name = "slack"
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    def send(self, row: Outbox, thread_ref: str | None, broadcast: bool) -> Delivered:
+        try:
+            resp = self._send(row, thread_ref, broadcast)
+        except SlackApiError as exc:
+            raise classify(exc) from exc
+        except Exception as exc:  # connection refused/reset, timeouts, DNS
+            raise TransportError(type(exc).__name__, unknown=not _never_reached(exc)) from exc
+        if (row.payload or {}).get("file"):
+            return Delivered(row.channel, None)
+        return Delivered(resp.get("channel") or row.channel, resp.get("ts"))
+
+    def _send(self, row: Outbox, thread_ts: str | None, broadcast: bool):
+        file = (row.payload or {}).get("file")
+        if file:
+            content = file["content"]
+            if file.get("encoding") == "base64":  # binary files (PNG charts) are stored as base64 text
+                content = base64.b64decode(content)
+            return self.client.files_upload_v2(channel=row.channel, content=content, filename=file["filename"],
+                                               title=file.get("title") or file["filename"], initial_comment=row.text,
+                                               thread_ts=thread_ts)
+        kwargs = {"channel": row.channel, "text": row.text,
+                  "metadata": {"event_type": METADATA_TYPE, "event_payload": {"key": row.key}}}
+        if row.blocks:
+            kwargs["blocks"] = row.blocks
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+            if broadcast:
+                kwargs["reply_broadcast"] = True
+        return self.client.chat_postMessage(**kwargs)
+
+    def can_find(self, row: Outbox) -> bool:
+        """Posts carry their key in the message metadata; files (files_upload_v2) cannot."""
+        return not (row.payload or {}).get("file")
+
+    def find_sent(self, row: Outbox, thread_ref: str | None) -> Delivered | None:
+        """The message this row already posted, found by its key among the channel's (or the
+        thread's) messages since the row was queued. Needs channels:history, groups:history and
+        im:history; without them Slack answers missing_scope (permanent: we cannot look)."""
+        try:
+            return self._find(row, thread_ref)
+        except SlackApiError as exc:
+            raise classify(exc) from exc
+        except Exception as exc:  # noqa: BLE001 - Slack unreachable: still unknown
+            raise TransportError(type(exc).__name__, unknown=True) from exc
+
+    def _find(self, row: Outbox, thread_ts: str | None) -> Delivered | None:
+        channel = row.channel
+        if channel[:1] in ("U", "W"):  # a direct message: its history is the IM channel's
+            channel = self.client.conversations_open(users=channel)["channel"]["id"]
+        oldest = f"{(row.created_at - timedelta(minutes=1)).timestamp():.6f}"
+        cursor = None
+        for _ in range(5):  # up to 1,000 messages since the row was queued
+            args = dict(channel=channel, oldest=oldest, include_all_metadata=True, limit=200, cursor=cursor)
+            resp = (self.client.conversations_replies(ts=thread_ts, **args) if thread_ts
+                    else self.client.conversations_history(**args))
+            for message in resp.get("messages") or []:
+                meta = message.get("metadata") or {}
+                if meta.get("event_type") == METADATA_TYPE and (meta.get("event_payload") or {}).get("key") == row.key:
+                    return Delivered(channel, message["ts"])
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+        return None
