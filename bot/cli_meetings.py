@@ -75,5 +75,5 @@ def cmd_agenda(args, services) -> int:
 def cmd_ics(args, services) -> int:
     with services.sessions() as s:
         data = [sm.series_data(x) for x in sm.all_series(s)]
-    sys.stdout.write(ics.feed(data, services.now()).decode())
+    sys.stdout.write(ics.feed(data).decode())
     return 0

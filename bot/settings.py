@@ -4,6 +4,7 @@ A missing or malformed setting stops start-up with one line that names it
 (see `load_settings`)."""
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
@@ -56,10 +57,17 @@ class Settings(BaseSettings):
     )
     protocol_file: str = Field(default="", description="TOML file with the council's protocol rules; defaults built in.")
     smtp_url: str = Field(default="", description="smtp://user:pass@host:port for emailed invites; empty: no email.")
+    smtp_from: str = Field(default="", validate_default=True,
+                           description="The bot's own address, From of every email (required with SMTP_URL).")
+    agenda_marking: str = Field(default="OFFICIAL-SENSITIVE",
+                                description="Protective marking in the subject and body of agenda emails; empty: none.")
+    meeting_chairs: IdList = Field(default_factory=list,
+                                   description="Slack user IDs who may set up, change and cancel meeting series (besides admins).")
     calendar_token: str = Field(default="", description="Secret for the read-only calendar feed URL; empty: no feed.")
     log_level: str = Field(default="INFO", description="Python log level.")
 
-    @field_validator("authorized_users", "authorized_usergroups", "admin_users", "manager_users", mode="before")
+    @field_validator("authorized_users", "authorized_usergroups", "admin_users", "manager_users", "meeting_chairs",
+                     mode="before")
     @classmethod
     def _ids(cls, value: object) -> list[str]:
         ids = _split_ids(value)
@@ -127,6 +135,30 @@ class Settings(BaseSettings):
                 raise ValueError("use smtp://user:password@host:port or smtps://user:password@host:port") from None
         return value
 
+    @field_validator("smtp_from")
+    @classmethod
+    def _smtp_from(cls, value: str, info: ValidationInfo) -> str:
+        from email.utils import formataddr, parseaddr
+
+        value = value.strip()
+        if not value:
+            if info.data.get("smtp_url"):
+                raise ValueError("required when SMTP_URL is set: the bot's own address, e.g. "
+                                 "missing-bot <missing-bot@council.example>")
+            return value
+        name, addr = parseaddr(value)
+        if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", addr or ""):
+            raise ValueError("not an email address (e.g. missing-bot <missing-bot@council.example>)")
+        return formataddr((name, addr))
+
+    @field_validator("agenda_marking")
+    @classmethod
+    def _marking(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if len(value) > 60 or any(c in value for c in "<>\r\n"):
+            raise ValueError("a short marking such as OFFICIAL-SENSITIVE (at most 60 characters, no < or >)")
+        return value
+
     @field_validator("calendar_token")
     @classmethod
     def _calendar_token(cls, value: str) -> str:
@@ -159,6 +191,18 @@ class Settings(BaseSettings):
     def is_manager(self, user_id: str) -> bool:
         """Managers (MANAGER_USERS) and admins: sign-off, and corrections at any time."""
         return user_id in self.manager_users or user_id in self.admin_users
+
+    def may_manage_meetings(self, user_id: str) -> bool:
+        """Setting up, changing and cancelling a series chooses who outside the council is emailed."""
+        return user_id in self.admin_users or user_id in self.meeting_chairs
+
+    @property
+    def bot_address(self) -> tuple[str, str]:
+        """(display name, address) of SMTP_FROM."""
+        from email.utils import parseaddr
+
+        name, addr = parseaddr(self.smtp_from)
+        return (name or "missing-bot", addr.lower())
 
 
 class SettingsError(SystemExit):

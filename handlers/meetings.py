@@ -133,6 +133,15 @@ def _person(text: str) -> dict:
         raise g.GrammarError(f"`{text[:60]}` is not `Name <email>`.", SETUP_EXAMPLE) from None
 
 
+MANAGE_REFUSAL = (":no_entry: Only missing-bot administrators (ADMIN_USERS) and meeting chairs (MEETING_CHAIRS) can "
+                  "set up, change or cancel a meeting series: it chooses who outside the council is emailed. "
+                  "`/missing meeting list` and `/missing agenda` are open to everyone.")
+
+
+def may_manage(ctx: Ctx) -> bool:
+    return ctx.is_admin or ctx.settings.may_manage_meetings(ctx.user_id)
+
+
 PROTOCOL_OWNED = "{name} is set in the protocol file (PROTOCOL_FILE); change it there, or give the series a new name."
 
 
@@ -167,6 +176,8 @@ def meeting(ctx: Ctx, args: str) -> Reply:
             return Reply("No meeting series yet. `/missing meeting setup` opens a form "
                          "(default: the third Thursday of each month, 10:00–11:30).")
         return Reply("\n".join(_series_line(s, ctx.now, ctx.settings.alert_channel) for s in live))
+    if word in ("setup", "cancel") and not may_manage(ctx):
+        return Reply(MANAGE_REFUSAL)
     if word == "setup":
         if not rest.strip():
             live = sm.all_series(ctx.session)
@@ -378,6 +389,8 @@ def _state_value(state: dict, block: str) -> str:
 
 def submit_setup(services: Services, *, user_id: str, state: dict) -> tuple[dict | None, str]:
     """Validate and save the form. Returns (errors by block id, or None; confirmation text)."""
+    if not services.settings.may_manage_meetings(user_id):
+        return {"name": MANAGE_REFUSAL.removeprefix(":no_entry: ")[:150]}, ""
     errors: dict[str, str] = {}
     values: dict = {"name": _state_value(state, "name").strip(), "rrule": _state_value(state, "rrule"),
                     "location": _state_value(state, "location").strip(),

@@ -1,8 +1,10 @@
 """Meeting series, their occurrences (cancellations, agenda markers) and meeting actions.
 
 Every change writes an audit record and queues its channel messages in the outbox within
-the same transaction. A change to a series raises its SEQUENCE; `mailed_sequence` records
-which version attendees were last emailed (scheduler/meetings_job.py sends the rest)."""
+the same transaction. A change to what an invite shows (name, schedule, place, people) or a
+cancellation raises the series' SEQUENCE; other settings (channel, agenda lead time) and agendas
+never do, so attendees are not asked to accept the series again. `mailed_sequence` records which
+version attendees were last emailed (scheduler/meetings_job.py sends the rest)."""
 from __future__ import annotations
 
 import logging
@@ -134,6 +136,14 @@ def save_series(session: Session, config: pm.SeriesConfig, *, actor: str, now: d
     first = config.first_date or now.astimezone(config.zone).date()
     if row is not None and row.config == data and (row.cancelled_at is None or not revive):
         return row, False
+    if row is not None and row.cancelled_at is None and invite_fields(row.spec) == invite_fields(config) \
+            and row.spec.first_date == config.first_date:
+        # nothing an invite shows has changed (e.g. the channel or the agenda's lead time): no new version
+        before = snapshot(row, ("config",))
+        row.config, row.updated_at = data, now
+        audit(session, actor=actor, action="meeting.update", entity="meeting_series", entity_id=row.id, now=now,
+              before=before, after=snapshot(row, ("config",)))
+        return row, True
     # a new DTSTART for a new series, a given first date or a new rule (pm.NoMeetingLeft before any change)
     moved = row is None or bool(config.first_date) or row.config.get("rrule") != data["rrule"]
     dtstart = pm.first_occurrence_date(config, first) if moved else row.dtstart
@@ -156,6 +166,12 @@ def save_series(session: Session, config: pm.SeriesConfig, *, actor: str, now: d
               before=before, after=snapshot(row, ("name", "config", "dtstart", "sequence", "cancelled_at")))
     post_invite(session, row, channel=channel_of(row, channel), now=now)
     return row, True
+
+
+def invite_fields(spec: pm.SeriesConfig) -> tuple:
+    """What the invite shows: a change to any of these is a new version sent to the attendees."""
+    return (spec.name, spec.rrule, spec.start_time, spec.duration_minutes, spec.timezone, spec.location,
+            spec.chair, tuple(spec.attendees))
 
 
 def _move_occurrences(session: Session, series: MeetingSeries, old: pm.SeriesConfig, old_dtstart: date,
@@ -229,35 +245,48 @@ def cancel_series(session: Session, series: MeetingSeries, *, actor: str, now: d
             channel=channel_of(series, channel), now=now,
             text=f":x: *{series.name}* is cancelled: every future meeting of the series.",
             payload={"file": {"filename": "cancel.ics", "title": f"{series.name} (cancelled)",
-                              "content": ics.cancel_series(data, now).decode()}})
+                              "content": ics.cancel_series(data).decode()}})
 
 
 def cancel_occurrence(session: Session, series: MeetingSeries, start: datetime, *, actor: str, now: datetime,
                       channel: str) -> MeetingOccurrence:
+    """Cancel one date. Attendees are emailed that occurrence's CANCEL (RECURRENCE-ID) alone, not the
+    series again; the channel gets one upload with the CANCEL and then the whole series (with the
+    date as an EXDATE), so a calendar that imports files in order, or only whole calendars, ends right."""
     row = occurrence(session, series, start)
     row.cancelled_at, row.cancelled_by = now, actor
+    caught_up = series.mailed_sequence >= series.sequence
     series.sequence += 1
+    if caught_up:  # the occurrence's CANCEL brings attendees to this version (scheduler/meetings_job.py)
+        series.mailed_sequence = series.sequence
     series.updated_at = now
     audit(session, actor=actor, action="meeting.cancel_occurrence", entity="meeting_series", entity_id=series.id,
           now=now, after={"starts_at": row.starts_at.isoformat(), "sequence": series.sequence})
     zone = series.spec.zone
+    data = series_data(series)
+    day = f"{start.astimezone(zone):%Y-%m-%d}"
     enqueue(session, key=f"meeting:cancel:{series.id}:{row.starts_at.isoformat()}", kind="meeting_invite",
             channel=channel_of(series, channel), now=now,
-            text=f":x: *{series.name}* on {local(start, zone)} is cancelled; the series carries on.",
-            payload={"file": {"filename": "cancel.ics", "title": f"{series.name} {start.astimezone(zone):%d %b %Y} (cancelled)",
-                              "content": ics.cancel_occurrence(series_data(series), start, now).decode()}})
+            text=f":x: *{series.name}* on {local(start, zone)} is cancelled; the series carries on. "
+                 "Open both files, in order, to update your calendar.",
+            payload={"files": [
+                {"filename": f"cancel-{day}.ics", "title": f"{series.name} {start.astimezone(zone):%d %b %Y} (cancelled)",
+                 "content": ics.cancel_occurrence(data, start).decode()},
+                {"filename": "invite.ics", "title": f"{series.name} (updated series)",
+                 "content": ics.request(data).decode()}]})
     return row
 
 
-def series_data(series: MeetingSeries) -> ics.SeriesData:
+def series_data(series: MeetingSeries, sent_by: str = "") -> ics.SeriesData:
+    """The calendar's view of `series`; `sent_by` is the bot's own address (SMTP_FROM) for emails."""
     spec = series.spec
-    # only instances the rule gives: an override of any other start shows as an extra meeting
+    # only instances the rule gives: an EXDATE of any other start means nothing
     occ = [o for o in series.occurrences
            if pm.occurrences(spec, series.dtstart, o.starts_at, o.starts_at + timedelta(minutes=1)) != []]
     return ics.SeriesData(uid=series.uid, config=series.spec, dtstart=series.dtstart, sequence=series.sequence,
-                          created=series.created_at, cancelled=series.cancelled_at is not None,
-                          exdates=[o.starts_at for o in occ if o.cancelled_at],
-                          agendas={o.starts_at: o.agenda_text for o in occ if o.agenda_text and not o.cancelled_at})
+                          created=series.created_at, updated=series.updated_at,
+                          cancelled=series.cancelled_at is not None,
+                          exdates=[o.starts_at for o in occ if o.cancelled_at], sent_by=sent_by)
 
 
 def post_invite(session: Session, series: MeetingSeries, *, channel: str, now: datetime) -> bool:
@@ -270,7 +299,7 @@ def post_invite(session: Session, series: MeetingSeries, *, channel: str, now: d
                    text=f":calendar: *{series.name}*, {pm.describe_rrule(spec.rrule)}, "
                         f"{spec.start_time:%H:%M} for {spec.duration_minutes} min.{when} Open the file to add it to your calendar.",
                    payload={"file": {"filename": "invite.ics", "title": series.name,
-                                     "content": ics.request(series_data(series), now).decode()}})
+                                     "content": ics.request(series_data(series)).decode()}})
 
 
 # -- agenda -------------------------------------------------------------------
@@ -335,8 +364,8 @@ def mark_agenda_built(session: Session, series: MeetingSeries, meeting: datetime
                       now: datetime) -> bool:
     """Claim the automatic agenda of `meeting`: True for the one caller that stores it first.
 
-    The agenda goes into the occurrence's invite DESCRIPTION, so SEQUENCE rises and the
-    attendees' calendars receive it."""
+    The agenda never goes into an invite (it holds children's details): the series' SEQUENCE
+    stays as it is and nobody is asked to accept the meeting again."""
     row = occurrence(session, series, meeting)
     claimed = session.execute(
         update(MeetingOccurrence).where(MeetingOccurrence.id == row.id, MeetingOccurrence.agenda_built_at.is_(None))
@@ -344,10 +373,8 @@ def mark_agenda_built(session: Session, series: MeetingSeries, meeting: datetime
     ).rowcount == 1
     if claimed:
         session.refresh(row)
-        series.sequence += 1
-        series.updated_at = now
         audit(session, actor="scheduler", action="meeting.agenda", entity="meeting_series", entity_id=series.id,
-              now=now, after={"starts_at": row.starts_at.isoformat(), "sequence": series.sequence})
+              now=now, after={"starts_at": row.starts_at.isoformat()})
     return claimed
 
 

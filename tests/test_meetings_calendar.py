@@ -56,7 +56,7 @@ def test_default_series_is_third_thursday_ten_to_half_eleven():
 
 
 def test_recurring_ical_events_gives_third_thursdays_at_ten_london_for_24_months():
-    cal = icalendar.Calendar.from_ical(ics.request(series(), NOW))
+    cal = icalendar.Calendar.from_ical(ics.request(series()))
     events = recurring_ical_events.of(cal).between(date(2026, 12, 1), date(2028, 12, 1))
     starts = sorted(e["DTSTART"].dt for e in events)
     assert [s.date() for s in starts] == EXPECTED
@@ -78,7 +78,7 @@ def test_our_own_expansion_matches():
 
 
 def test_invite_parses_with_icalendar_as_an_itip_request():
-    cal = icalendar.Calendar.from_ical(ics.request(series(sequence=3), NOW))
+    cal = icalendar.Calendar.from_ical(ics.request(series(sequence=3)))
     assert cal["METHOD"] == "REQUEST" and cal["VERSION"] == "2.0"
     tz = cal.walk("VTIMEZONE")
     assert len(tz) == 1 and tz[0]["TZID"] == "Europe/London"
@@ -99,7 +99,7 @@ def test_invite_parses_with_icalendar_as_an_itip_request():
 
 
 def test_invite_parses_with_vobject_an_independent_parser():
-    text = ics.request(series(sequence=1), NOW).decode()
+    text = ics.request(series(sequence=1)).decode()
     cal = vobject.readOne(text)
     assert cal.method.value == "REQUEST"
     event = cal.vevent
@@ -108,11 +108,12 @@ def test_invite_parses_with_vobject_an_independent_parser():
     assert event.organizer.value == "mailto:chair@example.org"
     assert sorted(a.value for a in event.attendee_list) == ["mailto:al@example.org", "mailto:bea@example.org"]
     assert all(a.params["RSVP"] == ["TRUE"] for a in event.attendee_list)
-    assert str(event.dtstart.value.tzinfo) == "Europe/London"
-    # vobject expands the rule on wall-clock times (its pytz zone keeps one offset), so read those:
+    assert "Europe/London" in str(event.dtstart.value.tzinfo)
+    # vobject builds the zone from the VTIMEZONE we wrote (its yearly rules) and expands on it:
     starts = event.getrruleset().between(datetime(2026, 12, 1, tzinfo=timezone.utc), datetime(2028, 12, 1, tzinfo=timezone.utc))
     assert [s.date() for s in starts] == EXPECTED
-    assert {s.replace(tzinfo=None).time().isoformat() for s in starts} == {"10:00:00"}
+    assert {s.astimezone(LONDON).time().isoformat() for s in starts} == {"10:00:00"}
+    assert {s.astimezone(timezone.utc).hour for s in starts} == {9, 10}
     # ...and the VTIMEZONE we wrote, read by dateutil's own iCalendar zone reader, gives the right offsets.
     vtz = text[text.index("BEGIN:VTIMEZONE"):text.index("END:VTIMEZONE") + len("END:VTIMEZONE")]
     zone = dateutil_tz.tzical(io.StringIO(vtz)).get("Europe/London")
@@ -125,42 +126,60 @@ def test_invite_parses_with_vobject_an_independent_parser():
 def test_cancelled_occurrence_is_an_exdate_and_a_cancel_with_recurrence_id():
     gone = datetime(2027, 1, 21, 10, 0, tzinfo=LONDON)
     data = series(exdates=[gone], sequence=2)
-    cal = icalendar.Calendar.from_ical(ics.request(data, NOW))
+    cal = icalendar.Calendar.from_ical(ics.request(data))
     dates = [e["DTSTART"].dt.date() for e in recurring_ical_events.of(cal).between(date(2026, 12, 1), date(2027, 3, 1))]
     assert dates == [date(2026, 12, 17), date(2027, 2, 18)]
-    cancel = icalendar.Calendar.from_ical(ics.cancel_occurrence(data, gone, NOW))
+    cancel = icalendar.Calendar.from_ical(ics.cancel_occurrence(data, gone))
     assert cancel["METHOD"] == "CANCEL"
     (event,) = cancel.walk("VEVENT")
     assert event["UID"] == data.uid and event["STATUS"] == "CANCELLED" and event["SEQUENCE"] == 2
     assert event["RECURRENCE-ID"].dt == gone
-    assert vobject.readOne(ics.cancel_occurrence(data, gone, NOW).decode()).vevent.recurrence_id.value == gone
+    assert vobject.readOne(ics.cancel_occurrence(data, gone).decode()).vevent.recurrence_id.value == gone
 
 
 def test_cancelled_series():
-    cal = icalendar.Calendar.from_ical(ics.cancel_series(series(sequence=5), NOW))
+    cal = icalendar.Calendar.from_ical(ics.cancel_series(series(sequence=5)))
     assert cal["METHOD"] == "CANCEL"
     (event,) = cal.walk("VEVENT")
     assert (event["STATUS"], event["SEQUENCE"], event["UID"]) == ("CANCELLED", 5, "series-1@missing-bot")
     assert "RECURRENCE-ID" not in event
 
 
-def test_agenda_goes_into_the_occurrence_description():
-    meeting = datetime(2026, 12, 17, 10, 0, tzinfo=LONDON)
-    agenda = "# Agenda\n\n## 1. Children missing in the period\n\n| C1 (AB) | yes |"
-    cal = icalendar.Calendar.from_ical(ics.request(series(agendas={meeting: agenda}), NOW))
-    events = recurring_ical_events.of(cal).between(date(2026, 12, 1), date(2027, 2, 1))
-    by_day = {e["DTSTART"].dt.date(): str(e.get("DESCRIPTION", "")) for e in events}
-    assert by_day[date(2026, 12, 17)] == agenda
-    assert "agenda is posted in Slack 2 working days before" in by_day[date(2027, 1, 21)]
-    override = [e for e in cal.walk("VEVENT") if "RECURRENCE-ID" in e]
-    assert len(override) == 1 and override[0]["UID"] == "series-1@missing-bot"
+def test_the_description_says_what_the_meeting_is_and_where_the_agenda_is_never_a_child():
+    cal = icalendar.Calendar.from_ical(ics.request(series()))
+    (event,) = cal.walk("VEVENT")
+    text = str(event["DESCRIPTION"])
+    assert "reviews the children reported missing" in text and "Period reviewed" in text
+    assert "Agenda: sent before each meeting" in text and "/missing agenda" in text
+    assert "RECURRENCE-ID" not in ics.request(series()).decode()  # no per-meeting agenda overrides
+
+
+def test_the_chair_organises_and_is_not_invited():
+    data = series(sent_by="missing-bot@council.example")
+    data.config = data.config.model_copy(update={"attendees": [*data.config.attendees, data.config.chair]})
+    (event,) = icalendar.Calendar.from_ical(ics.request(data)).walk("VEVENT")
+    assert str(event["ORGANIZER"]) == "mailto:chair@example.org"
+    assert event["ORGANIZER"].params["SENT-BY"] == "mailto:missing-bot@council.example"
+    assert [str(a) for a in event["ATTENDEE"]] == ["mailto:al@example.org", "mailto:bea@example.org"]
+    alone = series(sent_by="missing-bot@council.example")
+    alone.config = alone.config.model_copy(update={"chair": None})
+    (event,) = icalendar.Calendar.from_ical(ics.request(alone)).walk("VEVENT")
+    assert str(event["ORGANIZER"]) == "mailto:missing-bot@council.example" and "SENT-BY" not in event["ORGANIZER"].params
+
+
+def test_the_same_series_gives_the_same_bytes():
+    """DTSTAMP is the series' last change, not the moment the file is made: a feed polled twice is unchanged."""
+    assert ics.request(series()) == ics.request(series())
+    assert ics.feed([series()]) == ics.feed([series()])
+    later = series(updated=datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc))
+    assert icalendar.Calendar.from_ical(ics.request(later)).walk("VEVENT")[0]["DTSTAMP"].dt == later.updated
 
 
 def test_fortnightly_tuesday_rule_in_another_series():
     c = pm.SeriesConfig(name="MACE", rrule="FREQ=WEEKLY;INTERVAL=2;BYDAY=TU", start_time="14:00")
     data = ics.SeriesData(uid="mace@x", config=c, dtstart=pm.first_occurrence_date(c, date(2026, 11, 23)), sequence=0,
                           created=NOW)
-    cal = icalendar.Calendar.from_ical(ics.feed([series(), data], NOW))
+    cal = icalendar.Calendar.from_ical(ics.feed([series(), data]))
     assert "METHOD" not in cal
     events = recurring_ical_events.of(cal).between(date(2026, 11, 23), date(2027, 1, 1))
     mace = sorted(e["DTSTART"].dt for e in events if e["SUMMARY"] == "MACE")
@@ -197,10 +216,10 @@ def test_khal_imports_the_invite_and_lists_the_same_occurrences(tmp_path):
     gone = datetime(2027, 3, 18, 10, 0, tzinfo=LONDON)
     data = series(exdates=[gone])
     expected = [d for d in EXPECTED if d != gone.date()]
-    london = _khal(tmp_path, "Europe/London", ics.request(data, NOW), "2026-12-01", 730)
+    london = _khal(tmp_path, "Europe/London", ics.request(data), "2026-12-01", 730)
     assert london == [f"{d} 10:00 {d} 11:30 Missing Children Monitoring Meeting" for d in expected]
     # Shown in UTC, summer meetings are an hour earlier: khal read the VTIMEZONE/TZID itself.
-    utc = _khal(tmp_path, "UTC", ics.request(data, NOW), "2026-12-01", 730)
+    utc = _khal(tmp_path, "UTC", ics.request(data), "2026-12-01", 730)
     summer = {d for d in expected if datetime(d.year, d.month, d.day, 10, tzinfo=LONDON).utcoffset()}
     assert utc == [f"{d} {'09' if d in summer else '10'}:00 {d} {'10' if d in summer else '11'}:30 "
                    "Missing Children Monitoring Meeting" for d in expected]

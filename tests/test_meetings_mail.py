@@ -50,13 +50,14 @@ def smtp():
 
 @pytest.fixture
 def mail_services(db_url, slack_stub, clock, smtp):
-    settings = make_settings(db_url, slack_stub, smtp_url=smtp.url)
+    settings = make_settings(db_url, slack_stub, smtp_url=smtp.url, smtp_from=BOT_FROM)
     client = WebClient(token=settings.slack_bot_token, base_url=slack_stub.url, timeout=5)
     svc = build_services(settings, migrate=False, client=client, clock=clock)
     yield svc
     svc.engine.dispose()
 
 
+BOT_FROM = "Missing Bot <missing-bot@council.example>"
 CONFIG = pm.SeriesConfig(chair=pm.Person.parse("Jo Chair <chair@example.org>"),
                          attendees=[pm.Person.parse("Al Police <al@example.org>"),
                                     pm.Person.parse("Zoë Health <zoe@example.org>")],
@@ -95,9 +96,11 @@ def test_invite_reaches_smtp_with_imip_structure(mail_services, smtp, clock):
     assert emailed(mail_services, smtp, clock.now) == 0  # sent once per version
 
     (mail_from, rcpt, raw), = smtp.messages
-    assert mail_from == "chair@example.org"
-    assert sorted(rcpt) == ["al@example.org", "chair@example.org", "zoe@example.org"]
+    assert mail_from == "missing-bot@council.example"  # the bot's own address, not the chair's
+    assert sorted(rcpt) == ["al@example.org", "zoe@example.org"]  # the chair organises; not invited
     msg = _parse(raw)
+    assert msg["From"].addresses[0].addr_spec == "missing-bot@council.example"
+    assert msg["Reply-To"].addresses[0].addr_spec == "chair@example.org"
     assert msg.get_content_type() == "multipart/mixed"
     alternative, attachment = msg.get_payload()
     assert alternative.get_content_type() == "multipart/alternative"
@@ -114,7 +117,7 @@ def test_invite_reaches_smtp_with_imip_structure(mail_services, smtp, clock):
     (event,) = cal.walk("VEVENT")
     assert event["SEQUENCE"] == 0
     assert "Zoë Health" in [a.params.get("CN") for a in event["ATTENDEE"]]
-    assert msg["Subject"].strip().startswith("Invitation: Missing Children Monitoring Meeting")
+    assert msg["Subject"] == "Invitation: Missing Children Monitoring Meeting (third Thursday of each month)"
     uid = event["UID"]
 
     # A change raises SEQUENCE under the same UID: calendars update the meeting.
@@ -135,16 +138,15 @@ def test_cancellations_are_emailed_as_method_cancel(mail_services, smtp, clock):
     with mail_services.sessions.begin() as s:
         series = s.get(sm.MeetingSeries, series.id)
         sm.cancel_occurrence(s, series, meeting, actor="UADMIN0001", now=clock.now, channel="C0ALERTS01")
-    assert emailed(mail_services, smtp, clock.now) == 2  # CANCEL of the date, then the series with its EXDATE
-    cancel_msg, update_msg = (_parse(m[2]) for m in smtp.messages[-2:])
+    assert emailed(mail_services, smtp, clock.now) == 1  # the date's CANCEL alone: the series is not sent again
+    cancel_msg = _parse(smtp.messages[-1][2])
     part, cal = _calendar_part(cancel_msg)
     assert part.get_param("method") == "CANCEL" and cal["METHOD"] == "CANCEL"
     (event,) = cal.walk("VEVENT")
     assert event["RECURRENCE-ID"].dt == meeting
-    assert cancel_msg["Subject"].strip().startswith("Cancelled: Missing Children Monitoring Meeting, Thu 21 Jan 2027")
-    part, cal = _calendar_part(update_msg)
-    assert part.get_param("method") == "REQUEST"
-    assert [e.dt for e in cal.walk("VEVENT")[0]["EXDATE"].dts] == [meeting]
+    # one line, not folded into a leading space
+    assert cancel_msg["Subject"] == "Cancelled: Missing Children Monitoring Meeting, Thu 21 Jan 2027 10:00 GMT"
+    assert b"Subject: Cancelled: Missing Children Monitoring Meeting, Thu 21 Jan 2027 10:00 GMT\r\n" in smtp.messages[-1][2]
     assert emailed(mail_services, smtp, clock.now) == 0
 
     with mail_services.sessions.begin() as s:
@@ -156,7 +158,7 @@ def test_cancellations_are_emailed_as_method_cancel(mail_services, smtp, clock):
 
 
 def test_no_smtp_no_email_and_unreachable_server_retries(db_url, slack_stub, clock, smtp):
-    settings = make_settings(db_url, slack_stub)
+    settings = make_settings(db_url, slack_stub, smtp_from=BOT_FROM)
     svc = build_services(settings, migrate=False, client=WebClient(base_url=slack_stub.url), clock=clock)
     with svc.sessions.begin() as s:
         sm.save_series(s, CONFIG, actor="UADMIN0001", now=clock.now)
@@ -189,7 +191,7 @@ def test_two_processes_sweeping_at_once_email_each_invite_once(db_url, slack_stu
     svc.engine.dispose()
     smtp.delay = 0.3  # a slow mail server: both processes are well inside the sending window
     barrier, ready = tmp_path / "go", [tmp_path / f"ready{i}" for i in range(2)]
-    e = {**env(db_url, slack_stub), "SMTP_URL": smtp.url}
+    e = {**env(db_url, slack_stub), "SMTP_URL": smtp.url, "SMTP_FROM": BOT_FROM}
     procs = [subprocess.Popen([sys.executable, "-c", DRIVER, clock.now.isoformat(), str(barrier), str(r)], cwd=tmp_path,
                               env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in ready]
     deadline = time.monotonic() + 60
@@ -200,4 +202,6 @@ def test_two_processes_sweeping_at_once_email_each_invite_once(db_url, slack_stu
     assert [p.returncode for p in procs] == [0, 0], outs
     assert not [err for _, err in outs if err.strip()], outs  # neither sweep hit an error
     subjects = sorted(str(_parse(raw)["Subject"]).split(" (")[0] for _, _, raw in smtp.messages)
-    assert subjects == ["Invitation: MACE", "Invitation: Monitoring", "Invitation: Return home"]
+    # the sweeps also build this week's agendas: each emailed once too
+    assert subjects == [f"Invitation: {n}" for n in ("MACE", "Monitoring", "Return home")] + [
+        f"OFFICIAL-SENSITIVE: {n} agenda, Thu 19 Nov 2026 10:00 GMT" for n in ("MACE", "Monitoring", "Return home")]

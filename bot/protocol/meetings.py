@@ -21,6 +21,22 @@ DEFAULT_NAME = "Missing Children Monitoring Meeting"
 DEFAULT_RRULE = "FREQ=MONTHLY;BYDAY=+3TH"
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _PERSON = re.compile(r"^\s*(?P<name>[^<]*?)\s*<(?P<email>[^>]+)>\s*$")
+_SLACK_SPECIAL = re.compile(r"<!(?:subteam\^)?([^|>]*)(?:\|([^>]*))?>")  # <!channel>, <!subteam^S1|@team>
+_SLACK_REF = re.compile(r"<[@#]([^|>]*)(?:\|([^>]*))?>")  # <@U123|jo>, <#C123|general>
+_SLACK_LINK = re.compile(r"<((?:https?|mailto):[^|>]*)(?:\|[^>]*)?>")
+_AT_ALL = re.compile(r"@(?=(?:here|channel|everyone)\b)", re.IGNORECASE)
+
+
+def neutral(text: str) -> str:
+    """Free text of a series (name, location, people's names) as plain words: no Slack markup that
+    would ping a channel or a person when the bot posts it, nothing that reads as markup in a calendar.
+    A link Slack made of a URL (an online meeting's) stays as the URL."""
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    text = _SLACK_LINK.sub(lambda m: m[1].removeprefix("mailto:"), text)
+    text = _SLACK_SPECIAL.sub(lambda m: (m[2] or m[1]).lstrip("@!"), text)
+    text = _SLACK_REF.sub(lambda m: (m[2] or "someone"), text)
+    text = _AT_ALL.sub("", text.replace("<", "").replace(">", ""))
+    return " ".join(text.split())
 
 
 class Person(BaseModel):
@@ -29,6 +45,11 @@ class Person(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = ""
     email: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return neutral(value)
 
     @field_validator("email")
     @classmethod
@@ -67,6 +88,14 @@ class SeriesConfig(BaseModel):
     channel: str = Field(default="", description="Slack channel ID for invite and agenda; default ALERT_CHANNEL")
     lead_working_days: int = Field(default=2, ge=0, le=20, description="agenda built this many working days before")
     agenda_time: time = Field(default=time(9, 0), description="local time of day the agenda is built")
+
+    @field_validator("name", "location")
+    @classmethod
+    def _plain(cls, value: str, info) -> str:
+        value = neutral(value)
+        if not value and info.field_name == "name":
+            raise ValueError("a meeting needs a name in words (Slack markup is taken out)")
+        return value
 
     @field_validator("rrule")
     @classmethod

@@ -1,8 +1,6 @@
-"""Email through SMTP_URL: rows whose payload holds the whole message (iMIP invites)."""
+"""Email through SMTP_URL: rows whose payload holds the whole message (iMIP invites, agendas)."""
 from __future__ import annotations
 
-import email
-import email.policy
 import smtplib
 
 from bot import mail
@@ -19,7 +17,7 @@ class EmailTransport:
         self.smtp_url = smtp_url
 
     def send(self, row: Outbox, thread_ref: str | None, broadcast: bool) -> Delivered:
-        message = email.message_from_string((row.payload or {})["email"], policy=email.policy.default)
+        message = mail.parse((row.payload or {})["email"])  # read back under the policy it was written with
         try:
             mail.send(self.smtp_url, message)
         except smtplib.SMTPRecipientsRefused as exc:

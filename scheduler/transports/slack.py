@@ -23,6 +23,11 @@ PERMANENT = {
 TRANSIENT = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
 
+def _has_files(row: Outbox) -> bool:
+    payload = row.payload or {}
+    return bool(payload.get("file") or payload.get("files"))
+
+
 def _header(headers, name: str) -> str | None:
     for k, v in (headers or {}).items():
         if k.lower() == name.lower():
@@ -69,11 +74,16 @@ class SlackTransport:
             raise classify(exc) from exc
         except Exception as exc:  # connection refused/reset, timeouts, DNS
             raise TransportError(type(exc).__name__, unknown=not _never_reached(exc)) from exc
-        if (row.payload or {}).get("file"):
+        if _has_files(row):
             return Delivered(row.channel, None)
         return Delivered(resp.get("channel") or row.channel, resp.get("ts"))
 
     def _send(self, row: Outbox, thread_ts: str | None, broadcast: bool):
+        files = (row.payload or {}).get("files")
+        if files:  # several files in one upload (e.g. a meeting date's CANCEL, then the whole series)
+            return self.client.files_upload_v2(channel=row.channel, initial_comment=row.text, thread_ts=thread_ts,
+                                               file_uploads=[{"content": f["content"], "filename": f["filename"],
+                                                              "title": f.get("title") or f["filename"]} for f in files])
         file = (row.payload or {}).get("file")
         if file:
             content = file["content"]
@@ -94,7 +104,7 @@ class SlackTransport:
 
     def can_find(self, row: Outbox) -> bool:
         """Posts carry their key in the message metadata; files (files_upload_v2) cannot."""
-        return not (row.payload or {}).get("file")
+        return not _has_files(row)
 
     def find_sent(self, row: Outbox, thread_ref: str | None) -> Delivered | None:
         """The message this row already posted, found by its key among the channel's (or the
