@@ -194,6 +194,7 @@ def meeting(ctx: Ctx, args: str) -> Reply:
         except g.GrammarError as exc:
             raise _fail(exc) from None
         _not_from_protocol(ctx.session, config.name)
+        version = base.sequence if base is not None and base.cancelled_at is None else None
         try:
             series, changed = sm.save_series(ctx.session, config, actor=ctx.user_id, now=ctx.now,
                                              channel=ctx.settings.alert_channel)
@@ -201,6 +202,9 @@ def meeting(ctx: Ctx, args: str) -> Reply:
             raise UserError(f"No meeting left: {exc} (see its UNTIL or COUNT).", SETUP_EXAMPLE) from None
         if not changed:
             return Reply(f"Nothing changed: {_series_line(series, ctx.now, ctx.settings.alert_channel)}")
+        if version == series.sequence:  # e.g. the channel or the agenda's lead time: not in the invite
+            return Reply(f":calendar: Saved. Nothing the invite shows has changed, so it is not sent again. "
+                         f"{_series_line(series, ctx.now, ctx.settings.alert_channel)}")
         return Reply(f":calendar: Saved (invite version {series.sequence}). "
                      f"{_series_line(series, ctx.now, ctx.settings.alert_channel)}\nThe invite is posted to the channel"
                      + (" and emailed to the attendees." if ctx.settings.smtp_url else "."))

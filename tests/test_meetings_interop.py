@@ -419,3 +419,25 @@ def test_meeting_free_text_cannot_ping_the_channel(mail_services, slack_stub):
     with svc.sessions() as s:
         rows = list(s.scalars(select(Outbox)))
     assert rows and not any("<!" in (r.text or "") for r in rows)
+
+
+def test_a_change_the_invite_does_not_show_is_not_a_new_version(mail_services, smtp, slack_stub, clock):
+    svc = mail_services
+    clock.set(datetime(2026, 11, 20, 12, 0, tzinfo=UTC))
+
+    def run(text: str) -> str:
+        return run_command(svc, user_id=CHAIR_USER, channel_id=ALERT_CHANNEL, text=text, is_admin=False).text
+
+    assert run('meeting setup chair="Jo Chair <chair@example.org>" attendees="Al <al@example.org>"').startswith(
+        ":calendar: Saved (invite version 0)")
+    sweep(svc, clock.now)
+    reply = run("meeting setup lead=3 channel=C0OTHER001")
+    assert "not sent again" in reply, reply
+    sweep(svc, clock.advance(minutes=1))
+    with svc.sessions() as s:
+        (series,) = sm.all_series(s)
+        assert (series.sequence, series.spec.lead_working_days) == (0, 3)
+    assert len([u for u in slack_stub.posts("upload")]) == 1 and len(smtp.messages) == 1
+    assert "invite version 1" in run("meeting setup time=11:00")  # the schedule: a new version, sent
+    sweep(svc, clock.advance(minutes=1))
+    assert len(smtp.messages) == 2
