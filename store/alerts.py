@@ -165,11 +165,16 @@ def last_sweep_at(session: Session) -> datetime | None:
 def record_sweep(session: Session, worker: str, at: datetime, enqueued: int, delivered: int, error: str | None) -> None:
     """One row per host (cron's `tick` is a new process each minute); hosts gone for a week are dropped."""
     host = worker.rsplit(":", 1)[0][:64]
-    run = session.get(SweepRun, host)
-    if run is None:
-        session.add(SweepRun(worker=host, at=at, enqueued=enqueued, delivered=delivered, error=error))
+    # Two processes of one host (two `tick`s, or serve beside a cron tick) may both be first:
+    # insert-if-new, then update, so neither fails on the other's row.
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
     else:
-        run.at, run.enqueued, run.delivered, run.error = at, enqueued, delivered, error
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(SweepRun).values(worker=host, at=at, enqueued=enqueued, delivered=delivered, error=error)
+                    .on_conflict_do_nothing(index_elements=["worker"]))
+    session.execute(update(SweepRun).where(SweepRun.worker == host)
+                    .values(at=at, enqueued=enqueued, delivered=delivered, error=error))
     session.execute(delete(SweepRun).where(SweepRun.at < at - timedelta(days=7)))
 
 
