@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from bot.protocol import clock as rules
 from bot.protocol.config import Protocol
+from bot.protocol.words import episode_word, outcome_word, risk_word
 from bot.render import duration, local, who
 
 ACK = "alert_ack"
@@ -15,7 +16,30 @@ STRATEGY_HELD = "alert_strategy_held"
 LATE = timedelta(minutes=5)  # a reminder stored later than this after its instant shows the real time left
 
 
-def _headline(alert, child_txt: str) -> tuple[str, str, str]:
+def _hours(n) -> str:
+    return f"{n} hour" if str(n) == "1" else f"{n} hours"
+
+
+def _away_part(n) -> str:
+    return f" ({n} of them away from placement)" if n else ""
+
+
+def _persistence(d: dict, child_txt: str) -> tuple[str, str, str]:
+    """One episode may cross several rules at once (3 in 30 days and 3 in 90 days): one message
+    says every count and lists every action asked for (`actions`, see store.alerts._announce)."""
+    crossed = d.get("actions") or [d]
+    counts = [f"{c.get('count')} episodes in {c.get('days')} days" for c in crossed]
+    short = counts[0] + "".join(f" and {c.get('count')} in {c.get('days')} days" for c in crossed[1:])
+    what = "this episode brings the count to " + " and ".join(
+        f"{c.get('count')} within {c.get('days')} days{_away_part(c.get('away'))}" for c in crossed)
+    if len(crossed) == 1:
+        asks = str(d.get("action", ""))
+    else:
+        asks = "".join(f"\n• {c.get('action')} ({c.get('episodes')} in {c.get('days')} days)" for c in crossed)
+    return f":repeat: {short}: {child_txt}", what, asks
+
+
+def _headline(alert, child_txt: str, episode=None, zone: ZoneInfo | None = None) -> tuple[str, str, str]:
     """(emoji headline, what happened, what the protocol asks)."""
     d = alert.detail or {}
     if alert.rule == rules.RI_REMINDER:
@@ -38,14 +62,18 @@ def _headline(alert, child_txt: str) -> tuple[str, str, str]:
                 "the return interview deadline has passed with no outcome recorded",
                 "hold the return interview, or record it as completed, declined or voided")
     if alert.rule == rules.LONG_MISSING:
-        return (f":rotating_light: Missing for {d.get('hours')} h: {child_txt}",
-                f"still missing {d.get('hours')} hours after being reported", str(d.get("action", "")))
+        # Counted from when the child went missing (the episode's start), not from the report.
+        started = episode.started_at if episode is not None else (
+            datetime.fromisoformat(d["started_at"]) if d.get("started_at") else None)
+        kind = episode_word(episode.episode_type if episode is not None else "missing")
+        since = f" since {local(started, zone)}" if started is not None and zone is not None else ""
+        return (f":rotating_light: {kind.capitalize()} for {_hours(d.get('hours'))}{since}: {child_txt}",
+                f"{kind} for {_hours(d.get('hours'))}{since} (counted from when the child went missing, "
+                "not from the report)", str(d.get("action", "")))
     if alert.rule == rules.PERSISTENCE:
-        return (f":repeat: {d.get('count')} episodes in {d.get('days')} days: {child_txt}",
-                f"this episode brings the count to {d.get('count')} within {d.get('days')} days",
-                str(d.get("action", "")))
+        return _persistence(d, child_txt)
     if alert.rule == rules.HIGH_RISK:
-        was = f" (was {d['old_grade'].replace('_', ' ')})" if d.get("old_grade") else ""
+        was = f" (was {risk_word(d['old_grade'])})" if d.get("old_grade") else ""
         return (f":red_circle: High risk: {child_txt}", f"police risk grade is high{was}",
                 "immediate response: strategy discussion with police and the duty manager")
     return (f"Alert: {child_txt}", alert.rule, "")
@@ -54,16 +82,18 @@ def _headline(alert, child_txt: str) -> tuple[str, str, str]:
 def render_alert(alert, child, episode, protocol: Protocol, zone: ZoneInfo) -> tuple[str, list[dict]]:
     """The fallback text and blocks of an alert; acknowledgement shown when recorded."""
     child_txt = who(child.child_ref, child.label) if child is not None else "unknown child"
-    headline, what, asks = _headline(alert, child_txt)
+    headline, what, asks = _headline(alert, child_txt, episode, zone)
     lines = [f"*What happened:* {what}."]
-    if asks:
+    if asks.startswith("\n"):  # a list of actions
+        lines.append(f"*The protocol asks:*{asks}")
+    elif asks:
         lines.append(f"*The protocol asks:* {asks}.")
     d = alert.detail or {}
     if alert.rule in (rules.RI_REMINDER, rules.RI_OVERDUE) and episode is not None and episode.returned_at:
         lines.append(f"*Returned:* {local(episode.returned_at, zone)}  ·  *Due by:* "
                      f"{local(rules.ri_deadline(episode.returned_at, protocol), zone)}")
     elif episode is not None:
-        lines.append(f"*Missing since:* {local(episode.started_at, zone)}"
+        lines.append(f"*{episode_word(episode.episode_type).capitalize()} since:* {local(episode.started_at, zone)}"
                      + (f"  ·  *Returned:* {local(episode.returned_at, zone)}" if episode.returned_at else ""))
     if alert.rule == rules.RI_OVERDUE:
         lines.append(f"*Overdue since:* {local(datetime.fromisoformat(d['deadline']), zone)}"
@@ -80,7 +110,7 @@ def render_alert(alert, child, episode, protocol: Protocol, zone: ZoneInfo) -> t
                        f":white_check_mark: Acknowledged by <@{alert.acknowledged_by}> at {local(alert.acknowledged_at, zone)}"}]})
     if alert.rule in (rules.RI_REMINDER, rules.RI_OVERDUE) and episode is not None and episode.ri_outcome:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
-                       f":memo: Return interview {episode.ri_outcome} {local(episode.ri_at, zone)}"}]})
+                       f":memo: Return interview {outcome_word(episode.ri_outcome)} {local(episode.ri_at, zone)}"}]})
     if episode is not None and episode.strategy_meeting_at is not None:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
                        f":handshake: Strategy meeting held {local(episode.strategy_meeting_at, zone)}"
@@ -93,7 +123,8 @@ def render_alert(alert, child, episode, protocol: Protocol, zone: ZoneInfo) -> t
         buttons.append({"type": "button", "action_id": RECORD_RI, "value": str(alert.id),
                         "text": {"type": "plain_text", "text": "Record interview outcome"}})
     wants_strategy = alert.rule in (rules.LONG_MISSING, rules.HIGH_RISK) or (
-        alert.rule == rules.PERSISTENCE and "strategy" in str(d.get("action", "")).lower())
+        alert.rule == rules.PERSISTENCE and any("strategy" in str(c.get("action", "")).lower()
+                                                for c in (d.get("actions") or [d])))
     if wants_strategy and episode is not None and episode.strategy_meeting_at is None:
         buttons.append({"type": "button", "action_id": STRATEGY_HELD, "value": str(alert.id),
                         "text": {"type": "plain_text", "text": "Strategy meeting held"}})

@@ -88,7 +88,7 @@ def done_report(ctx: Ctx, child, values: dict) -> dict:
                      missing_from=values.get("missing_from", ""), risk_grade=values.get("risk_grade"),
                      police_ref=values.get("police_ref", ""), episode_type=values.get("episode_type", "missing"),
                      example=REPORT.example, returned_at=values.get("returned_at"))
-    kind = "away from placement" if episode.episode_type == "away" else "missing"
+    kind = words.episode_word(episode.episode_type)
     if episode.returned_at is not None:
         lines = [f":rotating_light: Recorded an earlier episode: {who(child.child_ref, child.label)} {kind} "
                  f"{local(episode.started_at, ctx.zone)} to {local(episode.returned_at, ctx.zone)}. Return interview due by "
@@ -96,7 +96,7 @@ def done_report(ctx: Ctx, child, values: dict) -> dict:
     else:
         lines = [f":rotating_light: Recorded: {who(child.child_ref, child.label)} {kind} since {local(episode.started_at, ctx.zone)}."]
     details = [f"from {episode.missing_from}" if episode.missing_from else "",
-               f"risk {episode.risk_grade.replace('_', ' ')}" if episode.risk_grade else "risk not graded yet",
+               f"risk {words.risk_word(episode.risk_grade)}" if episode.risk_grade else "risk not graded yet",
                f"police ref {episode.police_ref}" if episode.police_ref else ""]
     detail = ", ".join(d for d in details if d)
     lines.append(detail[:1].upper() + detail[1:] + ".")
@@ -139,9 +139,19 @@ def interview(ctx: Ctx, text: str) -> Reply:
     deadline = rules.ri_deadline(episode.returned_at, ctx.protocol)
     timing = "within timescale" if at <= deadline else "outside the timescale"
     also = "".join(f"\nAlso recorded for the earlier return of {local(e.returned_at, ctx.zone)}, which was still owed "
-                   "an interview." for e in earlier)
+                   "an interview" + _earlier_timing(ctx, e, at, outcome) + "." for e in earlier)
     return Reply(f":memo: {who(child.child_ref, child.label)}: return interview *{outcome}* {local(at, ctx.zone)}"
                  + (f" ({timing})" if outcome == "completed" else "") + f". Reminders for it stop.{also}")
+
+
+def _earlier_timing(ctx: Ctx, e, at, outcome: str) -> str:
+    """Whether one interview covering an earlier return was in time for that return too (its own deadline)."""
+    if outcome != "completed":
+        return ""
+    deadline = rules.ri_deadline(e.returned_at, ctx.protocol)
+    if at <= deadline:
+        return f": within timescale for it too (due by {local(deadline, ctx.zone)})"
+    return f": *outside the timescale* for it (was due by {local(deadline, ctx.zone)})"
 
 
 def parse_child_fields(ctx: Ctx, p: g.Parsed) -> dict:
@@ -186,7 +196,7 @@ def child(ctx: Ctx, text: str) -> Reply:
 
 
 def describe_child(child) -> str:
-    parts = [child.gender, child.placement_type.replace("_", " "),
+    parts = [words.gender_word(child.gender), words.placement_word(child.placement_type),
              "looked after" if child.looked_after else "not looked after"]
     if child.out_of_area:
         parts.append("placed out of area")
@@ -205,4 +215,4 @@ def risk(ctx: Ctx, text: str) -> Reply:
     grade = g.choice(p.positional["grade"], words.RISK_GRADES, words.RISK_ALIASES, "risk grade", RISK.example)
     child = records.require_child(ctx.session, ref)
     records.regrade(ctx, child, grade)
-    return Reply(f":large_orange_diamond: {who(child.child_ref, child.label)}: risk now *{grade.replace('_', ' ')}*.")
+    return Reply(f":large_orange_diamond: {who(child.child_ref, child.label)}: risk now *{words.risk_word(grade)}*.")

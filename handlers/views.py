@@ -6,6 +6,7 @@ from bot.protocol import grammar as g
 from bot.protocol import rules
 from bot.protocol.clock import window_start
 from bot.protocol.when import ACCEPTED_FORMS
+from bot.protocol.words import episode_word, outcome_word, risk_word
 from bot.render import duration, local, who
 from handlers.registry import ORDER, SUBCOMMANDS, Reply, UserError, subcommand
 from store import records
@@ -31,13 +32,21 @@ def status(ctx: Ctx, text: str) -> Reply:
     lines = [f"*{who(child.child_ref, child.label)}* — {describe(child)}"]
     open_ep = next((e for e in episodes if e.returned_at is None), None) or records.open_episode(ctx.session, child.id)
     if open_ep:
-        lines.append(f":rotating_light: *Missing now* for {duration(now - open_ep.started_at)}, since "
-                     f"{local(open_ep.started_at, ctx.zone)}; risk {(open_ep.risk_grade or 'not graded').replace('_', ' ')}"
+        lines.append(f":rotating_light: *{episode_word(open_ep.episode_type).capitalize()} now* for "
+                     f"{duration(now - open_ep.started_at)}, since "
+                     f"{local(open_ep.started_at, ctx.zone)}; risk {risk_word(open_ep.risk_grade)}"
                      + (f"; from {open_ep.missing_from}" if open_ep.missing_from else "")
                      + (f"; police ref {open_ep.police_ref}" if open_ep.police_ref else ""))
     else:
         lines.append("Not missing now.")
-    lines.append(f"Episodes: *{c30}* in the last 30 days, *{len(episodes)}* in the last 90 days.")
+    away30 = sum(1 for e in episodes if e.started_at > since30 and e.episode_type == "away")
+    away90 = sum(1 for e in episodes if e.episode_type == "away")
+    counted = ""
+    if away90:
+        counted = f" Of these, away from placement: {away30} in 30 days, {away90} in 90 days"
+        counted += ("." if ctx.protocol.count_away_persistence else
+                    "; they do not count toward the persistence thresholds.")
+    lines.append(f"Episodes: *{c30}* in the last 30 days, *{len(episodes)}* in the last 90 days.{counted}")
     for e in episodes[:10]:
         lines.append("• " + episode_line(ctx, e))
     if len(episodes) > 10:
@@ -55,7 +64,7 @@ def describe(child) -> str:
 
 
 def episode_line(ctx: Ctx, e) -> str:
-    kind = "away" if e.episode_type == "away" else "missing"
+    kind = episode_word(e.episode_type)
     if e.returned_at is None:
         return f"{local(e.started_at, ctx.zone)} {kind}, still open"
     state = rules.ri_state(e.returned_at, e.ri_outcome, ctx.now, ctx.protocol)
@@ -65,7 +74,7 @@ def episode_line(ctx: Ctx, e) -> str:
     elif state == "overdue":
         ri = f"*interview overdue* since {local(deadline, ctx.zone)}"
     else:
-        ri = f"interview {state} {local(e.ri_at, ctx.zone)}"
+        ri = f"interview {outcome_word(state)} {local(e.ri_at, ctx.zone)}"
     return f"{local(e.started_at, ctx.zone)} {kind} for {duration(e.returned_at - e.started_at)}; {ri}"
 
 
@@ -74,11 +83,15 @@ def open_now(ctx: Ctx, text: str) -> Reply:
     rows = records.all_open(ctx.session)
     if not rows:
         return Reply(":white_check_mark: No child is recorded missing right now.")
-    lines = [f"*{len(rows)} {'child' if len(rows) == 1 else 'children'} missing now* (longest first):"]
+    away = sum(1 for _, e in rows if e.episode_type == "away")
+    missing = len(rows) - away
+    heads = [f"{n} {'child' if n == 1 else 'children'} {what}" for n, what in
+             ((missing, "missing now"), (away, "away from placement now")) if n]
+    lines = [f"*{' and '.join(heads)}* (longest first):"]
     for child, e in rows[:50]:
-        kind = " (away)" if e.episode_type == "away" else ""
-        lines.append(f"• {who(child.child_ref, child.label)}{kind}: {duration(ctx.now - e.started_at)}, since "
-                     f"{local(e.started_at, ctx.zone)}; risk {(e.risk_grade or 'not graded').replace('_', ' ')}")
+        lines.append(f"• {who(child.child_ref, child.label)}, {episode_word(e.episode_type)}: "
+                     f"{duration(ctx.now - e.started_at)}, since "
+                     f"{local(e.started_at, ctx.zone)}; risk {risk_word(e.risk_grade)}")
     if len(rows) > 50:
         lines.append(f"…and {len(rows) - 50} more.")
     return Reply("\n".join(lines))

@@ -82,22 +82,38 @@ def _insert_alert(session: Session, due: rules.Due, now: datetime) -> int | None
 
 def fire(session: Session, due: rules.Due, env: Env) -> bool:
     """Store the alert and its messages, unless this key has fired before. True when new."""
-    from bot.render_alerts import render_alert
-
     alert_id = _insert_alert(session, due, env.now)
     if alert_id is None:
         return False
-    alert = session.get(Alert, alert_id)
-    child = session.get(Child, due.child_id)
-    episode = session.get(Episode, due.episode_id) if due.episode_id else None
-    text, blocks = render_alert(alert, child, episode, env.protocol, env.zone)
-    thread = f"episode:{due.episode_id}" if due.episode_id else None
-    common = dict(kind=f"alert.{due.rule}", text=text, blocks=blocks, now=env.now, child_id=due.child_id,
-                  episode_id=due.episode_id)
-    enqueue(session, key=f"alert:{due.key}", channel=env.channel, thread_key=thread, **common)
-    if child is not None and child.worker_user_id:
-        enqueue(session, key=f"alert-dm:{due.key}", channel=child.worker_user_id, **common)
+    _announce(session, [session.get(Alert, alert_id)], env)
     return True
+
+
+def _announce(session: Session, group: list[Alert], env: Env) -> None:
+    """Enqueue ONE message (team channel, and the allocated worker) for alerts stored together
+    about the same thing: the persistence rules one episode crossed at once (3 in 30 days and 3 in
+    90 days). The first alert carries the message (its key, its buttons) and, in its detail,
+    every rule crossed with what each asks for; the others keep their own row, so each rule still
+    fires once per crossing, and point at it (`announced_with`)."""
+    from bot.render_alerts import render_alert
+
+    alert = group[0]
+    if len(group) > 1:
+        alert.detail = {**(alert.detail or {}), "actions": [
+            {"key": a.key, **{k: (a.detail or {}).get(k) for k in ("rule", "episodes", "days", "count", "away", "action")}}
+            for a in group]}
+        for other in group[1:]:
+            other.detail = {**(other.detail or {}), "announced_with": alert.key}
+        session.flush()
+    child = session.get(Child, alert.child_id)
+    episode = session.get(Episode, alert.episode_id) if alert.episode_id else None
+    text, blocks = render_alert(alert, child, episode, env.protocol, env.zone)
+    thread = f"episode:{alert.episode_id}" if alert.episode_id else None
+    common = dict(kind=f"alert.{alert.rule}", text=text, blocks=blocks, now=env.now, child_id=alert.child_id,
+                  episode_id=alert.episode_id)
+    enqueue(session, key=f"alert:{alert.key}", channel=env.channel, thread_key=thread, **common)
+    if child is not None and child.worker_user_id:
+        enqueue(session, key=f"alert-dm:{alert.key}", channel=child.worker_user_id, **common)
 
 
 # -- evaluation ------------------------------------------------------------------------------
@@ -117,13 +133,20 @@ def evaluate_episode(session: Session, e: Episode, env: Env) -> int:
 def evaluate_persistence(session: Session, child_id: int, env: Env) -> int:
     eps = [ep_of(e) for e in session.scalars(
         select(Episode).where(Episode.child_id == child_id, Episode.started_at <= env.now))]
-    fired = 0
+    # Each rule is its own alert row (fires once per crossing), but the rules one episode crossed
+    # in this evaluation are announced in one message listing every action asked for.
+    crossing: dict[tuple[int | None, datetime], list[Alert]] = {}
     for rule in env.protocol.persistence:
         due = rules.persistence_due(child_id, eps, rule, env.protocol, env.zone, env.now,
                                     last_fired(session, child_id, rules.PERSISTENCE, rules.rule_name(rule)))
-        if due is not None:
-            fired += fire(session, due, env)
-    return fired
+        if due is None:
+            continue
+        alert_id = _insert_alert(session, due, env.now)
+        if alert_id is not None:
+            crossing.setdefault((due.episode_id, due.at), []).append(session.get(Alert, alert_id))
+    for group in crossing.values():
+        _announce(session, group, env)
+    return sum(len(group) for group in crossing.values())
 
 
 def evaluate_child(session: Session, child_id: int, env: Env) -> int:
@@ -235,10 +258,19 @@ def on_child_changed(ctx: "Ctx", child: Child) -> None:
 # -- acknowledgement and health --------------------------------------------------------------
 def acknowledge(session: Session, alert_id: int, user_id: str, now: datetime) -> bool:
     """Record who acknowledged first: True when this call did. A later press, even one racing
-    the first in another process, keeps the first (the update is conditional)."""
-    return session.execute(update(Alert).where(Alert.id == alert_id, Alert.acknowledged_at.is_(None))
-                           .values(acknowledged_at=now, acknowledged_by=user_id)
-                           .execution_options(synchronize_session=False)).rowcount == 1
+    the first in another process, keeps the first (the update is conditional). Alerts announced
+    in the same message (`_announce`) are acknowledged with it."""
+    if session.execute(update(Alert).where(Alert.id == alert_id, Alert.acknowledged_at.is_(None))
+                       .values(acknowledged_at=now, acknowledged_by=user_id)
+                       .execution_options(synchronize_session=False)).rowcount != 1:
+        return False
+    detail = session.scalar(select(Alert.detail).where(Alert.id == alert_id)) or {}
+    others = [a["key"] for a in detail.get("actions") or () if a.get("key")]
+    if others:
+        session.execute(update(Alert).where(Alert.key.in_(others), Alert.acknowledged_at.is_(None))
+                        .values(acknowledged_at=now, acknowledged_by=user_id)
+                        .execution_options(synchronize_session=False))
+    return True
 
 
 @dataclass

@@ -59,7 +59,7 @@ def long_missing(services, stub, clock) -> tuple[dict, str]:
     report(services, "C100", clock.now)
     clock.advance(hours=24)
     sweep(services)
-    post = alert_message(stub, "Missing for 24 h")
+    post = alert_message(stub, "Missing for 24 hours")
     return post, ts_of(services, post["text"])
 
 

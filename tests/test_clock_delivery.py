@@ -178,6 +178,6 @@ def test_a_long_missing_alert_held_up_until_after_the_return_is_not_posted(servi
     found(services, "C600", clock.advance(minutes=20))
     clock.advance(hours=1)
     deliver_due(services)
-    assert not [p for p in slack_stub.posts() if "Missing for 24 h" in p["text"]]
+    assert not [p for p in slack_stub.posts() if "Missing for 24 hours" in p["text"]]
     [held] = [r for r in outbox(services) if r.kind == "alert.long_missing"]
     assert held.status == "cancelled" and "returned" in held.error

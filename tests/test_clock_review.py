@@ -116,11 +116,13 @@ def test_first_alert_of_an_episode_is_broadcast_to_the_channel_later_ones_are_no
     sweep(services)
     posts = {p["text"]: p for p in alert_posts(slack_stub)}
     root = next(r.slack_ts for r in outbox(services) if r.kind == "change.reported")
-    assert list(posts) == ["High risk: C100 (AB)", "Missing for 24 h: C100 (AB)", "Missing for 72 h: C100 (AB)"]
+    long24 = "Missing for 24 hours since Thu 19 Nov 2026 10:00 GMT: C100 (AB)"
+    long72 = "Missing for 72 hours since Thu 19 Nov 2026 10:00 GMT: C100 (AB)"
+    assert list(posts) == ["High risk: C100 (AB)", long24, long72]
     assert {p["thread_ts"] for p in posts.values()} == {root}
     assert posts["High risk: C100 (AB)"].get("reply_broadcast") is True
-    assert not posts["Missing for 24 h: C100 (AB)"].get("reply_broadcast")
-    assert not posts["Missing for 72 h: C100 (AB)"].get("reply_broadcast")
+    assert not posts[long24].get("reply_broadcast")
+    assert not posts[long72].get("reply_broadcast")
     assert not any(p.get("reply_broadcast") for p in alert_posts(slack_stub, WORKER))  # DMs have no thread
     assert not any(p.get("reply_broadcast") for p in slack_stub.posts() if not p["text"].startswith(
         ("High", "Missing for")))  # nor do the record's own lines

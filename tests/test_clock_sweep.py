@@ -47,8 +47,11 @@ def test_long_missing_at_24_hours_not_at_23_59_in_the_reports_thread(services, s
     result = sweep(services)
     assert result.enqueued == 1 and result.delivered == 2  # team channel + allocated worker
     [post] = alert_posts(slack_stub)
-    assert post["text"] == "Missing for 24 h: C100 (AB)" and post["thread_ts"] == root_ts
+    # counted from when the child went missing (10 minutes before the report), said in the alert
+    assert post["text"] == "Missing for 24 hours since Thu 19 Nov 2026 09:50 GMT: C100 (AB)"
+    assert post["thread_ts"] == root_ts
     assert "strategy meeting required" in post["blocks"][0]["text"]["text"]
+    assert "counted from when the child went missing" in post["blocks"][0]["text"]["text"]
     [dm] = alert_posts(slack_stub, WORKER)
     assert dm["text"] == post["text"] and "thread_ts" not in dm
     assert root["channel"] == ALERT_CHANNEL
@@ -74,8 +77,8 @@ def test_downtime_of_three_days_each_due_alert_once_and_repeats_collapse(service
     posts = alert_posts(slack_stub)
     assert sorted(headlines(posts)) == sorted([
         "Return interview overdue by 3 days: C200 (CD)",  # one overdue alert, not 4
-        "Missing for 24 h: C201 (EF)",
-        "Missing for 72 h: C201 (EF)",
+        "Missing for 24 hours since Thu 19 Nov 2026 10:00 GMT: C201 (EF)",
+        "Missing for 72 hours since Thu 19 Nov 2026 10:00 GMT: C201 (EF)",
     ])
     assert "24 h" not in " ".join(h for h in headlines(posts) if "C200" in h)  # the stale 24-h reminder is dropped
     assert len(alert_posts(slack_stub, WORKER)) == 1
@@ -129,14 +132,19 @@ def test_third_episode_in_30_days_alerts_in_the_same_transaction_once(services, 
     clock.set(t0 + timedelta(days=19))
     third = report(services, "C400", clock.now)
     # stored by the report's own transaction, before any sweep or delivery
+    # one alert row per rule (each fires once per crossing), one message listing both actions
+    with services.sessions() as s:
+        assert sorted(a.variant for a in s.scalars(select(Alert).where(Alert.rule == "persistence"))) == ["3in30d", "3in90d"]
     rows = [r for r in outbox(services) if r.kind == "alert.persistence"]
-    assert len(rows) == 2 and {r.episode_id for r in rows} == {third}
+    assert len(rows) == 1 and {r.episode_id for r in rows} == {third}
     deliver_due(services)
-    posts = alert_posts(slack_stub)
-    assert sorted(headlines(posts)) == ["3 episodes in 30 days: C400 (IJ)", "3 episodes in 90 days: C400 (IJ)"]
+    [post] = alert_posts(slack_stub)
+    assert post["text"] == "3 episodes in 30 days and 3 in 90 days: C400 (IJ)"
     report_ts = next(r.slack_ts for r in outbox(services) if r.kind == "change.reported" and r.episode_id == third)
-    assert {p["thread_ts"] for p in posts} == {report_ts}
-    assert "missing intervention planning meeting" in posts[0]["blocks"][0]["text"]["text"] + posts[1]["blocks"][0]["text"]["text"]
+    assert post["thread_ts"] == report_ts
+    body = post["blocks"][0]["text"]["text"]
+    assert "• missing intervention planning meeting (3 in 30 days)" in body
+    assert "• strategy meeting (3 in 90 days)" in body
 
     clock.advance(hours=2)
     found(services, "C400", clock.now)
@@ -144,7 +152,7 @@ def test_third_episode_in_30_days_alerts_in_the_same_transaction_once(services, 
     clock.set(t0 + timedelta(days=20))
     report(services, "C400", clock.now)  # a fourth: still at or above 3, no new crossing
     sweep(services)
-    assert len([r for r in outbox(services) if r.kind == "alert.persistence"]) == 2
+    assert len([r for r in outbox(services) if r.kind == "alert.persistence"]) == 1
 
 
 def test_two_in_30_days_but_three_in_90(services, slack_stub, clock):
@@ -184,8 +192,7 @@ def test_episodes_written_without_hooks_are_found_by_the_sweep(services, slack_s
                           created_at=clock.now, updated_at=clock.now, ri_outcome="completed"))
     clock.advance(minutes=1)
     sweep(services)
-    assert sorted(headlines(alert_posts(slack_stub))) == ["3 episodes in 30 days: C700 (OP)",
-                                                         "3 episodes in 90 days: C700 (OP)"]
+    assert headlines(alert_posts(slack_stub)) == ["3 episodes in 30 days and 3 in 90 days: C700 (OP)"]
     clock.advance(minutes=1)
     assert sweep(services).enqueued == 0
 
@@ -258,7 +265,7 @@ def test_imported_history_counts_in_the_import_transaction_and_old_history_is_qu
     with change(services, user="UADMIN0001") as ctx:
         import_csv(ctx, data.encode())
     rows = [r for r in outbox(services) if r.kind.startswith("alert.")]  # stored by the import itself
-    assert sorted(r.text for r in rows) == ["3 episodes in 30 days: C950 (UV)", "3 episodes in 90 days: C950 (UV)"]
+    assert [r.text for r in rows] == ["3 episodes in 30 days and 3 in 90 days: C950 (UV)"]
     clock.advance(minutes=1)
     assert sweep(services).enqueued == 0
 
@@ -270,4 +277,4 @@ def test_imported_history_counts_in_the_import_transaction_and_old_history_is_qu
     assert not [r for r in outbox(services) if r.kind.startswith("alert.") and "C952" in r.text]
     report(services, "C952", clock.now)
     deliver_due(services)
-    assert "3 episodes in 30 days: C952 (WX)" in headlines(alert_posts(slack_stub))
+    assert "3 episodes in 30 days and 3 in 90 days: C952 (WX)" in headlines(alert_posts(slack_stub))

@@ -188,7 +188,7 @@ def test_csv_and_markdown_carry_the_same_figures(fig):
     assert ["Episodes", "11"] in rows and ["Children", "5"] in rows
     assert ["Male", "2", "5"] in rows
     assert ["2025-04", "4", "3", "1", "1", "0", "1", "0", "0", "0", "0"] in rows
-    assert ["1", "A1", "4", "Foster care, Semi independent"] in rows
+    assert ["1", "A1", "4", "Foster care, Semi-independent"] in rows
     assert ["In timescale", "3"] in rows and ["Incomplete", "3"] in rows
     md = to_markdown(fig)
     assert "| Episodes | 11 |" in md and "| Bus station | 2 |" in md and "## Return interviews" in md

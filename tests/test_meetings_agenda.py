@@ -97,8 +97,8 @@ def test_period_and_lead_time(seeded):
 def test_section_1_children_missing_looked_after_first(seeded):
     a = built(seeded)
     assert rows(a, 1) == [
-        ["T100 (AA)", "yes", "foster_care", "3", "1d 13h", "high", "completed 1, declined 1, overdue 1"],
-        ["T200 (BB)", "yes", "la_residential", "2", "4d 0h", "low", "due 1, overdue 1"],
+        ["T100 (AA)", "yes", "foster care", "3", "1d 13h", "high", "completed 1, declined 1, overdue 1"],
+        ["T200 (BB)", "yes", "LA residential", "2", "4d 0h", "low", "due 1, overdue 1"],
         ["T300 (CC)", "no", "home", "1", "16h 0m", "medium", "completed 1"],
         ["T400 (DD)", "no", "home", "1", "1d 12h (still missing)", "high", "still missing 1"],
     ]
@@ -115,9 +115,9 @@ def test_section_2_persistence_crossings(seeded):
 
 def test_section_3_episodes_over_24_hours(seeded):
     assert rows(built(seeded), 3) == [
-        ["T100 (AA)", "Sat 28 Nov 2026 20:00 GMT", "1d 13h", "held Sun 29 Nov 2026 12:00 GMT"],
-        ["T200 (BB)", "Thu 10 Dec 2026 12:00 GMT", "4d 0h", "not recorded"],
-        ["T400 (DD)", "Sun 13 Dec 2026 21:00 GMT", "1d 12h (still missing)", "not recorded"],
+        ["T100 (AA)", "missing", "Sat 28 Nov 2026 20:00 GMT", "1d 13h", "held Sun 29 Nov 2026 12:00 GMT"],
+        ["T200 (BB)", "missing", "Thu 10 Dec 2026 12:00 GMT", "4d 0h", "not recorded"],
+        ["T400 (DD)", "missing", "Sun 13 Dec 2026 21:00 GMT", "1d 12h (still missing)", "not recorded"],
     ]
 
 
@@ -131,7 +131,7 @@ def test_section_4_return_interviews(seeded):
 
 
 def test_section_5_still_missing(seeded):
-    assert rows(built(seeded), 5) == [["T400 (DD)", "Sun 13 Dec 2026 21:00 GMT", "1d 12h", "high"]]
+    assert rows(built(seeded), 5) == [["T400 (DD)", "missing", "Sun 13 Dec 2026 21:00 GMT", "1d 12h", "high"]]
 
 
 def test_section_6_where_found(seeded):
@@ -155,6 +155,7 @@ def test_section_9_headline_against_previous_period(seeded):
     a = built(seeded)
     assert rows(a, 9) == [
         ["Episodes started", "7", "3", "+4"],  # T300's of 18 Nov is in this period now
+        ["of which away from placement", "0", "0", "0"],
         ["Children", "4", "3", "+1"],
         ["Looked-after children", "2", "2", "0"],
         ["Children with 3+ episodes", "1", "0", "+1"],
@@ -172,7 +173,7 @@ def test_renderings_carry_only_reference_and_label(seeded):
     md, page, blocks = ag.to_markdown(a), ag.to_html(a), json.dumps(ag.to_blocks(a))
     for text in (md, page, blocks):
         assert "T100 (AA)" in text and "T400 (DD)" in text
-    assert "| T100 (AA) | yes | foster_care | 3 | 1d 13h | high | completed 1, declined 1, overdue 1 |" in md
+    assert "| T100 (AA) | yes | foster care | 3 | 1d 13h | high | completed 1, declined 1, overdue 1 |" in md
     assert "<td>Friend&#x27;s house</td>" in page and page.startswith("<!DOCTYPE html>")
     assert "## 9. Headline figures" in md
 

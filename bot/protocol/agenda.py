@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.protocol.clock import count_at
+from bot.protocol.clock import LONG_MISSING, PERSISTENCE, count_at, counts
 from bot.protocol.config import Protocol
+from bot.protocol.words import episode_word, outcome_word, placement_word, risk_word
 from bot.render import duration, local, who
 
 RISK_ORDER = {None: -1, "no_apparent_risk": 0, "low": 1, "medium": 2, "high": 3}
@@ -103,26 +104,27 @@ def _length(e: EpisodeInfo, at: datetime) -> timedelta:
     return (e.returned_at or at) - e.started_at
 
 
+def _still(e: EpisodeInfo) -> str:
+    return " (still away)" if e.episode_type == "away" else " (still missing)"
+
+
 def _ri_status(e: EpisodeInfo, now: datetime, protocol: Protocol) -> str:
     if e.returned_at is None:
-        return "still missing"
+        return "still away" if e.episode_type == "away" else "still missing"
     if e.ri_outcome:
         return e.ri_outcome
     return "overdue" if now >= e.returned_at + timedelta(hours=protocol.interview_hours) else "due"
-
-
-def _counts(e: EpisodeInfo, protocol: Protocol) -> bool:
-    return protocol.count_away_episodes or e.episode_type != "away"
 
 
 def persistence_crossings(episodes: list[EpisodeInfo], start: datetime, end: datetime,
                           protocol: Protocol, zone: ZoneInfo) -> list[tuple[ChildInfo, str, datetime, int]]:
     """(child, rule, first time at or over it in the period, count then) for each child and rule: the
     children the meeting must see as persistently missing, whether the threshold was first crossed
-    in the period or before it. Counted as the clock counts (calendar-day windows in `zone`)."""
+    in the period or before it. Counted as the clock counts (calendar-day windows in `zone`; away
+    episodes only when the protocol's `count_away_persistence` says so)."""
     by_child: dict[str, list[EpisodeInfo]] = defaultdict(list)
     for e in episodes:
-        if _counts(e, protocol):
+        if counts(e, protocol, PERSISTENCE):
             by_child[e.child.ref].append(e)
     out = []
     for ref in sorted(by_child):
@@ -150,6 +152,7 @@ def headline(episodes: list[EpisodeInfo], start: datetime, end: datetime, now: d
                and e.ri_at <= e.returned_at + timedelta(hours=protocol.interview_hours)]
     return {
         "Episodes started": len(started),
+        "of which away from placement": sum(1 for e in started if e.episode_type == "away"),
         "Children": len(per_child),
         "Looked-after children": len({e.child.ref for e in started if e.child.looked_after}),
         f"Children with {protocol.report_persistent_threshold}+ episodes":
@@ -187,12 +190,16 @@ def build_agenda(*, series: str, meeting: datetime, period_start: datetime, prev
         longest = max(eps, key=lambda e: _length(e, now))
         risk = max((e.risk_grade for e in eps), key=lambda g: RISK_ORDER.get(g, -1))
         ri = Counter(_ri_status(e, now, protocol) for e in eps)
+        away = sum(1 for e in eps if e.episode_type == "away")
         s1.rows.append([who(child.ref, child.label), "yes" if child.looked_after else "no",
-                        eps[-1].placement_type or child.placement_type, str(len(eps)),
-                        duration(_length(longest, now)) + (" (still missing)" if longest.returned_at is None else ""),
-                        (risk or "not graded").replace("_", " "),
-                        ", ".join(f"{k} {v}" for k, v in sorted(ri.items()))])
-    s1.note = f"{len(order)} children, {len(in_period)} episodes."
+                        placement_word(eps[-1].placement_type or child.placement_type),
+                        str(len(eps)) + (f" ({away} away from placement)" if away else ""),
+                        duration(_length(longest, now)) + (_still(longest) if longest.returned_at is None else ""),
+                        risk_word(risk),
+                        ", ".join(f"{outcome_word(k)} {v}" for k, v in sorted(ri.items()))])
+    away_total = sum(1 for e in in_period if e.episode_type == "away")
+    s1.note = f"{len(order)} children, {len(in_period)} episodes" + (
+        f" ({away_total} of them away from placement)." if away_total else ".")
     sections.append(s1)
 
     # 2. Persistence thresholds reached in the period.
@@ -203,12 +210,18 @@ def build_agenda(*, series: str, meeting: datetime, period_start: datetime, prev
 
     # 3. Episodes over the first long-missing threshold (24 h).
     long_h = protocol.long_missing_hours[0] if protocol.long_missing_hours else 24
-    s3 = Section(3, f"Episodes over {long_h} hours", ["Child", "Started", "Length", "Strategy meeting"])
+    s3 = Section(3, f"Episodes over {long_h} hours", ["Child", "Episode", "Started", "Length", "Strategy meeting"])
     for e in sorted(in_period, key=lambda e: e.started_at):
         if _length(e, now) > timedelta(hours=long_h):
-            s3.rows.append([who(e.child.ref, e.child.label), at(e.started_at),
-                            duration(_length(e, now)) + (" (still missing)" if e.returned_at is None else ""),
-                            f"held {at(e.strategy_meeting_at)}" if e.strategy_meeting_at else "not recorded"])
+            if e.strategy_meeting_at:
+                held = f"held {at(e.strategy_meeting_at)}"
+            elif counts(e, protocol, LONG_MISSING):
+                held = "not recorded"
+            else:  # the protocol file does not ask for one when the child's whereabouts are known
+                held = "not required (away from placement)"
+            s3.rows.append([who(e.child.ref, e.child.label), episode_word(e.episode_type), at(e.started_at),
+                            duration(_length(e, now)) + (_still(e) if e.returned_at is None else ""),
+                            held])
     sections.append(s3)
 
     # 4. Return interviews overdue or not yet done.
@@ -221,11 +234,11 @@ def build_agenda(*, series: str, meeting: datetime, period_start: datetime, prev
         s4.rows.append([who(e.child.ref, e.child.label), at(e.returned_at), at(deadline), status])
     sections.append(s4)
 
-    # 5. Children still missing now, longest first.
-    s5 = Section(5, "Children still missing now", ["Child", "Missing since", "For", "Risk"])
+    # 5. Children still missing or away now, longest first.
+    s5 = Section(5, "Children still missing or away from placement now", ["Child", "Episode", "Since", "For", "Risk"])
     for e in sorted((e for e in episodes if e.returned_at is None and e.started_at <= now), key=lambda e: e.started_at):
-        s5.rows.append([who(e.child.ref, e.child.label), at(e.started_at), duration(now - e.started_at),
-                        (e.risk_grade or "not graded").replace("_", " ")])
+        s5.rows.append([who(e.child.ref, e.child.label), episode_word(e.episode_type), at(e.started_at),
+                        duration(now - e.started_at), risk_word(e.risk_grade)])
     sections.append(s5)
 
     # 6. Where children were found, most frequent first.

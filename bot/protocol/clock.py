@@ -11,9 +11,10 @@ Decisions (documented in the README's protocol table):
   28 September still counts "within 30 days" until 10:00 on 28 October, across the BST/GMT change.
   The count at an instant t is the number of episodes started in (t - days, t]: an episode
   stops counting at its start + `days` calendar days (`window_end`).
-- `count_away_episodes` (default true, as SSDA903 counts both) decides whether away-from-placement
-  episodes count toward the thresholds: persistence and long-missing. Return interviews and
-  high-risk alerts apply to every episode.
+- `count_away_long_missing` and `count_away_persistence` (each defaulting to `count_away_episodes`,
+  true, as SSDA903 counts both) decide, rule by rule, whether away-from-placement episodes count:
+  an open away episode raising the long-missing alerts, and away episodes in the persistence
+  count. Return interviews and high-risk alerts apply to every episode.
 - Stale occurrences collapse: after downtime only the latest overdue repeat is due, a "24 h
   remain" reminder is not sent once the deadline has passed, and only the latest persistence
   crossing is considered, and only while the count is still at or above the threshold.
@@ -61,9 +62,17 @@ class Due:
     detail: dict = field(default_factory=dict)
 
 
-def counts(ep: Ep, protocol: Protocol) -> bool:
-    """Whether this episode counts toward thresholds (persistence, long-missing)."""
-    return protocol.count_away_episodes or ep.episode_type != "away"
+def counts(ep, protocol: Protocol, rule: str) -> bool:
+    """Whether this episode counts toward `rule` (LONG_MISSING or PERSISTENCE): a missing episode
+    always does; an away-from-placement one as the protocol file says for that rule. `ep` is
+    anything with an `episode_type` (the clock's `Ep`, the agenda's episodes)."""
+    if getattr(ep, "episode_type", "missing") != "away":
+        return True
+    if rule == LONG_MISSING:
+        return bool(protocol.count_away_long_missing)
+    if rule == PERSISTENCE:
+        return bool(protocol.count_away_persistence)
+    raise ValueError(f"no away rule for {rule!r}")
 
 
 # -- return interviews -----------------------------------------------------------------------
@@ -96,7 +105,7 @@ def interview_due(ep: Ep, protocol: Protocol, now: datetime) -> list[Due]:
 # -- long missing ----------------------------------------------------------------------------
 def long_missing_due(ep: Ep, protocol: Protocol, now: datetime) -> list[Due]:
     """An open episode that has lasted `h` hours, for each configured threshold."""
-    if ep.returned_at is not None or not counts(ep, protocol):
+    if ep.returned_at is not None or not counts(ep, protocol, LONG_MISSING):
         return []
     out = []
     for hours, action in zip(protocol.long_missing_hours, protocol.long_missing_actions):
@@ -159,7 +168,7 @@ def persistence_due(child_id: int, eps: list[Ep], rule: PersistenceRule, protoco
     the threshold now. `last_fired` is the crossing instant of this rule's last alert for the
     child: a new alert needs a crossing after it, which means the count fell below and rose again.
     (A back-dated episode that moves a crossing earlier therefore does not alert twice.)"""
-    counted = [e for e in eps if counts(e, protocol)]
+    counted = [e for e in eps if counts(e, protocol, PERSISTENCE)]
     starts = sorted(e.started_at for e in counted)
     found = crossings(starts, rule, zone, now)
     if not found:
@@ -171,9 +180,11 @@ def persistence_due(child_id: int, eps: list[Ep], rule: PersistenceRule, protoco
     if n < rule.episodes:
         return None
     episode = next(e for e in counted if e.started_at == latest)
+    away = count_at([e.started_at for e in counted if e.episode_type == "away"], latest, rule.days, zone)
     return Due(f"{PERSISTENCE}:{rule_name(rule)}:child:{child_id}:{latest.isoformat()}", PERSISTENCE, child_id,
                episode.id, latest, {"episodes": rule.episodes, "days": rule.days, "action": rule.action,
-                                    "count": count_at(starts, latest, rule.days, zone), "rule": rule_name(rule)})
+                                    "count": count_at(starts, latest, rule.days, zone), "rule": rule_name(rule),
+                                    "away": away})
 
 
 # -- high risk -------------------------------------------------------------------------------

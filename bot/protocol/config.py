@@ -40,12 +40,25 @@ class Protocol(BaseModel):
         ]
     )
     count_away_episodes: bool = Field(default=True, description="whether away-from-placement episodes count toward thresholds")
+    # Per rule; each defaults to count_away_episodes when the file does not say.
+    count_away_long_missing: bool | None = Field(
+        default=None, description="whether an open away-from-placement episode raises the long-missing alerts")
+    count_away_persistence: bool | None = Field(
+        default=None, description="whether away-from-placement episodes count toward the persistence thresholds")
     high_risk_alert: bool = True
     report_persistent_threshold: int = Field(default=3, ge=2, le=100)
     future_grace_minutes: int = Field(default=5, ge=0, le=120)
     # Monitoring meeting series set up in the file (`[[meetings]]`); more can be added from Slack.
     meetings: list[SeriesConfig] = Field(default_factory=list)
     _unique_meetings = model_validator(mode="after")(unique_names)
+
+    @model_validator(mode="after")
+    def _away_defaults(self) -> "Protocol":
+        if self.count_away_long_missing is None:
+            self.count_away_long_missing = self.count_away_episodes
+        if self.count_away_persistence is None:
+            self.count_away_persistence = self.count_away_episodes
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> "Protocol":

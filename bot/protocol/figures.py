@@ -23,6 +23,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from bot.protocol.config import Protocol
+from bot.protocol import words
 from bot.protocol.words import GENDERS, PLACEMENT_TYPES
 
 AGE_BANDS = ("under_13", "13_15", "16_17", "18_plus", "unknown")
@@ -189,11 +190,19 @@ def compute_figures(episodes: list[EpisodeFact], period_from: date, period_to: d
 # ---------------------------------------------------------------- renderers
 
 def label(key: str) -> str:
-    special = {"la_residential": "LA residential", "under_13": "Under 13", "13_15": "13-15", "16_17": "16-17",
+    """The words a table shows for a key: the protocol's words (bot.protocol.words) for codes."""
+    special = {"under_13": "Under 13", "13_15": "13-15", "16_17": "16-17",
                "18_plus": "18 and over", "under_24h": "Under 24 hours", "24h_to_72h": "24 to 72 hours",
                "72h_to_7d": "72 hours to 7 days", "over_7d": "7 days or more", "cse": "CSE concern",
                "cce": "CCE concern"}
-    return special.get(key, key.replace("_", " ").capitalize())
+    if key in special:
+        return special[key]
+    for table in (words.PLACEMENT_WORDS, words.GENDER_WORDS, words.EPISODE_WORDS, words.HELD_MEETING_WORDS,
+                  words.RISK_WORDS):
+        if key in table:
+            text = table[key]
+            return text[:1].upper() + text[1:]
+    return key.replace("_", " ").capitalize()
 
 
 def percent(share: float) -> str:
