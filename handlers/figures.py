@@ -10,13 +10,12 @@ import base64
 from datetime import date
 
 from bot.charts import render_charts  # imported at start-up: matplotlib's first import is slow
-from bot.cli_figures import default_period
+from bot.cli_figures import default_period, load_figures
 from bot.context import Ctx
 from bot.protocol.csvimport import parse_date
-from bot.protocol.figures import compute_figures, period_bounds, summary_text
+from bot.protocol.figures import summary_text
 from handlers.registry import Reply, UserError, subcommand
 from store.audit import audit
-from store.figures import started_between
 from store.outbox import enqueue
 
 EXAMPLE = "/missing stats 2025-04-01 2026-03-31"
@@ -65,9 +64,7 @@ def stats(ctx: Ctx, args: str) -> Reply:
     words = args.split()
     looked_after = any(w.lower() in LOOKED_AFTER_WORDS for w in words)
     period_from, period_to = parse_period(" ".join(w for w in words if w.lower() not in LOOKED_AFTER_WORDS), today)
-    start, end = period_bounds(period_from, period_to, ctx.zone)
-    facts = started_between(ctx.session, start, end, looked_after_only=looked_after)
-    fig = compute_figures(facts, period_from, period_to, ctx.zone, ctx.protocol, ctx.now)
+    fig = load_figures(ctx.session, ctx.services, period_from, period_to, looked_after, now=ctx.now)
     text = summary_text(fig)
     if looked_after:
         text = text.replace("*\n", " (looked-after children)*\n", 1)

@@ -12,19 +12,28 @@ from sqlalchemy.orm import Session
 
 from bot.protocol import exports
 from bot.protocol.exports import ChildFact
-from bot.protocol.figures import EpisodeFact, period_bounds
-from store.models import Child, Episode
+from bot.protocol.figures import EpisodeFact, MeetingFact, period_bounds
+from store.models import Child, Episode, HeldMeeting
 
 # Looked after *at the episode* (rows from before migration 0004 fall back to the child's status).
 LOOKED_AFTER = func.coalesce(Episode.looked_after, Child.looked_after)
+# Whether a reason was recorded, computed in the database: the free text itself is never loaded.
+REASON_RECORDED = func.length(func.trim(func.coalesce(Episode.reasons, ""))) > 0
 _COLUMNS = (Child.child_ref, Child.date_of_birth, Child.gender, LOOKED_AFTER, Episode.placement_type,
             Episode.episode_type, Episode.started_at, Episode.returned_at, Episode.found_location,
-            Episode.cse_concern, Episode.cce_concern, Episode.ri_outcome, Episode.ri_at)
+            Episode.cse_concern, Episode.cce_concern, Episode.ri_outcome, Episode.ri_at,
+            REASON_RECORDED, Episode.factors, Episode.ri_independent, Episode.ri_signed_off_at.is_not(None))
 
 
 def _facts(session: Session, *where) -> list[EpisodeFact]:
     q = select(*_COLUMNS).join(Child, Child.id == Episode.child_id).where(*where)
-    return [EpisodeFact(*row) for row in session.execute(q)]
+    out = []
+    for row in session.execute(q):
+        *head, reason, factors, independent, signed = row
+        out.append(EpisodeFact(*head, reason_recorded=bool(reason),
+                               factors=tuple(str(f) for f in factors) if isinstance(factors, list) else (),
+                               ri_independent=independent, ri_signed_off=bool(signed)))
+    return out
 
 
 def started_between(session: Session, start: datetime, end: datetime, *, looked_after_only: bool = False
@@ -34,6 +43,41 @@ def started_between(session: Session, start: datetime, end: datetime, *, looked_
     if looked_after_only:
         where.append(LOOKED_AFTER == true())
     return _facts(session, *where)
+
+
+def withdrawn_started_between(session: Session, start: datetime, end: datetime, *,
+                              looked_after_only: bool = False) -> int:
+    """How many withdrawn episodes (recorded in error) started in [start, end): the board figures
+    count them apart, and nowhere else."""
+    where = [Episode.withdrawn_at.is_not(None), Episode.started_at >= start, Episode.started_at < end]
+    if looked_after_only:
+        where.append(LOOKED_AFTER == true())
+    q = (select(func.count()).select_from(Episode).join(Child, Child.id == Episode.child_id).where(*where)
+         .execution_options(include_withdrawn=True))
+    return session.scalar(q) or 0
+
+
+def held_between(session: Session, start: datetime, end: datetime, *, looked_after_only: bool = False
+                 ) -> list[MeetingFact]:
+    """Strategy meetings, IPMs and strategy discussions held in [start, end), each with the time
+    its alert was raised (None when recorded without one). A meeting about an episode later
+    withdrawn is left out with the episode; looked after = the episode's status (or the child's)."""
+    from store.alerts import Alert
+
+    # Two steps rather than an outer join to `episodes`: withdrawn episodes are filtered out of
+    # every ORM query (store/db.py), which on an outer join would only blank the columns.
+    live = set(session.scalars(select(Episode.id).join(HeldMeeting, HeldMeeting.episode_id == Episode.id)
+                               .where(HeldMeeting.held_at >= start, HeldMeeting.held_at < end)))
+    q = (select(HeldMeeting.kind, HeldMeeting.held_at, Alert.created_at, HeldMeeting.episode_id, Child.looked_after)
+         .join(Child, Child.id == HeldMeeting.child_id)
+         .outerjoin(Alert, Alert.id == HeldMeeting.alert_id)
+         .where(HeldMeeting.held_at >= start, HeldMeeting.held_at < end))
+    rows = [r for r in session.execute(q) if r.episode_id is None or r.episode_id in live]
+    if looked_after_only:
+        at_episode = dict(session.execute(select(Episode.id, LOOKED_AFTER).join(Child, Child.id == Episode.child_id)
+                                          .where(Episode.id.in_([r.episode_id for r in rows if r.episode_id]))).all())
+        rows = [r for r in rows if (at_episode.get(r.episode_id) if r.episode_id else r.looked_after)]
+    return [MeetingFact(r.kind, r.held_at, r.created_at) for r in rows]
 
 
 def open_during(session: Session, start: datetime, end: datetime, *, looked_after_only: bool = False

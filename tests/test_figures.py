@@ -69,8 +69,12 @@ def fig():
     return compute_figures(facts(), date(2025, 4, 1), date(2025, 6, 30), LONDON, Protocol(), NOW)
 
 
+NEW_KEYS = {"by_episode_type", "reasons", "push_pull_factors", "concerns_by_type", "return_interviews_completed",
+            "meetings_held", "withdrawn"}
+
+
 def test_exact_keys_and_json(fig):
-    assert set(fig) == KEYS
+    assert set(fig) == KEYS | NEW_KEYS  # issue 5's keys unchanged; issue 8 adds, never renames
     json.dumps(fig)
 
 
@@ -186,10 +190,10 @@ def test_csv_and_markdown_carry_the_same_figures(fig):
     text = to_csv(fig)
     rows = list(csv.reader(io.StringIO(text)))
     assert ["Episodes", "11"] in rows and ["Children", "5"] in rows
-    assert ["Male", "2", "5"] in rows
+    assert ["Male", "2", "5", "5", "0"] in rows  # children, episodes, then missing and away side by side
     assert ["2025-04", "4", "3", "1", "1", "0", "1", "0", "0", "0", "0"] in rows
     assert ["1", "A1", "4", "Foster care, Semi-independent"] in rows
-    assert ["In timescale", "3"] in rows and ["Incomplete", "3"] in rows
+    assert ["In timescale", "3", "2", "1"] in rows and ["Incomplete", "3", "3", "0"] in rows
     md = to_markdown(fig)
     assert "| Episodes | 11 |" in md and "| Bus station | 2 |" in md and "## Return interviews" in md
     assert "| 2025-06 | 3 | 3 |" in md

@@ -12,6 +12,18 @@ Counting rules (each one is a choice a board report author should be able to rea
 - return interviews, over the episodes of the period that have ended: completed within the
   protocol's hours of the return = in timescale; completed later (or with no time) = out of
   timescale; declined; voided; no outcome and deadline passed = incomplete; else pending.
+- missing and away from placement: every total also counts the two apart (`by_episode_type`).
+- reasons are free text and never leave the record: only whether one was recorded is counted.
+  Push/pull factors are counted per factor (an episode with two factors counts under both).
+- who held the return interview (independent of the placement or not, signed off by a manager or
+  not) is counted over the *completed* interviews of the period's episodes.
+- strategy meetings, intervention planning meetings and strategy discussions count in the period
+  they were *held*; "how soon" runs from when the alert that asked for one was raised (stored and
+  sent: `alerts.created_at`) to when it was held (a meeting held before the alert counts as 0
+  hours); within 1 working day = by the same time on the next working day (weekends and English
+  bank holidays skipped).
+- withdrawn episodes (recorded in error) count in nothing above; `withdrawn` says how many there
+  were, so the board can see corrections happened.
 """
 from __future__ import annotations
 
@@ -24,7 +36,8 @@ from zoneinfo import ZoneInfo
 
 from bot.protocol.config import Protocol
 from bot.protocol import words
-from bot.protocol.words import GENDERS, PLACEMENT_TYPES
+from bot.protocol.meetings import is_working_day
+from bot.protocol.words import EPISODE_TYPES, GENDERS, HELD_MEETING_KINDS, PLACEMENT_TYPES
 
 AGE_BANDS = ("under_13", "13_15", "16_17", "18_plus", "unknown")
 DURATION_BANDS = ("under_24h", "24h_to_72h", "72h_to_7d", "over_7d", "ongoing")
@@ -49,6 +62,48 @@ class EpisodeFact:
     cce: bool = False
     ri_outcome: str | None = None
     ri_at: datetime | None = None
+    reason_recorded: bool = False  # whether a reason was written (the text itself never comes here)
+    factors: tuple[str, ...] = ()  # push/pull factor codes
+    ri_independent: bool | None = None  # None: not recorded
+    ri_signed_off: bool = False
+
+
+@dataclass(frozen=True)
+class MeetingFact:
+    """A strategy meeting, IPM or strategy discussion held, and when the alert that asked for it was raised."""
+
+    kind: str  # strategy | ipm | discussion
+    held_at: datetime
+    alert_at: datetime | None = None  # None: recorded without an alert
+
+
+def one_working_day_after(t: datetime, zone: ZoneInfo) -> datetime:
+    """The same local time on the next working day (weekends and English bank holidays skipped)."""
+    local = t.astimezone(zone)
+    day = local.date() + timedelta(days=1)
+    while not is_working_day(day):
+        day += timedelta(days=1)
+    return datetime.combine(day, local.time(), zone).astimezone(timezone.utc)
+
+
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    v = sorted(values)
+    mid = len(v) // 2
+    return round(v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2, 1)
+
+
+def meetings_held(meetings: list[MeetingFact], start: datetime, end: datetime, zone: ZoneInfo) -> dict:
+    out = {}
+    for kind in HELD_MEETING_KINDS:
+        held = [m for m in meetings if m.kind == kind and start <= m.held_at < end]
+        asked = [m for m in held if m.alert_at is not None]
+        hours = [max(0.0, (m.held_at - m.alert_at).total_seconds() / 3600) for m in asked]
+        within = sum(1 for m in asked if m.held_at <= one_working_day_after(m.alert_at, zone))
+        out[kind] = {"held": len(held), "after_alert": len(asked), "median_hours_after_alert": _median(hours),
+                     "within_1_working_day": within, "later": len(asked) - within}
+    return out
 
 
 def period_bounds(period_from: date, period_to: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -114,9 +169,67 @@ def _keyed(order: tuple[str, ...], episodes: Counter, children: dict[str, set]) 
     return {k: {"children": len(children.get(k, ())), "episodes": episodes.get(k, 0)} for k in keys}
 
 
+# The tables given for missing and away from placement side by side (`by_episode_type`).
+BY_TYPE_KEYS = ("episodes", "children", "by_gender", "by_placement_type", "by_age_band", "durations",
+                "return_interviews", "concerns")
+
+
 def compute_figures(episodes: list[EpisodeFact], period_from: date, period_to: date, zone: ZoneInfo,
-                    protocol: Protocol, now: datetime, top_n: int = TOP_N) -> dict:
-    """The figures of the episodes that started within the period (local dates, inclusive)."""
+                    protocol: Protocol, now: datetime, top_n: int = TOP_N, *,
+                    meetings: list[MeetingFact] = (), withdrawn: int = 0) -> dict:
+    """The figures of the episodes that started within the period (local dates, inclusive), the
+    meetings held in it, and `withdrawn`: how many withdrawn episodes started in it (counted
+    separately by the caller: `episodes` holds live episodes only)."""
+    fig = _figures(episodes, period_from, period_to, zone, protocol, now, top_n)
+    start, end = period_bounds(period_from, period_to, zone)
+    facts = [f for f in episodes if start <= f.started_at < end]
+    fig["by_episode_type"] = {}
+    for etype in EPISODE_TYPES:
+        sub = _figures([f for f in facts if f.episode_type == etype], period_from, period_to, zone, protocol, now, 0)
+        fig["by_episode_type"][etype] = {k: sub[k] for k in BY_TYPE_KEYS}
+    fig.update(_practice(facts, protocol))
+    fig["meetings_held"] = meetings_held(list(meetings), start, end, zone)
+    fig["withdrawn"] = {"episodes": withdrawn}
+    return fig
+
+
+def _practice(facts: list[EpisodeFact], protocol: Protocol) -> dict:
+    """Reasons and push/pull factors, concerns by type, and who held the completed interviews."""
+    known = tuple(getattr(protocol, "push_pull_factors", ()) or ())
+    factor_e: Counter = Counter({k: 0 for k in known})
+    factor_c: dict[str, set] = defaultdict(set)
+    concern_e: Counter = Counter()
+    concern_c: dict[str, set] = defaultdict(set)
+    with_factors = 0
+    for f in facts:
+        codes = list(dict.fromkeys(f.factors or ()))
+        with_factors += bool(codes)
+        for code in codes:
+            factor_e[code] += 1
+            factor_c[code].add(f.child_ref)
+        kind = {(True, True): "both", (True, False): "cse_only", (False, True): "cce_only"}.get((f.cse, f.cce), "none")
+        concern_e[kind] += 1
+        concern_c[kind].add(f.child_ref)
+    completed = [f for f in facts if f.returned_at is not None and f.ri_outcome == "completed"]
+    indep = Counter("not_recorded" if f.ri_independent is None else
+                    "independent" if f.ri_independent else "not_independent" for f in completed)
+    signed = sum(1 for f in completed if f.ri_signed_off)
+    reasons = sum(1 for f in facts if f.reason_recorded)
+    return {
+        "reasons": {"recorded": reasons, "not_recorded": len(facts) - reasons},
+        "push_pull_factors": {"episodes_with_factors": with_factors, "episodes_without": len(facts) - with_factors,
+                              "by_factor": _keyed(known, factor_e, factor_c)},
+        "concerns_by_type": _keyed(("cse_only", "cce_only", "both", "none"), concern_e, concern_c),
+        "return_interviews_completed": {
+            "completed": len(completed),
+            "by_independent_person": {k: indep.get(k, 0) for k in ("independent", "not_independent", "not_recorded")},
+            "signed_off": {"signed_off": signed, "not_signed_off": len(completed) - signed},
+        },
+    }
+
+
+def _figures(episodes: list[EpisodeFact], period_from: date, period_to: date, zone: ZoneInfo,
+             protocol: Protocol, now: datetime, top_n: int) -> dict:
     if period_to < period_from:
         raise ValueError("the period ends before it starts")
     start, end = period_bounds(period_from, period_to, zone)
@@ -209,9 +322,16 @@ def percent(share: float) -> str:
     return f"{share:.0%}" if share == 0 or share >= 0.1 else f"{share:.1%}"
 
 
+def _hours_text(h) -> str:
+    return "-" if h is None else f"{h:g}"
+
+
 def tables(fig: dict) -> list[tuple[str, list[str], list[list]]]:
-    """The figures as (title, header, rows) tables: what CSV and Markdown both print."""
+    """The figures as (title, header, rows) tables: what CSV and Markdown both print. The main
+    tables give missing and away-from-placement episodes side by side in their last two columns."""
     p = fig["persistent"]
+    by_type = fig["by_episode_type"]
+    mis, away = by_type["missing"], by_type["away"]
     out: list[tuple[str, list[str], list[list]]] = [
         ("Summary", ["Measure", "Value"], [
             ["Period from", fig["period"]["from"]], ["Period to", fig["period"]["to"]],
@@ -221,24 +341,57 @@ def tables(fig: dict) -> list[tuple[str, list[str], list[list]]]:
             ["Non-persistent children", fig["non_persistent"]["children"]],
             ["Episodes of non-persistent children", fig["non_persistent"]["episodes"]],
             ["Share of episodes by the top 10 children", percent(fig["top10_episode_share"])],
+            ["Missing episodes", mis["episodes"]], ["Children missing", mis["children"]],
+            ["Away-from-placement episodes", away["episodes"]], ["Children away from placement", away["children"]],
+            ["Withdrawn episodes (recorded in error; counted in nothing above)", fig["withdrawn"]["episodes"]],
         ]),
     ]
+    side = ["Missing episodes", "Away episodes"]
     for title, key in (("By gender", "by_gender"), ("By placement type", "by_placement_type"),
                        ("By age band", "by_age_band")):
-        out.append((title, [title.removeprefix("By ").capitalize(), "Children", "Episodes"],
-                    [[label(k), v["children"], v["episodes"]] for k, v in fig[key].items()]))
+        out.append((title, [title.removeprefix("By ").capitalize(), "Children", "Episodes"] + side,
+                    [[label(k), v["children"], v["episodes"], mis[key].get(k, {}).get("episodes", 0),
+                      away[key].get(k, {}).get("episodes", 0)] for k, v in fig[key].items()]))
     out.append(("By month", ["Month", "Episodes", "Children"] + [label(t) for t in PLACEMENT_TYPES],
                 [[m["month"], m["episodes"], m["children"]] + [m["children_by_placement_type"][t] for t in PLACEMENT_TYPES]
                  for m in fig["by_month"]]))
-    out.append(("Duration", ["Duration", "Episodes"], [[label(k), n] for k, n in fig["durations"].items()]))
-    out.append(("Return interviews", ["Return interview", "Episodes"],
-                [[label(k), n] for k, n in fig["return_interviews"].items()]))
+    out.append(("Duration", ["Duration", "Episodes"] + side,
+                [[label(k), n, mis["durations"].get(k, 0), away["durations"].get(k, 0)]
+                 for k, n in fig["durations"].items()]))
+    out.append(("Return interviews", ["Return interview", "Episodes"] + side,
+                [[label(k), n, mis["return_interviews"].get(k, 0), away["return_interviews"].get(k, 0)]
+                 for k, n in fig["return_interviews"].items()]))
+    ric = fig["return_interviews_completed"]
+    out.append(("Completed return interviews: who held them", ["Measure", "Interviews"], [
+        ["Completed", ric["completed"]],
+        ["By a person independent of the placement", ric["by_independent_person"]["independent"]],
+        ["By the carer or placement (not independent)", ric["by_independent_person"]["not_independent"]],
+        ["Independence not recorded", ric["by_independent_person"]["not_recorded"]],
+        ["Signed off by a manager", ric["signed_off"]["signed_off"]],
+        ["Not signed off", ric["signed_off"]["not_signed_off"]],
+    ]))
     out.append(("Top children", ["Rank", "Child", "Episodes", "Placement types"],
                 [[i, c["child_ref"], c["episodes"], ", ".join(label(t) for t in c["placement_types"])]
                  for i, c in enumerate(fig["top_children"], 1)]))
     out.append(("Where found", ["Location", "Episodes"], [[f["location"], f["episodes"]] for f in fig["found_locations"]]))
-    out.append(("Concerns", ["Concern", "Episodes"], [[label(k), n] for k, n in fig["concerns"].items()]))
+    out.append(("Concerns", ["Concern", "Episodes"] + side,
+                [[label(k), n, mis["concerns"][k], away["concerns"][k]] for k, n in fig["concerns"].items()]))
+    out.append(("Concerns by type", ["Concern", "Children", "Episodes"],
+                [[CONCERN_WORDS[k], v["children"], v["episodes"]] for k, v in fig["concerns_by_type"].items()]))
+    r, pp = fig["reasons"], fig["push_pull_factors"]
+    out.append(("Reasons and push/pull factors", ["Measure", "Children", "Episodes"], [
+        ["Reason recorded", "", r["recorded"]], ["No reason recorded", "", r["not_recorded"]],
+        ["Push/pull factors recorded", "", pp["episodes_with_factors"]],
+        ["No push/pull factor recorded", "", pp["episodes_without"]],
+    ] + [[f"Factor: {label(k)}", v["children"], v["episodes"]] for k, v in pp["by_factor"].items()]))
+    out.append(("Meetings held", ["Meeting", "Held", "After an alert", "Median hours after the alert",
+                                  "Within 1 working day", "Later"],
+                [[label(k), v["held"], v["after_alert"], _hours_text(v["median_hours_after_alert"]),
+                  v["within_1_working_day"], v["later"]] for k, v in fig["meetings_held"].items()]))
     return out
+
+
+CONCERN_WORDS = {"cse_only": "CSE only", "cce_only": "CCE only", "both": "CSE and CCE", "none": "Neither"}
 
 
 def _csv_cell(value):
@@ -300,4 +453,36 @@ def summary_text(fig: dict) -> str:
     if found:
         lines.append(f"Most found at: {found}.")
     lines.append(f"CSE concerns {fig['concerns']['cse']}, CCE concerns {fig['concerns']['cce']}.")
-    return "\n".join(lines)
+    return "\n".join(lines + practice_lines(fig))
+
+
+def practice_lines(fig: dict) -> list[str]:
+    """The issue-8 figures in the Slack summary: missing vs away, withdrawn, concerns by type,
+    reasons and factors, who held the interviews, meetings held. Aggregates only."""
+    mis, away = fig["by_episode_type"]["missing"], fig["by_episode_type"]["away"]
+    c, r, pp = fig["concerns_by_type"], fig["reasons"], fig["push_pull_factors"]
+    ric = fig["return_interviews_completed"]
+    ind = ric["by_independent_person"]
+    lines = [
+        f"Missing {mis['episodes']} episodes ({mis['children']} children); away from placement {away['episodes']} "
+        f"({away['children']} children). Withdrawn as recorded in error (not counted): {fig['withdrawn']['episodes']}.",
+        f"Concerns by type: CSE only {c['cse_only']['episodes']}, CCE only {c['cce_only']['episodes']}, "
+        f"both {c['both']['episodes']}.",
+        f"Reason recorded for {r['recorded']} of {fig['episodes']} episodes; push/pull factors for "
+        f"{pp['episodes_with_factors']}.",
+    ]
+    factors = ", ".join(f"{label(k).lower()} {v['episodes']}" for k, v in
+                        sorted(pp["by_factor"].items(), key=lambda kv: -kv[1]["episodes"]) if v["episodes"])
+    if factors:
+        lines.append(f"Factors: {factors}.")
+    lines.append(f"Completed return interviews {ric['completed']}: by an independent person {ind['independent']}, "
+                 f"by the carer or placement {ind['not_independent']}, not recorded {ind['not_recorded']}; "
+                 f"signed off {ric['signed_off']['signed_off']}.")
+    held = []
+    for kind, v in fig["meetings_held"].items():
+        if v["held"]:
+            how_soon = (f" (median {_hours_text(v['median_hours_after_alert'])} h after the alert, "
+                        f"{v['within_1_working_day']} of {v['after_alert']} within 1 working day)") if v["after_alert"] else ""
+            held.append(f"{label(kind).lower()}s {v['held']}{how_soon}")
+    lines.append("Meetings held: " + ("; ".join(held) if held else "none recorded") + ".")
+    return lines
