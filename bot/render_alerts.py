@@ -83,6 +83,8 @@ def render_alert(alert, child, episode, protocol: Protocol, zone: ZoneInfo) -> t
     """The fallback text and blocks of an alert; acknowledgement shown when recorded."""
     child_txt = who(child.child_ref, child.label) if child is not None else "unknown child"
     headline, what, asks = _headline(alert, child_txt, episode, zone)
+    if alert.rule in (rules.RI_REMINDER, rules.RI_OVERDUE) and episode is not None and episode.episode_type == "away":
+        what = "returned from being away from placement; " + what.removeprefix("returned; ")
     lines = [f"*What happened:* {what}."]
     if asks.startswith("\n"):  # a list of actions
         lines.append(f"*The protocol asks:*{asks}")

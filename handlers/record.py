@@ -192,7 +192,19 @@ def child(ctx: Ctx, text: str) -> Reply:
         return Reply(f":bust_in_silhouette: Recorded {who(ref, result.child.label)}: {describe_child(result.child)}.")
     if not result.changed:
         return Reply(f"{who(ref, result.child.label)}: nothing changed.")
-    return Reply(f":pencil2: Updated {who(ref, result.child.label)}: {', '.join(sorted(result.changed))}.")
+    return Reply(f":pencil2: Updated {who(ref, result.child.label)}: "
+                 f"{', '.join(_changed_words(k, v) for k, v in sorted(result.changed.items()))}.")
+
+
+def _changed_words(field: str, value) -> str:
+    """`placement type now LA residential`, not `placement_type`."""
+    say = {"placement_type": ("placement type", words.placement_word), "gender": ("gender", words.gender_word),
+           "looked_after": ("looked after", lambda v: "yes" if v else "no"),
+           "out_of_area": ("placed out of area", lambda v: "yes" if v else "no"),
+           "date_of_birth": ("date of birth", None), "label": ("label", None),
+           "worker_user_id": ("allocated worker", lambda v: f"<@{v}>" if v else "none")}
+    name, fmt = say.get(field, (field.replace("_", " "), None))
+    return f"{name} now {fmt(value)}" if fmt else name
 
 
 def describe_child(child) -> str:

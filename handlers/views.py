@@ -109,7 +109,8 @@ def due(ctx: Ctx, text: str) -> Reply:
             when = f"*overdue by {duration(ctx.now - deadline)}* (was due {local(deadline, ctx.zone)})"
         else:
             when = f"due in {duration(deadline - ctx.now)} ({local(deadline, ctx.zone)})"
-        lines.append(f"• {who(child.child_ref, child.label)}: {when}")
+        away = " (away from placement)" if e.episode_type == "away" else ""
+        lines.append(f"• {who(child.child_ref, child.label)}{away}: {when}")
     if len(rows) > 50:
         lines.append(f"…and {len(rows) - 50} more.")
     return Reply("\n".join(lines))

@@ -172,6 +172,9 @@ def test_replies_status_and_open_use_words_and_say_away(app, services, slack_stu
     status = command(app, "status C140")["text"]
     assert "they do not count toward the persistence thresholds" in status
 
+    reply = command(app, "child C141 placement foster looked-after yes")["text"]
+    assert reply.endswith("looked after now yes, placement type now foster care.")
+
     open_text = command(app, "open")["text"]
     assert open_text.startswith("*1 child missing now and 1 child away from placement now*")
     assert "C140 (AH), away from placement: 3h 0m" in open_text and "C141 (AI), missing: 1h 0m" in open_text
@@ -243,3 +246,13 @@ def test_words_for_every_code():
     assert [words.gender_word(g) for g in words.GENDERS] == list(words.GENDERS)
     with pytest.raises(KeyError):
         words.PLACEMENT_WORDS["la residential"]
+
+
+def test_return_interview_alerts_and_due_say_the_child_was_away(app, services, slack_stub, clock):
+    command(app, "child C160 label AL")
+    command(app, "report C160 at 2026-11-15 10:00 away")
+    command(app, "found C160 at 2026-11-16 09:00")
+    assert "C160 (AL) (away from placement): *overdue by" in command(app, "due")["text"]
+    sweep(services)
+    [post] = [p for p in alert_posts(slack_stub) if p["text"].startswith("Return interview overdue")]
+    assert "*What happened:* returned from being away from placement; the return interview deadline" in body(post)
