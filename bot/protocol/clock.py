@@ -62,12 +62,15 @@ class Due:
     detail: dict = field(default_factory=dict)
 
 
-def counts(ep, protocol: Protocol, rule: str) -> bool:
+def counts(ep, protocol: Protocol, rule: str | None = None) -> bool:
     """Whether this episode counts toward `rule` (LONG_MISSING or PERSISTENCE): a missing episode
-    always does; an away-from-placement one as the protocol file says for that rule. `ep` is
-    anything with an `episode_type` (the clock's `Ep`, the agenda's episodes)."""
+    always does; an away-from-placement one as the protocol file says for that rule
+    (`count_away_episodes` when no rule is named). `ep` is anything with an `episode_type` (the
+    clock's `Ep`, the agenda's episodes)."""
     if getattr(ep, "episode_type", "missing") != "away":
         return True
+    if rule is None:
+        return protocol.count_away_episodes
     if rule == LONG_MISSING:
         return bool(protocol.count_away_long_missing)
     if rule == PERSISTENCE:
