@@ -17,6 +17,7 @@ from handlers import clock, imports, meetings, modals
 from handlers.commands import log_failure, run_command
 
 log = logging.getLogger(__name__)
+OTHER_WORKSPACE = ":no_entry: missing-bot serves only the workspace it is installed in."
 
 def ephemeral(text: str, blocks: list | None = None) -> dict:
     body: dict = {"response_type": "ephemeral", "text": text}
@@ -36,6 +37,19 @@ def build_app(services: Services, *, token_verification: bool = True) -> App:
     )
     authorizer = Authorizer(services)
     app._missing_authorizer = authorizer  # for tests and the console
+    services.authorizer = authorizer
+
+    @app.middleware
+    def only_our_workspace(body, context, next):  # noqa: A002 - Bolt's parameter name
+        if body.get("type") in ("url_verification",) or body.get("ssl_check"):
+            return next()
+        if authorizer.allowed_team(context.team_id, context.enterprise_id):
+            return next()
+        log.warning("refused a request from another workspace (%s)", (body.get("type") or "command")[:40])
+        if body.get("command"):
+            return BoltResponse(status=200, body=json.dumps(ephemeral(OTHER_WORKSPACE)),
+                                headers={"content-type": "application/json"})
+        return BoltResponse(status=403, body="")
 
     @app.middleware
     def only_authorised(body, context, next):  # noqa: A002 - Bolt's parameter name

@@ -25,6 +25,31 @@ class Authorizer:
         self._members: set[str] = set()
         self._fetched = 0.0
         self._lock = threading.Lock()
+        self._team: str | None = None
+
+    def allowed_team(self, team_id: str | None, enterprise_id: str | None) -> bool:
+        """The installed workspace (auth.test), or one of ALLOWED_TEAM_IDS (Enterprise Grid)."""
+        allowed = set(self.services.settings.allowed_team_ids)
+        if not allowed:
+            installed = self._installed_team()
+            if installed is None:
+                return False
+            allowed = {installed}
+        return bool((team_id and team_id in allowed) or (enterprise_id and enterprise_id in allowed))
+
+    def _installed_team(self) -> str | None:
+        with self._lock:
+            if self._team is None:
+                try:
+                    self._team = self.services.client.auth_test().get("team_id") or None
+                except SlackApiError as exc:
+                    log.warning("auth.test failed, cannot tell the installed workspace: %s", exc.response.get("error"))
+                except OSError as exc:
+                    log.warning("auth.test failed, cannot tell the installed workspace: %s", type(exc).__name__)
+            return self._team
+
+    def is_manager(self, user_id: str) -> bool:
+        return self.services.settings.is_manager(user_id)
 
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.services.settings.admin_users

@@ -13,8 +13,9 @@ from bot import cli_clock, cli_figures, cli_meetings  # noqa: E402
 
 
 def _logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from bot.logs import configure
+
+    configure(level)  # one line per record; nothing a library might quote from a request (bot/logs.py)
     # Bolt reads SLACK_BOT_TOKEN from the environment itself and warns that the bot's own client
     # wins; that is intended, and the warning only confuses whoever reads the start-up log.
     logging.getLogger("slack_bolt.App").addFilter(lambda record: "will be unused" not in record.getMessage())

@@ -30,6 +30,8 @@ class Services:
     # Called after a transaction that enqueued messages commits; entry points set it to
     # deliver now (console, tests) or to wake a background deliverer (serve, run).
     on_enqueued: Callable[[], None] = lambda: None
+    # Set by bot.app.build_app: who may use the bot (bot.auth.Authorizer); None outside Slack.
+    authorizer: object | None = None
     worker_id: str = field(default_factory=lambda: __import__("socket").gethostname() + f":{__import__('os').getpid()}")
 
     @property

@@ -5,7 +5,10 @@ for load balancers. FastAPI is what the Microsoft Teams SDK (microsoft-teams-app
 built on, so its `/api/messages` endpoint can later be mounted beside these routes."""
 from __future__ import annotations
 
+import json
 import logging
+import time
+from typing import Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -14,19 +17,31 @@ from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_r
 from sqlalchemy import text
 
 from bot import web_calendar
+from bot.edge import REPLAY_TEXT, Edge, Refused, db_first_time
 from bot.context import Services
 
 log = logging.getLogger(__name__)
 
-def create_web_app(services: Services, bolt_app: App) -> FastAPI:
+def create_web_app(services: Services, bolt_app: App, *, wall: Callable[[], float] = time.time) -> FastAPI:
+    """`wall` is the clock signatures are checked against (Slack's timestamps are real time)."""
     web = FastAPI(title="missing-bot", docs_url=None, redoc_url=None, openapi_url=None)
     web.state.services = services
+    edge = Edge(services.settings.slack_signing_secret, db_first_time(services, wall), wall)
 
     @web.post("/slack/events")
     async def slack_events(request: Request) -> Response:
-        body = await request.body()
+        # Size, signature, parse, replay: bot/edge.py. Nothing unsigned reaches Bolt or a parser.
+        try:
+            checked = await edge.check(request.method, request.url.path, request.headers, request.stream())
+        except Refused as exc:
+            return Response(json.dumps({"error": exc.reason}), status_code=exc.status, media_type="application/json")
+        if checked.replay:
+            if checked.parsed.get("command"):
+                return Response(json.dumps({"response_type": "ephemeral", "text": REPLAY_TEXT}),
+                                media_type="application/json")
+            return Response(status_code=200)
         # The Bolt app and the database are synchronous: run them off the event loop.
-        bolt_resp = await run_in_threadpool(bolt_app.dispatch, to_bolt_request(request, body))
+        bolt_resp = await run_in_threadpool(bolt_app.dispatch, to_bolt_request(request, checked.body))
         return to_starlette_response(bolt_resp)
 
     @web.get("/healthz")

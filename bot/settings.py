@@ -55,6 +55,8 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Comma-separated Slack user IDs of team managers: sign off interviews, withdraw and amend records at any time.",
     )
+    allowed_team_ids: IdList = Field(default_factory=list, description="Workspace (T...) or Enterprise Grid "
+                                     "organisation (E...) IDs served; empty: the one the bot token belongs to.")
     protocol_file: str = Field(default="", description="TOML file with the council's protocol rules; defaults built in.")
     smtp_url: str = Field(default="", description="smtp://user:pass@host:port for emailed invites; empty: no email.")
     smtp_from: str = Field(default="", validate_default=True,
@@ -67,7 +69,7 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="Python log level.")
 
     @field_validator("authorized_users", "authorized_usergroups", "admin_users", "manager_users", "meeting_chairs",
-                     mode="before")
+                     "allowed_team_ids", mode="before")
     @classmethod
     def _ids(cls, value: object) -> list[str]:
         ids = _split_ids(value)

@@ -2,3 +2,4 @@
 from store import models  # noqa: F401
 from store import alerts  # noqa: F401
 from store import meetings  # noqa: F401
+from store import requests  # noqa: F401

@@ -15,6 +15,20 @@ from slack_sdk.signature import SignatureVerifier
 
 from tests.conftest import ALERT_CHANNEL, DUTY_USER, SIGNING_SECRET
 
+TEAM_ID = "T0001"  # the workspace the fake Slack's auth.test says the bot is installed in
+
+
+def _in_our_workspace(payload: dict, team_id: str) -> dict:
+    """The documented payloads come from another workspace; the bot serves only its own."""
+    if isinstance(payload.get("team"), dict):
+        payload["team"]["id"] = team_id
+    if isinstance(payload.get("user"), dict) and "team_id" in payload["user"]:
+        payload["user"]["team_id"] = team_id
+    for field in ("team_id", "app_installed_team_id"):
+        if isinstance(payload.get("view"), dict) and field in payload["view"]:
+            payload["view"][field] = team_id
+    return payload
+
 FIXTURES = Path(__file__).parent / "fixtures" / "slack"
 FORM = "application/x-www-form-urlencoded"
 
@@ -33,15 +47,15 @@ def sign(body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = Non
             "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)}
 
 
-def slash_body(text: str, *, user_id: str = DUTY_USER, channel_id: str = ALERT_CHANNEL) -> str:
+def slash_body(text: str, *, user_id: str = DUTY_USER, channel_id: str = ALERT_CHANNEL, team_id: str = TEAM_ID) -> str:
     fields = dict(parse_qsl(fixture_text("slash_command.txt"), keep_blank_values=True))
-    fields.update(command="/missing", text=text, user_id=user_id, channel_id=channel_id)
+    fields.update(command="/missing", text=text, user_id=user_id, channel_id=channel_id, team_id=team_id)
     return urlencode(fields)
 
 
-def view_submission_body(view: dict, state_values: dict, *, user_id: str = DUTY_USER) -> str:
+def view_submission_body(view: dict, state_values: dict, *, user_id: str = DUTY_USER, team_id: str = TEAM_ID) -> str:
     """A view_submission for `view` (as the bot opened it) with the given state values."""
-    payload = fixture_json("view_submission.json")
+    payload = _in_our_workspace(fixture_json("view_submission.json"), team_id)
     payload["user"]["id"] = user_id
     submitted = copy.deepcopy(payload["view"])
     submitted.update(callback_id=view["callback_id"], private_metadata=view.get("private_metadata", ""),
@@ -51,8 +65,8 @@ def view_submission_body(view: dict, state_values: dict, *, user_id: str = DUTY_
 
 
 def block_actions_body(action_id: str, value: str, *, user_id: str = DUTY_USER, channel_id: str = ALERT_CHANNEL,
-                       message_ts: str = "1700000001.000100", block_id: str = "actions") -> str:
-    payload = fixture_json("block_actions.json")
+                       message_ts: str = "1700000001.000100", block_id: str = "actions", team_id: str = TEAM_ID) -> str:
+    payload = _in_our_workspace(fixture_json("block_actions.json"), team_id)
     payload["user"]["id"] = user_id
     payload["channel"]["id"] = channel_id
     payload["container"].update(channel_id=channel_id, message_ts=message_ts)
