@@ -76,3 +76,13 @@ class Authorizer:
                 return self._members  # keep the last good list
             self._members, self._fetched = members, time.monotonic()
             return members
+
+
+WORKER_REFUSAL = ("<@{user}> is not an authorised user of missing-bot, so cannot be the allocated worker (alerts "
+                  "about the child would go to them). Ask your coordinator to add them first.")
+
+
+def worker_allowed(services: Services, user_id: str) -> bool:
+    """An allocated worker receives alerts about the child: they must be an authorised user."""
+    authorizer = services.authorizer if isinstance(services.authorizer, Authorizer) else Authorizer(services)
+    return authorizer.allowed(user_id)

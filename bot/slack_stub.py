@@ -41,6 +41,7 @@ class SlackStub:
     usergroup_members: dict[str, list[str]] = field(default_factory=dict)
     latency: float = 0.0
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # id -> (name, bytes) users uploaded
+    public_channels: set[str] = field(default_factory=set)  # conversations.info says is_private for all others
     socket_url: str = ""  # what apps.connections.open hands out (a Socket Mode server of the tests')
     # Messages Slack has accepted, as conversations.history / .replies return them.
     messages: list[dict] = field(default_factory=list)
@@ -243,6 +244,9 @@ class SlackStub:
                     "message": {"text": args.get("text", ""), "ts": args.get("ts") or ts}}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": ts}
+        if method == "conversations.info":
+            return {"ok": True, "channel": {"id": channel, "is_channel": True, "is_im": False,
+                                            "is_private": channel not in self.public_channels}}
         if method == "conversations.open":
             users = str(args.get("users", "U0"))
             return {"ok": True, "channel": {"id": "D" + users.split(",")[0][1:]}}

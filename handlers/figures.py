@@ -66,8 +66,12 @@ def stats(ctx: Ctx, args: str) -> Reply:
     period_from, period_to = parse_period(" ".join(w for w in words if w.lower() not in LOOKED_AFTER_WORDS), today)
     fig = load_figures(ctx.session, ctx.services, period_from, period_to, looked_after, now=ctx.now)
     text = summary_text(fig)
+    # The channel's copy leaves out where children were found (bot/safety.py: no locations in a
+    # channel); the person who asked sees them in the reply.
+    channel_text = summary_text({**fig, "found_locations": []})
     if looked_after:
         text = text.replace("*\n", " (looked-after children)*\n", 1)
+        channel_text = channel_text.replace("*\n", " (looked-after children)*\n", 1)
     audit(ctx.session, actor=ctx.user_id, action="report", entity="export", entity_id=None, now=ctx.now,
           after={"from": period_from.isoformat(), "to": period_to.isoformat(), "via": "slack"})
     channel = ctx.settings.alert_channel
@@ -75,7 +79,7 @@ def stats(ctx: Ctx, args: str) -> Reply:
         return Reply(text + "\n_(No team channel is configured, so nothing was posted.)_")
     key = f"stats:{ctx.user_id}:{period_from}:{period_to}:{ctx.now.isoformat()}"
     enqueue(ctx.session, key=key, kind="figures.summary", channel=channel, now=ctx.now, thread_key=key,
-            text=f"{text}\n_Requested by <@{ctx.user_id}>._")
+            text=f"{channel_text}\n_Requested by <@{ctx.user_id}>._")
     if fig["episodes"]:
         for name, png in render_charts(fig).items():
             enqueue(ctx.session, key=f"{key}:{name}", kind="figures.chart", channel=channel, now=ctx.now,
@@ -83,7 +87,8 @@ def stats(ctx: Ctx, args: str) -> Reply:
                     payload={"file": {"filename": f"{period_from}_{period_to}_{name}", "encoding": "base64",
                                       "content": base64.b64encode(png).decode("ascii"),
                                       "title": CHART_TITLES.get(name, name)}})
-    return Reply(text + "\n_Posted to the team channel" + (", with charts._" if fig["episodes"] else "._"))
+    return Reply(text + "\n_Posted to the team channel" + (", with charts; where children were found is shown "
+                                                           "only to you._" if fig["episodes"] else "._"))
 
 
 EXPORT_EXAMPLE = "/missing export ssda903 2025"
@@ -101,9 +106,9 @@ def export(ctx: Ctx, args: str) -> Reply:
     if kind not in ("ssda903", "annex-a"):
         raise UserError("Say which return: `ssda903 <year>` (the year the collection starts) or `annex-a`.",
                         EXPORT_EXAMPLE)
-    if not ctx.channel_id.startswith("D"):
-        raise UserError("Statutory returns hold children's dates of birth, so I only send them in a direct message. "
-                        "Open your direct message with the bot and type the command there.", EXPORT_EXAMPLE)
+    # The file holds dates of birth: it goes to the admin's own conversation with the bot, whatever
+    # conversation the command was typed in (a channel id starting with D may be someone else's DM).
+    dm = own_dm(ctx)
     notes = ""
     if kind == "ssda903":
         if len(words) != 2 or not words[1].isdigit() or not 2000 <= int(words[1]) <= 2100:
@@ -125,6 +130,21 @@ def export(ctx: Ctx, args: str) -> Reply:
     audit(ctx.session, actor=ctx.user_id, action=f"export.{kind.replace('-', '_')}", entity="export", entity_id=None,
           now=ctx.now, after=after)
     enqueue(ctx.session, key=f"export:{kind}:{ctx.user_id}:{ctx.now.isoformat()}", kind="figures.export",
-            channel=ctx.channel_id, now=ctx.now, text=title,
+            channel=dm, now=ctx.now, text=title,
             payload={"file": {"filename": filename, "content": content, "title": title}})
-    return Reply(f"{title}. The file is on its way in this conversation.{notes}")
+    where = "in this conversation" if dm == ctx.channel_id else "in your direct message with the bot"
+    return Reply(f"{title}. The file is on its way {where}.{notes}")
+
+
+def own_dm(ctx: Ctx) -> str:
+    """The requester's own direct-message conversation with the bot (conversations.open)."""
+    from slack_sdk.errors import SlackApiError
+
+    try:
+        channel = (ctx.services.client.conversations_open(users=ctx.user_id).get("channel") or {}).get("id")
+    except SlackApiError as exc:
+        raise UserError(f"I could not open a direct message with you ({exc.response.get('error')}); "
+                        "nothing was sent. Try again in a minute.", EXPORT_EXAMPLE) from None
+    if not channel:
+        raise UserError("Slack did not give me a direct message with you; nothing was sent.", EXPORT_EXAMPLE)
+    return channel

@@ -261,6 +261,15 @@ def agenda(ctx: Ctx, args: str) -> Reply:
                         "/missing agenda")
     channel = sm.channel_of(series, ctx.settings.alert_channel)
     if post:
+        from bot.safety import NotPrivate, require_private
+
+        try:
+            require_private(ctx.services.client, channel)
+        except NotPrivate as exc:
+            raise UserError(f"{exc}: the agenda names children with where they were found and any concerns, so I "
+                            "post it only to a private channel. Set the series' channel to a private one "
+                            "(`/missing meeting setup`), or leave out `post` to see it here, privately.",
+                            "/missing agenda") from None
         key = f"meeting:agenda-on-demand:{series.id}:{start:%Y%m%d}:{ctx.now:%Y%m%dT%H%M%S}:{ctx.user_id}"
         sm.post_agenda(ctx.session, series, built, channel=channel, now=ctx.now, key=key)
         return Reply(f":white_check_mark: The agenda for {local(start, spec.zone)} is posted to <#{channel}> "

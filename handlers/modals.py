@@ -188,6 +188,10 @@ def child_fields_from(state: dict, ctx: Ctx) -> dict:
             fields[block] = value == "yes"
     worker = _value(state, "worker")
     if worker:
+        from bot.auth import WORKER_REFUSAL, worker_allowed
+
+        if not worker_allowed(ctx.services, worker):
+            raise FieldError("worker", WORKER_REFUSAL.format(user=worker))
         fields["worker_user_id"] = worker
     return fields
 

@@ -1,6 +1,7 @@
 """`/missing report | found | interview | child | risk`: the changes."""
 from __future__ import annotations
 
+from bot.auth import WORKER_REFUSAL, worker_allowed
 from bot.context import Ctx
 from bot.protocol import grammar as g
 from bot.protocol import rules, words
@@ -172,6 +173,8 @@ def parse_child_fields(ctx: Ctx, p: g.Parsed) -> dict:
         fields["out_of_area"] = g.yes_no(p.get("out-of-area"), "out-of-area", ex)
     if p.get("worker") is not None:
         fields["worker_user_id"] = g.user_id(p.get("worker"), ex)
+        if not worker_allowed(ctx.services, fields["worker_user_id"]):
+            raise UserError(WORKER_REFUSAL.format(user=fields["worker_user_id"]), "/missing child C1234 worker @sam")
     return fields
 
 

@@ -26,6 +26,7 @@ from bot.context import Services
 from bot.protocol import agenda as ag
 from bot.protocol import meetings as pm
 from bot.render import local, who
+from bot.safety import NotPrivate, require_private
 from store import meetings as sm
 from scheduler.delivery import EMAIL
 from store.outbox import enqueue
@@ -47,7 +48,17 @@ def build_due_agendas(services: Services, now: datetime) -> int:
             agenda = sm.build_agenda(s, series, nxt, protocol=services.protocol, now=now)
             if sm.mark_agenda_built(s, series, nxt, agenda, now):
                 key = f"meeting:agenda:{series.id}:{nxt.astimezone(timezone.utc):%Y%m%dT%H%M}"
-                sm.post_agenda(s, series, agenda, channel=sm.channel_of(series, channel), now=now, key=key)
+                target = sm.channel_of(series, channel)
+                try:
+                    require_private(services.client, target)
+                except NotPrivate:
+                    # The agenda names children with places and concerns: a public channel gets a pointer only.
+                    enqueue(s, key=f"{key}:notice", kind="meeting_agenda", channel=target, now=now,
+                            text=f"The agenda for {series.name} on {nxt.astimezone(spec.zone):%a %d %b %Y %H:%M} "
+                                 "is ready. It holds children's details, so it is not posted in this public "
+                                 "channel: type `/missing agenda` to see it privately.")
+                else:
+                    sm.post_agenda(s, series, agenda, channel=target, now=now, key=key)
                 queue_agenda_email(s, services, series, agenda, key=key, now=now)
                 built += 1
     return built

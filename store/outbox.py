@@ -34,9 +34,20 @@ def enqueue(
     due_at: datetime | None = None,
     payload: dict | None = None,
 ) -> bool:
-    """Add a message to the outbox unless one with `key` exists. True when added."""
+    """Add a message to the outbox unless one with `key` exists. True when added.
+
+    Every Slack message passes the channel rule here (bot/safety.py): no broadcast mention or
+    link from anyone's text, and a channel post about a child carries none of its details."""
     if not channel:
         return False
+    if channel != "email":
+        from bot.safety import blocks_for_slack, for_slack, is_channel, scrub_child_details
+
+        text, blocks = for_slack(text), blocks_for_slack(blocks)
+        if payload and isinstance(payload.get("file"), dict) and payload["file"].get("title"):
+            payload = {**payload, "file": {**payload["file"], "title": for_slack(payload["file"]["title"])}}
+        if is_channel(channel):
+            text, blocks = scrub_child_details(session, child_id, text, blocks)
     stmt = insert_new(
         session, Outbox, keys=["key"],
         key=key[:200], kind=kind, channel=channel, text=text, blocks=blocks, payload=payload, thread_key=thread_key,

@@ -145,7 +145,7 @@ def test_slack_stats_posts_summary_and_charts(services, cli_env):
     assert "(looked-after children)" in reply.text and "4 episodes, 2 children" in reply.text
 
 
-def test_slack_export_is_admin_only_and_sent_in_a_direct_message(services, cli_env):
+def test_slack_export_is_admin_only_and_sent_to_the_admins_own_direct_message(services, cli_env, slack_stub):
     from bot.context import Ctx
     from store.db import transaction
     from store.imports import import_csv
@@ -155,15 +155,17 @@ def test_slack_export_is_admin_only_and_sent_in_a_direct_message(services, cli_e
                    cli_env.read_bytes())
     refused = run_command(services, user_id=DUTY_USER, channel_id="D0DUTY", text="export ssda903 2025", is_admin=False)
     assert "F00" not in refused.text
+    # Typed in the team channel, or in a direct message that is someone else's (a D id is not enough):
+    # the file goes to the admin's own conversation with the bot, which Slack names (conversations.open).
     reply = run_command(services, user_id=ADMIN_USER, channel_id="C0TEAM", text="export ssda903 2025", is_admin=True)
-    assert "only send them in a direct message" in reply.text
-    reply = run_command(services, user_id=ADMIN_USER, channel_id="D0ADMIN", text="export ssda903 2025", is_admin=True)
     assert "SSDA903 Missing 2025/26: 4 rows" in reply.text and "passes the DfE checks" in reply.text
-    reply = run_command(services, user_id=ADMIN_USER, channel_id="D0ADMIN", text="export annex-a", is_admin=True)
+    assert "in your direct message with the bot" in reply.text
+    reply = run_command(services, user_id=ADMIN_USER, channel_id="D0SOMEONE", text="export annex-a", is_admin=True)
     assert "2 looked-after children" in reply.text
+    assert [c.args["users"] for c in slack_stub.calls if c.method == "conversations.open"] == [ADMIN_USER, ADMIN_USER]
     with services.sessions() as s:
         rows = s.scalars(select(Outbox).where(Outbox.kind == "figures.export").order_by(Outbox.id)).all()
-    assert [r.channel for r in rows] == ["D0ADMIN", "D0ADMIN"]
+    assert [r.channel for r in rows] == ["DADMIN0001", "DADMIN0001"]
     assert rows[0].payload["file"]["content"].splitlines()[-1] == "F003,01/01/2010,M,31/03/2026,"
     assert rows[0].payload["file"]["filename"] == "ssda903_missing_2025-26.csv"
     reply = run_command(services, user_id=ADMIN_USER, channel_id="D0ADMIN", text="export ssda903", is_admin=True)
