@@ -21,7 +21,7 @@ from handlers.registry import ORDER, Reply, find, refusal_text
 log = logging.getLogger(__name__)
 
 # Importing the areas registers their subcommands, in the order `/missing help` lists them.
-from handlers import record, corrections, views, clock, meetings, figures, imports  # noqa: E402,F401,I001
+from handlers import record, corrections, views, clock, meetings, figures, imports, audit  # noqa: E402,F401,I001
 
 
 def log_failure(where: str, exc: BaseException) -> str:

@@ -36,6 +36,10 @@ def register_step(fn: SweepStep) -> SweepStep:
 
 # The meetings area registers its steps (agenda building, action reminders) on import.
 import scheduler.meetings_job  # noqa: E402,F401
+# The daily retention report (never erases; see scheduler/retention_job.py).
+from scheduler.retention_job import retention_report  # noqa: E402
+
+register_step(retention_report)
 
 
 @dataclass

@@ -48,6 +48,10 @@ class Protocol(BaseModel):
     high_risk_alert: bool = True
     report_persistent_threshold: int = Field(default=3, ge=2, le=100)
     future_grace_minutes: int = Field(default=5, ge=0, le=120)
+    # Retention: a child's record is kept until this birthday (looked-after children / others),
+    # then anonymised by `missing-bot retention --apply` (store/privacy.py).
+    retention_years_looked_after: int = Field(default=75, ge=18, le=120)
+    retention_years_other: int = Field(default=25, ge=18, le=120)
     # Monitoring meeting series set up in the file (`[[meetings]]`); more can be added from Slack.
     meetings: list[SeriesConfig] = Field(default_factory=list)
     _unique_meetings = model_validator(mode="after")(unique_names)
