@@ -5,7 +5,7 @@ Revises: 0004
 Create Date: 2026-11-22
 
 The audit log stays append-only: its triggers now allow one kind of UPDATE, the retention
-erasure's, which keeps who, what, when and which row and may only replace `before` and
+erasure's, which keeps who, what, when and which row and may only replace `before` and/or
 `after` with the fixed marker {"erased": "retention"} (store/privacy.py). DELETE is still refused.
 """
 from alembic import op
@@ -26,7 +26,7 @@ SQLITE_NEW_UPDATE = (
     "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
     "WHEN NOT (NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.actor = OLD.actor AND NEW.action = OLD.action "
     "AND NEW.entity = OLD.entity AND NEW.entity_id IS OLD.entity_id "
-    f"AND (NEW.before IS NULL OR NEW.before = '{MARKER}') AND (NEW.after IS NULL OR NEW.after = '{MARKER}')) "
+    f"AND (NEW.before IS OLD.before OR NEW.before = '{MARKER}') AND (NEW.after IS OLD.after OR NEW.after = '{MARKER}')) "
     "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END")
 PG_OLD = ("CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
           "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$")
@@ -34,7 +34,8 @@ PG_NEW = (
     "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
     "IF TG_OP = 'UPDATE' AND NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.actor = OLD.actor "
     "AND NEW.action = OLD.action AND NEW.entity = OLD.entity AND NEW.entity_id IS NOT DISTINCT FROM OLD.entity_id "
-    f"AND (NEW.before IS NULL OR NEW.before::text = '{MARKER}') AND (NEW.after IS NULL OR NEW.after::text = '{MARKER}') "
+    f"AND (NEW.before::text IS NOT DISTINCT FROM OLD.before::text OR NEW.before::text = '{MARKER}') "
+    f"AND (NEW.after::text IS NOT DISTINCT FROM OLD.after::text OR NEW.after::text = '{MARKER}') "
     "THEN RETURN NEW; END IF; RAISE EXCEPTION 'audit_log is append-only'; END $$")
 
 
