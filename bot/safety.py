@@ -65,6 +65,7 @@ def private_details(session, child_id: int) -> list[str]:
     from sqlalchemy import select
 
     from store.models import Child, Episode
+    from store.privacy import episode_free_text_columns
 
     child = session.get(Child, child_id)
     values: list[str] = []
@@ -73,8 +74,10 @@ def private_details(session, child_id: int) -> list[str]:
     if child.date_of_birth:
         d = child.date_of_birth
         values += [d.isoformat(), f"{d:%d/%m/%Y}", f"{d.day} {d:%b %Y}", f"{d:%d %b %Y}"]
+    # user ids (reported_by, withdrawn_by, ...) are the bot's own <@U…> mentions; ri_by is a typed name
+    columns = [c.key for c in episode_free_text_columns() if not c.key.endswith("_by") or c.key == "ri_by"]
     for e in session.scalars(select(Episode).where(Episode.child_id == child_id)):
-        values += [e.missing_from, e.found_location, e.police_ref, e.reasons]
+        values += [getattr(e, name) or "" for name in columns]
     return sorted({v.strip() for v in values if v and len(v.strip()) >= 3}, key=len, reverse=True)
 
 

@@ -11,8 +11,8 @@ periods keep their counts: the child row keeps gender, looked-after status and p
 its reference becomes `ERASED-<id>`, the label goes, and the date of birth becomes the earliest
 day of the birth year that puts every episode in the same age band (the figures' only use of it).
 Episodes keep their times, types, placement, risk grade, concern flags and interview outcome and
-times; every free-text field (places, police reference, reasons, who reported, who interviewed)
-is cleared. Messages about the child lose their text, audit rows about it keep who, what and when
+times; every free-text field (places, police reference, reasons, concern notes, the child's
+account, who reported, who interviewed, ...: every text column but the codes) is cleared. Messages about the child lose their text, audit rows about it keep who, what and when
 but their before/after values become {"erased": "retention"} (migration 0006 allows exactly this
 update and nothing else), and one audit row records the erasure. One transaction per child."""
 from __future__ import annotations
@@ -30,7 +30,18 @@ from bot.protocol.figures import age_band, age_on
 from store.alerts import Alert
 from store.audit import audit, snapshot
 from store.meetings import Action, MeetingOccurrence
-from store.models import AuditRecord, Child, Episode, Outbox
+from store.models import AuditRecord, Child, Episode, HeldMeeting, Outbox
+
+# Episode text columns that are codes, not free text: kept by erasure (figures use them).
+EPISODE_CODES = {"episode_type", "placement_type", "risk_grade", "ri_outcome", "source"}
+
+
+def episode_free_text_columns() -> list:
+    from sqlalchemy import String, Text
+
+    return [c for c in Episode.__table__.columns
+            if isinstance(c.type, (String, Text)) and c.key not in EPISODE_CODES]
+
 
 ERASED = {"erased": "retention"}
 ERASED_TEXT = "(erased under the retention rule)"
@@ -80,6 +91,8 @@ def sar_bundle(session: Session, child: Child, now: datetime) -> dict[str, Any]:
         "alerts": _rows(session.scalars(select(Alert).where(Alert.child_id == child.id).order_by(Alert.id))),
         "messages": outbox,
         "meeting_actions": _rows(session.scalars(select(Action).where(Action.child_id == child.id).order_by(Action.id))),
+        "meetings_held": _rows(session.scalars(select(HeldMeeting).where(HeldMeeting.child_id == child.id)
+                                               .order_by(HeldMeeting.id))),
         "audit": _rows(_audit_about(session, child)),
     }
 
@@ -102,7 +115,8 @@ def sar_html(bundle: dict) -> str:
     out += [f"<tr><th>{_cell(k)}</th><td>{_cell(v)}</td></tr>" for k, v in child.items()]
     out.append("</table>")
     for title, key in (("Episodes", "episodes"), ("Return interviews", "return_interviews"), ("Alerts", "alerts"),
-                       ("Messages sent", "messages"), ("Meeting actions", "meeting_actions"), ("Audit trail", "audit")):
+                       ("Messages sent", "messages"), ("Meeting actions", "meeting_actions"),
+                       ("Strategy meetings and IPMs held", "meetings_held"), ("Audit trail", "audit")):
         rows = bundle[key]
         out.append(f"<h2>{title} ({len(rows)})</h2>")
         if not rows:
@@ -172,10 +186,13 @@ def erase_child(session: Session, child: Child, *, actor: str, now: datetime, zo
     child.label = ""
     child.worker_user_id = None
     child.updated_at = now
+    free_text = episode_free_text_columns()
     for e in episodes:
-        e.missing_from = e.found_location = e.police_ref = e.reasons = e.ri_by = e.reported_by = ""
-        e.strategy_meeting_by = ""
+        for col in free_text:
+            setattr(e, col.key, None if col.nullable else "")
         e.updated_at = now
+    for held in session.scalars(select(HeldMeeting).where(HeldMeeting.child_id == child.id)):
+        held.note = ""
     for a in session.scalars(select(Alert).where(Alert.child_id == child.id)):
         a.detail = None
     for row in outbox_rows:

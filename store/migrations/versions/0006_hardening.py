@@ -1,7 +1,7 @@
 """seen_requests (each signed Slack request runs once); audit rows may be anonymised by retention only
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-22
 
 The audit log stays append-only: its triggers now allow one kind of UPDATE, the retention
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 import store.models
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
