@@ -156,7 +156,7 @@ CHANGES = [
 
 def test_each_changing_command_runs_once_when_replayed(server, services, slack_stub, logs):
     for text in ['meeting setup chair="Chair <chair@example.org>" attendees="Al <al@example.org>"'] + CHANGES + ["export annex-a"]:
-        user = ADMIN_USER if text.startswith("export") else DUTY_USER
+        user = ADMIN_USER if text.startswith(("export", "meeting setup")) else DUTY_USER
         body = slash_body(text, user_id=user)
         headers = sign(body)
         first = post(server, body, headers)
@@ -232,7 +232,7 @@ def test_allocated_worker_must_be_authorised(app):
 
 def test_agenda_is_refused_for_a_public_channel(server, services, slack_stub):
     slack_stub.public_channels.add(ALERT_CHANNEL)
-    body = slash_body('meeting setup chair="Chair <chair@example.org>" attendees="Al <al@example.org>"')
+    body = slash_body('meeting setup chair="Chair <chair@example.org>" attendees="Al <al@example.org>"', user_id=ADMIN_USER)
     assert post(server, body, sign(body)).status_code == 200
     slack_stub.take()
     body = slash_body("agenda post")
@@ -261,7 +261,7 @@ def test_debug_scenario_leaks_nothing_to_logs_or_channels(server, services, slac
         "status C7001", "open", "due", "stats", "agenda", "agenda post",
     ]
     for text in lines:
-        body = slash_body(text)
+        body = slash_body(text, user_id=ADMIN_USER if text.startswith("meeting setup") else DUTY_USER)
         resp = post(server, body, sign(body))
         assert resp.status_code == 200, (text, resp.text)
     clock.advance(days=5)
@@ -296,7 +296,7 @@ def _history(app, services, clock, slack_stub):
     from scheduler.sweep import sweep
     from tests.slack import command
 
-    command(app, 'meeting setup chair="Chair <chair@example.org>" attendees="Al <al@example.org>"')
+    command(app, 'meeting setup chair="Chair <chair@example.org>" attendees="Al <al@example.org>"', user_id=ADMIN_USER)
     command(app, "child C8001 label KA looked-after yes dob 1950-03-01 placement foster_care")   # 76: past 75
     command(app, "child C8002 label KB looked-after no dob 2000-06-15 placement home")          # 26: past 25
     command(app, "child C8003 label KC looked-after yes dob 1996-01-10 placement foster_care")  # 30: kept
