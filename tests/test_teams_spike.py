@@ -19,6 +19,7 @@ from fastapi import FastAPI
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from handlers.teams import spike_app
+from scheduler.transports.base import TransportError
 from tests.teams import activities as acts
 from tests.teams.connector import Failure, FakeConnector
 from tests.teams.issuer import FakeIssuer, new_key
@@ -218,12 +219,18 @@ def test_proactive_send_update_and_thread_reply_to_a_stored_reference(server, is
     assert len(issuer.token_requests) == 2
 
 
+def _kind(err: TransportError) -> tuple:
+    return (err.permanent, err.retry_after, err.unknown)
+
+
+# (permanent, retry_after, unknown) as scheduler/transports' TransportError carries them
 @pytest.mark.parametrize("failure,expected", [
-    (Failure(429, retry_after=7), spike_app.ConnectorFailure(429, False, 7.0, False)),
-    (Failure(500), spike_app.ConnectorFailure(500, False, None, False)),
-    (Failure(503, retry_after=30), spike_app.ConnectorFailure(503, False, 30.0, False)),
-    (Failure(403), spike_app.ConnectorFailure(403, True, None, False)),
-    (Failure(404), spike_app.ConnectorFailure(404, True, None, False)),
+    (Failure(429, retry_after=7), (False, 7.0, False)),
+    (Failure(429), (False, 30, False)),
+    (Failure(500), (False, None, False)),
+    (Failure(503, retry_after=30), (False, 30.0, False)),
+    (Failure(403), (True, None, False)),
+    (Failure(404), (True, None, False)),
 ])
 def test_connector_errors_surface_as_classifiable_exceptions(failure, expected, issuer, connector, sender):
     ref = spike_app.ConversationRef("19:fake-alerts-channel@thread.tacv2", connector.url, issuer.tenant_id)
@@ -233,7 +240,7 @@ def test_connector_errors_surface_as_classifiable_exceptions(failure, expected, 
     assert err.value.response.status_code == failure.status
     assert err.value.response.headers.get("Retry-After") == (
         str(failure.retry_after) if failure.retry_after is not None else None)
-    assert spike_app.classify(err.value) == expected
+    assert _kind(spike_app.classify(err.value)) == expected
     assert connector.delivered() == []
     sender.send(ref, text="C1234 (JB) missing for 24 hours")  # the retry goes through
     assert connector.texts() == ["C1234 (JB) missing for 24 hours"]
@@ -249,11 +256,21 @@ def test_a_slow_connector_leaves_the_outcome_unknown(issuer, connector):
         connector.fail_next(Failure(200, delay=1.0, accept=True))
         with pytest.raises(httpx.ReadTimeout) as err:
             sender.send(ref, text="C1234 (JB) missing for 24 hours")
-        assert spike_app.classify(err.value) == spike_app.ConnectorFailure(None, False, None, True)
+        assert _kind(spike_app.classify(err.value)) == (False, None, True)
         assert connector.wait_for(2, timeout=5)
         assert connector.texts() == ["warm up", "C1234 (JB) missing for 24 hours"]
     finally:
         sender.close()
+
+
+def test_an_unreachable_connector_is_transient_and_not_unknown(issuer, sender):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ref = spike_app.ConversationRef("a:1fake-personal-chat", f"http://127.0.0.1:{port}/teams/", issuer.tenant_id)
+    with pytest.raises(httpx.ConnectError) as err:
+        sender.send(ref, text="hello")
+    assert _kind(spike_app.classify(err.value)) == (False, None, False)
 
 
 def test_a_wrong_client_secret_is_a_permanent_token_failure(issuer, connector):

@@ -18,7 +18,8 @@ What the SDK (microsoft-teams-apps 2.1) gives and how this uses it:
   127.0.0.1. `ClientCredentialsToken` below does the same client-credentials grant itself and
   is given to the SDK as its `token` provider (the SDK then never touches MSAL).
 - Connector errors are `httpx.HTTPStatusError` (`response.raise_for_status()` in
-  microsoft_teams/common/http/client.py); the SDK does not retry; `classify()` maps them."""
+  microsoft_teams/common/http/client.py); the SDK does not retry; `classify()` maps them onto
+  scheduler/transports' `TransportError`."""
 from __future__ import annotations
 
 import asyncio
@@ -55,6 +56,8 @@ from microsoft_teams.apps import ActivityContext, App, FastAPIAdapter
 from microsoft_teams.apps.http.adapter import HttpMethod, HttpRequest, HttpResponse, HttpRouteHandler
 from microsoft_teams.cards import AdaptiveCard, ExecuteAction, Fact, FactSet, SubmitAction, TextBlock, TextInput
 from microsoft_teams.common import ClientOptions
+
+from scheduler.transports.base import TransportError
 
 ENTRA_TOKEN_URL = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
 CARD_VERSION = "1.5"
@@ -97,37 +100,35 @@ class TokenError(Exception):
         self.status, self.error = status, error
 
 
-# -- connector errors, as a transport would classify them -------------------------------------
-@dataclass(frozen=True)
-class ConnectorFailure:
-    status: int | None  # HTTP status; None when no answer came (timeout, refused)
-    permanent: bool
-    retry_after: float | None
-    outcome_unknown: bool  # the connector may have posted it (timeout after the request was sent)
-
-
+# -- connector errors, classified as the deliverer's transports do ---------------------------
 def _retry_after(resp: httpx.Response) -> float | None:
     value = resp.headers.get("Retry-After")
     try:
         return float(value) if value is not None else None
     except ValueError:
-        return None  # an HTTP date: treat as no hint
+        return None  # an HTTP date: no hint
 
 
-def classify(exc: BaseException) -> ConnectorFailure:
-    """429 and 5xx are transient (Retry-After honoured); 401/403/404 and other 4xx are
-    permanent (403: the bot was removed from the team or the chat; 404: no such conversation);
-    a timeout after sending leaves the outcome unknown; a refused connection is transient."""
+def classify(exc: BaseException) -> TransportError:
+    """What the SDK raised, as scheduler/transports' one error: 429 and 5xx are transient
+    (Retry-After honoured; a 429 without one waits 30 s, as Slack's does); 403 (the bot was
+    removed from the team or chat), 404 (no such conversation) and other 4xx are permanent; a
+    timeout after the request went out leaves the outcome unknown; a refused connection is
+    transient; a refused client secret is permanent."""
     if isinstance(exc, httpx.HTTPStatusError):
         status = exc.response.status_code
-        transient = status == 429 or status >= 500 or status == 408
-        return ConnectorFailure(status, not transient, _retry_after(exc.response), False)
+        wait = _retry_after(exc.response)
+        if status == 429:
+            return TransportError("throttled", retry_after=wait if wait is not None else 30)
+        if status >= 500 or status == 408:
+            return TransportError(f"http_{status}", retry_after=wait)
+        return TransportError(f"http_{status}", permanent=True)
     if isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError)):
-        return ConnectorFailure(None, False, None, True)
+        return TransportError(f"no answer ({type(exc).__name__})", unknown=True)
     if isinstance(exc, httpx.TransportError):  # ConnectError, ConnectTimeout, PoolTimeout
-        return ConnectorFailure(None, False, None, False)
+        return TransportError(f"not reached ({type(exc).__name__})")
     if isinstance(exc, TokenError):
-        return ConnectorFailure(exc.status, exc.status in (400, 401), None, False)
+        return TransportError(f"token {exc.status} {exc.error}", permanent=exc.status in (400, 401))
     raise exc
 
 
