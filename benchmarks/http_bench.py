@@ -70,7 +70,7 @@ def fill(url: str, children: int) -> float:
                 batch.append(dict(child_id=cid, episode_type="missing", started_at=s, missing_from="", placement_type="foster_care",
                                   police_ref="", risk_grade="low", reported_by="UIMPORT", returned_at=r, found_location="Park",
                                   reasons="", cse_concern=False, cce_concern=False, ri_outcome="completed",
-                                  ri_at=r + timedelta(hours=30), ri_by="", strategy_meeting_at=None, strategy_meeting_by="",
+                                  ri_at=r + timedelta(hours=30), ri_by="",
                                   source="import", created_at=r, updated_at=r))
             if len(batch) >= 20000:
                 c.execute(insert(Episode), batch)

@@ -1,4 +1,4 @@
-"""Who may use the bot: AUTHORIZED_USERS, ADMIN_USERS, and members of AUTHORIZED_USERGROUPS."""
+"""Who may use the bot: AUTHORIZED_USERS, MANAGER_USERS, ADMIN_USERS, and members of AUTHORIZED_USERGROUPS."""
 from __future__ import annotations
 
 import logging

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from bot.protocol import clock as rules
 from bot.protocol.config import Protocol
-from bot.protocol.words import episode_word, outcome_word, risk_word
+from bot.protocol.words import episode_word, held_meeting_word, outcome_word, risk_word
 from bot.render import duration, local, who
 
 ACK = "alert_ack"
@@ -79,8 +79,9 @@ def _headline(alert, child_txt: str, episode=None, zone: ZoneInfo | None = None)
     return (f"Alert: {child_txt}", alert.rule, "")
 
 
-def render_alert(alert, child, episode, protocol: Protocol, zone: ZoneInfo) -> tuple[str, list[dict]]:
-    """The fallback text and blocks of an alert; acknowledgement shown when recorded."""
+def render_alert(alert, child, episode, protocol: Protocol, zone: ZoneInfo, held=()) -> tuple[str, list[dict]]:
+    """The fallback text and blocks of an alert; acknowledgement, and the meetings held in answer
+    to it (`held`: HeldMeeting rows linked to the alert), shown when recorded."""
     child_txt = who(child.child_ref, child.label) if child is not None else "unknown child"
     headline, what, asks = _headline(alert, child_txt, episode, zone)
     if alert.rule in (rules.RI_REMINDER, rules.RI_OVERDUE) and episode is not None and episode.episode_type == "away":
@@ -113,10 +114,10 @@ def render_alert(alert, child, episode, protocol: Protocol, zone: ZoneInfo) -> t
     if alert.rule in (rules.RI_REMINDER, rules.RI_OVERDUE) and episode is not None and episode.ri_outcome:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
                        f":memo: Return interview {outcome_word(episode.ri_outcome)} {local(episode.ri_at, zone)}"}]})
-    if episode is not None and episode.strategy_meeting_at is not None:
+    for m in held:  # the kind and time only: a meeting's note is never posted
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
-                       f":handshake: Strategy meeting held {local(episode.strategy_meeting_at, zone)}"
-                       + (f", recorded by <@{episode.strategy_meeting_by}>" if episode.strategy_meeting_by else "")}]})
+                       f":handshake: {held_meeting_word(m.kind).capitalize()} held {local(m.held_at, zone)}"
+                       + (f", recorded by <@{m.recorded_by}>" if m.recorded_by else "")}]})
     buttons = []
     if alert.acknowledged_at is None:
         buttons.append({"type": "button", "action_id": ACK, "value": str(alert.id), "style": "primary",
@@ -127,9 +128,10 @@ def render_alert(alert, child, episode, protocol: Protocol, zone: ZoneInfo) -> t
     wants_strategy = alert.rule in (rules.LONG_MISSING, rules.HIGH_RISK) or (
         alert.rule == rules.PERSISTENCE and any("strategy" in str(c.get("action", "")).lower()
                                                 for c in (d.get("actions") or [d])))
-    if wants_strategy and episode is not None and episode.strategy_meeting_at is None:
+    wants_meeting = wants_strategy or alert.rule == rules.PERSISTENCE
+    if wants_meeting and not held:
         buttons.append({"type": "button", "action_id": STRATEGY_HELD, "value": str(alert.id),
-                        "text": {"type": "plain_text", "text": "Strategy meeting held"}})
+                        "text": {"type": "plain_text", "text": "Strategy meeting held" if wants_strategy else "Meeting held"}})
     if buttons:
         blocks.append({"type": "actions", "block_id": f"alert:{alert.id}", "elements": buttons})
     return headline.split(" ", 1)[1] if headline.startswith(":") else headline, blocks

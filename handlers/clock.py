@@ -1,5 +1,8 @@
 """`/missing health` and the alert buttons: Acknowledge, Record interview outcome, Strategy meeting held.
 
+The interview and meeting buttons open forms: the outcome with who held it and what the child
+said; the meeting's kind and the time it was actually held (not the time of the click).
+
 Buttons carry the alert's id. Every change runs in one transaction with an audit record, then
 every posted copy of the alert (team channel and the worker's DM) is updated in place with
 chat.update, so the channel shows who acted and the buttons that are no longer needed go."""
@@ -14,17 +17,21 @@ from sqlalchemy import select
 
 from bot.context import Ctx, Services
 from bot.protocol import clock as rules
+from bot.protocol import grammar as g
+from bot.protocol import words
 from bot.protocol.rules import RuleError
 from bot.render import duration, local, who
 from bot.render_alerts import ACK, RECORD_RI, STRATEGY_HELD, render_alert
+from handlers import modals
 from handlers.registry import Reply, subcommand
 from store import alerts, records
-from store.audit import audit, snapshot
+from store.audit import audit
 from store.models import Child, Episode, Outbox
 
 log = logging.getLogger(__name__)
 
 RI_CALLBACK = "alert_ri_modal"
+HELD_CALLBACK = "alert_held_modal"
 STALE_SWEEP_MINUTES = 5
 
 
@@ -68,7 +75,8 @@ def _refresh(services: Services, alert_id: int, clicked: tuple[str, str] | None 
             return
         child = s.get(Child, alert.child_id)
         episode = s.get(Episode, alert.episode_id) if alert.episode_id else None
-        text, blocks = render_alert(alert, child, episode, services.protocol, services.zone)
+        text, blocks = render_alert(alert, child, episode, services.protocol, services.zone,
+                                    held=records.held_for_alert(s, alert.id))
         copies = {(r.slack_channel, r.slack_ts) for r in s.scalars(select(Outbox).where(
             Outbox.key.in_([f"alert:{alert.key}", f"alert-dm:{alert.key}"]), Outbox.status == "sent",
             Outbox.slack_ts.is_not(None)))}
@@ -124,6 +132,32 @@ def ri_modal(alert: alerts.Alert, child: Child, episode: Episode, now: datetime,
              "element": {"type": "datetimepicker", "action_id": "value", "initial_date_time": int(now.timestamp())}},
             {"type": "input", "block_id": "by", "optional": True, "label": {"type": "plain_text", "text": "By (name or service)"},
              "element": {"type": "plain_text_input", "action_id": "value", "max_length": 100}},
+            *modals.interview_blocks(protocol),
+            *modals.practice_blocks(protocol, episode),
+        ],
+    }
+
+
+def held_modal(alert: alerts.Alert, child: Child, now: datetime, zone) -> dict:
+    asks = records.asks_for(alert)
+    initial = "ipm" if asks == {"ipm"} else "strategy"
+    options = [{"text": {"type": "plain_text", "text": words.HELD_MEETING_WORDS[k].capitalize()}, "value": k}
+               for k in words.HELD_MEETING_KINDS]
+    return {
+        "type": "modal", "callback_id": HELD_CALLBACK, "private_metadata": json.dumps({"alert": alert.id}),
+        "title": {"type": "plain_text", "text": "Meeting held"},
+        "submit": {"type": "plain_text", "text": "Record"}, "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {"type": "context", "elements": [{"type": "mrkdwn", "text":
+             f"{who(child.child_ref, child.label)}: alert of {local(alert.due_at, zone)}"}]},
+            {"type": "input", "block_id": "kind", "label": {"type": "plain_text", "text": "Meeting"},
+             "element": {"type": "static_select", "action_id": "value", "options": options,
+                         "initial_option": options[words.HELD_MEETING_KINDS.index(initial)]}},
+            {"type": "input", "block_id": "at", "label": {"type": "plain_text", "text": "When was it held?"},
+             "element": {"type": "datetimepicker", "action_id": "value", "initial_date_time": int(now.timestamp())}},
+            {"type": "input", "block_id": "note", "optional": True,
+             "label": {"type": "plain_text", "text": "Note (who attended, decisions; private)"},
+             "element": {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 1000}},
         ],
     }
 
@@ -153,23 +187,78 @@ def register_actions(app, services: Services) -> None:
             audit(s, actor=user, action="alert.acknowledge", entity="alert", entity_id=alert.id, now=now,
                   after={"rule": alert.rule, "acknowledged_at": now.isoformat()})
 
-    def _strategy_held(s, alert, user, now) -> None:
-        episode = s.get(Episode, alert.episode_id) if alert.episode_id else None
-        if episode is not None and episode.strategy_meeting_at is None:
-            before = snapshot(episode, ("strategy_meeting_at", "strategy_meeting_by"))
-            episode.strategy_meeting_at, episode.strategy_meeting_by, episode.updated_at = now, user, now
-            audit(s, actor=user, action="episode.strategy_meeting", entity="episode", entity_id=episode.id,
-                  now=now, before=before, after=snapshot(episode, ("strategy_meeting_at", "strategy_meeting_by")))
-
     @app.action(ACK)
     def acknowledge(ack, body):
         ack()
         _button(body, _acknowledge)
 
     @app.action(STRATEGY_HELD)
-    def strategy_held(ack, body):
+    def strategy_held(ack, body, client):
+        """Opens the form that asks when the meeting was held (and which kind, and a note)."""
         ack()
-        _button(body, _strategy_held)
+        user, alert_id = body["user"]["id"], _alert_id(body)
+        with services.sessions() as s:
+            alert = s.get(alerts.Alert, alert_id) if alert_id is not None else None
+            child = s.get(Child, alert.child_id) if alert else None
+            if child is None:
+                return
+            done = records.held_for_alert(s, alert.id)
+            if done:
+                m = done[0]
+                _ephemeral(services, body, user, f":information_source: Already recorded: "
+                                                 f"{words.HELD_MEETING_WORDS.get(m.kind, m.kind)} held "
+                                                 f"{local(m.held_at, services.zone)} by <@{m.recorded_by}>.")
+                view = None
+            else:
+                view = held_modal(alert, child, services.now(), services.zone)
+        if view is None:
+            _refresh(services, alert_id, _clicked(body))
+            return
+        try:
+            client.views_open(trigger_id=body.get("trigger_id"), view=view)
+        except SlackApiError as exc:
+            log.warning("alert %s: views.open refused: %s", alert_id, exc.response.get("error"))
+            _ephemeral(services, body, user, ":warning: Slack would not open the form. Use "
+                                             "`/missing held <child-ref> strategy|ipm|discussion at <when>`.")
+
+    @app.view(HELD_CALLBACK)
+    def held_submitted(ack, body, view):
+        user = body["user"]["id"]
+        values = (view.get("state") or {}).get("values") or {}
+        try:
+            alert_id = int(json.loads(view.get("private_metadata") or "{}")["alert"])
+        except (KeyError, TypeError, ValueError):
+            ack()
+            return
+        kind = (_state(values, "kind").get("selected_option") or {}).get("value")
+        stamp = _state(values, "at").get("selected_date_time")
+        note = " ".join((_state(values, "note").get("value") or "").split())
+        if kind not in words.HELD_MEETING_KINDS:
+            ack(response_action="errors", errors={"kind": "Choose strategy meeting, IPM or strategy discussion."})
+            return
+        if stamp is None:
+            ack(response_action="errors", errors={"at": "Give the date and time the meeting was held."})
+            return
+        if len(note) > 1000:
+            ack(response_action="errors", errors={"note": "The note is too long (at most 1000 characters)."})
+            return
+        try:
+            with services.sessions.begin() as s:
+                alert = s.get(alerts.Alert, alert_id)
+                child = s.get(Child, alert.child_id) if alert else None
+                if child is None:
+                    ack()
+                    return
+                ctx = Ctx(services=services, session=s, user_id=user, channel_id="", now=services.now(),
+                          is_admin=services.settings.is_admin(user))
+                records.record_held(ctx, child, kind=kind, held_at=datetime.fromtimestamp(int(stamp), timezone.utc),
+                                    note=note, alert=alert, example="the time the meeting was held, up to now")
+        except RuleError as exc:
+            ack(response_action="errors", errors={"at": exc.message[:150]})
+            return
+        ack()
+        services.on_enqueued()
+        _refresh(services, alert_id)
 
     @app.action(RECORD_RI)
     def record_ri(ack, body, client):
@@ -205,6 +294,12 @@ def register_actions(app, services: Services) -> None:
         outcome = (_state(values, "outcome").get("selected_option") or {}).get("value")
         stamp = _state(values, "at").get("selected_date_time")
         by = (_state(values, "by").get("value") or "").strip()[:100]
+        try:
+            details = modals.interview_from(values, by)
+            practice = modals.practice_from(values, services.protocol)
+        except modals.FieldError as exc:
+            ack(response_action="errors", errors=exc.errors)
+            return
         if outcome not in ("completed", "declined", "voided"):
             ack(response_action="errors", errors={"outcome": "Choose completed, declined or voided."})
             return
@@ -231,9 +326,11 @@ def register_actions(app, services: Services) -> None:
                 ctx = Ctx(services=services, session=s, user_id=user, channel_id="", now=services.now(),
                           is_admin=services.settings.is_admin(user))
                 records.record_interview(ctx, child, outcome=outcome, episode=episode,
-                                         at=datetime.fromtimestamp(int(stamp), timezone.utc), by=by)
+                                         at=datetime.fromtimestamp(int(stamp), timezone.utc), by=by,
+                                         details=details, practice=practice)
         except RuleError as exc:
-            ack(response_action="errors", errors={"at": exc.message[:150]})
+            block = "offered" if "offered" in exc.message else "at"
+            ack(response_action="errors", errors={block: exc.message[:150]})
             return
         ack()
         services.on_enqueued()

@@ -88,6 +88,102 @@ def _yes_no(block_id: str, label: str, initial: bool | None) -> dict:
     return _select(block_id, label, ("yes", "no"), initial=None if initial is None else ("yes" if initial else "no"))
 
 
+def _multiline(block_id: str, label: str, *, hint: str = "", max_length: int = 1000) -> dict:
+    block = _text(block_id, label, optional=True, hint=hint, max_length=max_length)
+    block["element"]["multiline"] = True
+    return block
+
+
+def _option_text(value: str, text: str) -> dict:
+    return {"text": {"type": "plain_text", "text": text[:75]}, "value": value}
+
+
+CONCERN_OPTIONS = (("cse", "CSE concern (child sexual exploitation)"), ("cce", "CCE concern (child criminal exploitation)"))
+
+
+def practice_blocks(protocol, episode=None) -> list[dict]:
+    """Reasons, push/pull factors (the protocol's list) and CSE/CCE concerns. The factors and
+    concerns already recorded on `episode` are preselected; its reasons are not shown again
+    (an empty box keeps them)."""
+    factors = protocol.factors
+    options = [_option_text(code, text) for code, text in factors.items()]
+    element = {"type": "multi_static_select", "action_id": "value", "options": options,
+               "placeholder": {"type": "plain_text", "text": "Choose any that apply"}}
+    chosen = [o for o in options if o["value"] in ((episode.factors or []) if episode is not None else [])]
+    if chosen:
+        element["initial_options"] = chosen
+    concern_opts = [_option_text(v, t) for v, t in CONCERN_OPTIONS]
+    concerns = {"type": "checkboxes", "action_id": "value", "options": concern_opts}
+    if episode is not None:
+        ticked = [o for o in concern_opts if getattr(episode, f"{o['value']}_concern")]
+        if ticked:
+            concerns["initial_options"] = ticked
+    reason_hint = "Leave empty to keep what is recorded." if episode is not None and episode.reasons else ""
+    reason = _multiline("reason", "Reasons for going missing", hint=reason_hint)
+    if getattr(episode, "typed_reason", ""):
+        reason["element"]["initial_value"] = episode.typed_reason
+    return [
+        reason,
+        {"type": "input", "block_id": "factors", "optional": True,
+         "label": {"type": "plain_text", "text": "Push/pull factors"}, "element": element},
+        {"type": "input", "block_id": "concerns", "optional": True,
+         "label": {"type": "plain_text", "text": "Exploitation concerns"}, "element": concerns},
+    ]
+
+
+def interview_blocks(protocol) -> list[dict]:
+    """The return interview's details beyond outcome, time and who held it."""
+    return [
+        _yes_no("independent", "Held by someone independent of the placement?", None),
+        {"type": "input", "block_id": "offered", "optional": True,
+         "label": {"type": "plain_text", "text": "When was it offered?"},
+         "element": {"type": "datetimepicker", "action_id": "value"}},
+        _multiline("account", "The child's account (private: never posted to a channel)", max_length=2000),
+        _multiline("followup", "Follow-up"),
+    ]
+
+
+def practice_from(state: dict, protocol) -> "records.Practice":
+    from store import records
+
+    reason = _value(state, "reason")
+    if reason is not None and len(" ".join(reason.split())) > 1000:
+        raise FieldError("reason", "The reason is too long (at most 1000 characters).")
+    factors = _value(state, "factors")
+    if factors:
+        unknown = [f for f in factors if f not in protocol.factors]
+        if unknown:
+            raise FieldError("factors", "Choose from the list: " + ", ".join(protocol.factors.values()))
+    concerns = _value(state, "concerns") if "concerns" in state else None
+    return records.Practice(
+        reasons=" ".join(reason.split()) if reason else None,
+        factors=[f for f in protocol.factors if f in factors] if factors else None,
+        cse=None if concerns is None else "cse" in concerns,
+        cce=None if concerns is None else "cce" in concerns,
+    )
+
+
+def interview_from(state: dict, by: str = "") -> "records.Interview":
+    from datetime import datetime, timezone
+
+    from store import records
+
+    independent = _value(state, "independent")
+    offered = _value(state, "offered")
+    account = " ".join((_value(state, "account") or "").split())
+    followup = " ".join((_value(state, "followup") or "").split())
+    if len(account) > 2000:
+        raise FieldError("account", "The account is too long (at most 2000 characters).")
+    if len(followup) > 1000:
+        raise FieldError("followup", "The follow-up is too long (at most 1000 characters).")
+    try:
+        offered_at = datetime.fromtimestamp(int(offered), timezone.utc) if offered is not None else None
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise FieldError("offered", "Give the date and time the interview was offered.") from None
+    return records.Interview(by=by, independent=None if independent is None else independent == "yes",
+                             offered_at=offered_at, account=account, followup=followup)
+
+
 def child_blocks(child=None) -> list[dict]:
     return [
         _text("label", "Label (initials or pseudonym, never a full name)", initial=getattr(child, "label", "") or "",
@@ -125,10 +221,23 @@ def report_view(ctx: Ctx, child_ref: str | None, values: dict) -> dict:
              **({"initial_options": [{"text": {"type": "plain_text", "text": "Away from placement (whereabouts known)"},
                                        "value": "away"}]} if (values or {}).get("episode_type") == "away" else {})}},
     ]
+    blocks += practice_blocks(ctx.protocol, _Given((values or {}).get("practice")))
     title = f"Missing: {child_ref}" if child_ref else "Report a child missing"
     return {"type": "modal", "callback_id": REPORT_CALLBACK, "title": {"type": "plain_text", "text": title[:24]},
             "submit": {"type": "plain_text", "text": "Record"}, "close": {"type": "plain_text", "text": "Cancel"},
             "private_metadata": FormMeta(ctx.channel_id, child_ref).dump(), "blocks": blocks}
+
+
+class _Given:
+    """The practice values typed inline, shaped like an episode for `practice_blocks` (the typed
+    reason is put back in the box: the form replaces the command the user typed)."""
+
+    def __init__(self, practice) -> None:
+        self.factors = getattr(practice, "factors", None) or []
+        self.cse_concern = bool(getattr(practice, "cse", False))
+        self.cce_concern = bool(getattr(practice, "cce", False))
+        self.reasons = ""
+        self.typed_reason = getattr(practice, "reasons", None) or ""
 
 
 def child_view(ctx: Ctx, child_ref: str, child) -> dict:
@@ -153,8 +262,10 @@ def _value(state: dict, block_id: str):
         return element.get("selected_date")
     if kind == "users_select":
         return element.get("selected_user")
-    if kind == "checkboxes":
+    if kind in ("checkboxes", "multi_static_select"):
         return [o.get("value") for o in element.get("selected_options") or []]
+    if kind == "datetimepicker":
+        return element.get("selected_date_time")
     return None
 
 
@@ -217,9 +328,11 @@ def submit_report(ctx: Ctx, meta: FormMeta, state: dict) -> str:
         if not fields.get("label"):
             raise FieldError("label", "A new child needs a label (initials or a pseudonym).")
         child = records.upsert_child(ctx, ref, fields).child
+    practice = practice_from(state, ctx.protocol)
     values = {"started_at": started_at, "missing_from": (_value(state, "from") or "")[:200],
               "risk_grade": _value(state, "risk"), "police_ref": (_value(state, "police") or "")[:64],
-              "episode_type": "away" if "away" in (_value(state, "away") or []) else "missing"}
+              "episode_type": "away" if "away" in (_value(state, "away") or []) else "missing",
+              "practice": practice}
     try:
         return done_report(ctx, child, values)["text"]
     except Refusal as exc:

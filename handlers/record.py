@@ -12,21 +12,44 @@ from handlers import modals
 from handlers.registry import Reply, UserError, subcommand
 from store import records
 
+# What practice records, on report, found and interview: keywords end free text, so
+# `location Derby bus station cse yes` is a location and a concern.
+PRACTICE = ("reason", "factors", "cse", "cce")
+PRACTICE_USAGE = "[reason <text>] [factors <a>, <b>] [cse yes|no] [cce yes|no]"
+
 REPORT = Spec(
-    usage="/missing report <child-ref> [at <when>] [from <place>] [risk <grade>] [police <ref>] [away] [returned <when>]",
+    usage="/missing report <child-ref> [at <when>] [from <place>] [risk <grade>] [police <ref>] [away] [returned <when>] "
+          + PRACTICE_USAGE,
     example="/missing report C1234 at 21:30 from Oak House risk medium police PR/2026/0117",
-    positional=("child_ref",), keywords=("at", "from", "risk", "police", "returned"), flags=("away",), single_word=("risk",),
+    positional=("child_ref",), keywords=("at", "from", "risk", "police", "returned", *PRACTICE), flags=("away",),
+    single_word=("risk", "cse", "cce"),
     phrases=(("no apparent risk", "no_apparent_risk"),),
 )
 FOUND = Spec(
-    usage="/missing found <child-ref> [at <when>] [location <text>]",
+    usage="/missing found <child-ref> [at <when>] [location <text>] " + PRACTICE_USAGE,
     example="/missing found C1234 at 07:45 location Bus station, city centre",
-    positional=("child_ref",), keywords=("at", "location"),
+    positional=("child_ref",), keywords=("at", "location", *PRACTICE), single_word=("cse", "cce"),
 )
 INTERVIEW = Spec(
-    usage="/missing interview <child-ref> completed|declined|voided [at <when>] [by <name>]",
-    example="/missing interview C1234 completed at 2026-11-20 15:00 by Jo (Runaways service)",
-    positional=("child_ref", "outcome"), keywords=("at", "by"),
+    usage="/missing interview <child-ref> completed|declined|voided [at <when>] [by <name>] [independent yes|no] "
+          "[offered <when>] [account <text>] [followup <text>] " + PRACTICE_USAGE + " [correct]",
+    example="/missing interview C1234 completed at 2026-11-20 15:00 by Jo (Runaways service) independent yes",
+    positional=("child_ref", "outcome"),
+    keywords=("at", "by", "independent", "offered", "account", "followup", *PRACTICE), flags=("correct",),
+    single_word=("independent", "cse", "cce"),
+)
+SIGNOFF_EXAMPLE = "/missing interview signoff C1234"
+CONCERN = Spec(
+    usage="/missing concern <child-ref> cse|cce [<episode>] [note <text>]",
+    example="/missing concern C1234 cse latest note seen getting into cars with older males",
+    positional=("child_ref", "type"), keywords=("note",),  # read by `concern` itself: the episode is free words
+)
+HELD = Spec(
+    usage="/missing held <child-ref> strategy|ipm|discussion at <when> [note <text>]",
+    example="/missing held C1234 strategy at yesterday 14:00 note police, school and social care attended",
+    positional=("child_ref", "kind"), keywords=("at", "note"),
+    phrases=(("strategy meeting", "strategy"), ("strategy discussion", "discussion"),
+             ("intervention planning meeting", "ipm")),
 )
 CHILD = Spec(
     usage="/missing child <child-ref> [label ..] [dob ..] [gender ..] [placement ..] [looked-after yes|no] "
@@ -55,6 +78,31 @@ def _when(ctx: Ctx, value: str | None, example: str):
     return g.when(value, ctx.now, ctx.zone, ctx.protocol.future_grace_minutes, example)
 
 
+def parse_practice(ctx: Ctx, p: g.Parsed, example: str) -> records.Practice:
+    return records.Practice(
+        reasons=g.free_text(p.get("reason"), "reason", 1000) if p.get("reason") is not None else None,
+        factors=g.factors(p.get("factors"), ctx.protocol.factors, example) if p.get("factors") is not None else None,
+        cse=g.yes_no(p.get("cse"), "cse", example) if p.get("cse") is not None else None,
+        cce=g.yes_no(p.get("cce"), "cce", example) if p.get("cce") is not None else None,
+    )
+
+
+def practice_note(ctx: Ctx, episode) -> str:
+    """` Also recorded: reason, factors peers and placement, CSE concern.` — for the asker only;
+    free text is never echoed (the form confirmations travel through Slack's API)."""
+    bits = []
+    if episode.reasons:
+        bits.append("the reason")
+    if episode.factors:
+        bits.append("push/pull factors " + ", ".join(ctx.protocol.factors.get(f, words.factor_word(f))
+                                                     for f in episode.factors))
+    if episode.cse_concern:
+        bits.append("a CSE concern")
+    if episode.cce_concern:
+        bits.append("a CCE concern")
+    return ("\nAlso recorded: " + "; ".join(bits) + ".") if bits else ""
+
+
 def parse_report(ctx: Ctx, text: str) -> dict:
     p = g.parse_args(text, REPORT)
     values = {
@@ -64,6 +112,7 @@ def parse_report(ctx: Ctx, text: str) -> dict:
         "missing_from": g.free_text(p.get("from") or "", "place"),
         "police_ref": g.free_text(p.get("police") or "", "police reference", 64),
         "episode_type": "away" if "away" in p.flags else "missing",
+        "practice": parse_practice(ctx, p, REPORT.example),
     }
     values["started_at"] = _when(ctx, p.get("at"), REPORT.example)
     # A whole episode reported after it ended (police notifications arrive late).
@@ -88,7 +137,7 @@ def done_report(ctx: Ctx, child, values: dict) -> dict:
     episode = records.report_missing(ctx, child, started_at=values["started_at"],
                      missing_from=values.get("missing_from", ""), risk_grade=values.get("risk_grade"),
                      police_ref=values.get("police_ref", ""), episode_type=values.get("episode_type", "missing"),
-                     example=REPORT.example, returned_at=values.get("returned_at"))
+                     example=REPORT.example, returned_at=values.get("returned_at"), practice=values.get("practice"))
     kind = words.episode_word(episode.episode_type)
     if episode.returned_at is not None:
         lines = [f":rotating_light: Recorded an earlier episode: {who(child.child_ref, child.label)} {kind} "
@@ -102,7 +151,7 @@ def done_report(ctx: Ctx, child, values: dict) -> dict:
     detail = ", ".join(d for d in details if d)
     lines.append(detail[:1].upper() + detail[1:] + ".")
     count30 = records.count_since(ctx.session, child.id, window_start(ctx.now, 30, ctx.zone))
-    lines.append(f"Episodes in the last 30 days: {count30}. The team channel has been told.")
+    lines.append(f"Episodes in the last 30 days: {count30}. The team channel has been told." + practice_note(ctx, episode))
     if not episode.risk_grade and episode.returned_at is None:
         lines.append(f"Grade the risk when the police do: `/missing risk {child.child_ref} medium`")
     return {"text": "\n".join(lines)}
@@ -114,35 +163,134 @@ def found(ctx: Ctx, text: str) -> Reply:
     p = g.parse_args(text, FOUND)
     ref = g.child_ref(p.positional["child_ref"], FOUND.example)
     location = g.free_text(p.get("location") or "", "location")
+    practice = parse_practice(ctx, p, FOUND.example)
     returned_at = _when(ctx, p.get("at"), FOUND.example)
     child = records.require_child(ctx.session, ref)
-    episode = records.record_found(ctx, child, returned_at=returned_at, location=location, example=FOUND.example)
+    episode = records.record_found(ctx, child, returned_at=returned_at, location=location, example=FOUND.example,
+                                   practice=practice)
     deadline = rules.ri_deadline(returned_at, ctx.protocol)
     return Reply(
         f":white_check_mark: {who(child.child_ref, child.label)} returned {local(returned_at, ctx.zone)} after "
         f"{duration(returned_at - episode.started_at)}.\n"
         f"*Return interview due by {local(deadline, ctx.zone)}* ({ctx.protocol.interview_hours} hours).\n"
         f"Record it with `/missing interview {child.child_ref} completed`"
+        + (" (where found recorded)" if location else "") + practice_note(ctx, episode)
     )
 
 
-@subcommand("interview", usage=INTERVIEW.usage, summary="the return interview outcome of the latest return (and any earlier one still owed)",
-            examples=[INTERVIEW.example, "/missing interview C1234 declined"])
+@subcommand("interview", usage=INTERVIEW.usage, summary="the return interview outcome of the latest return (and any "
+            "earlier one still owed); `/missing interview signoff <child-ref>` (managers) signs it off",
+            examples=[INTERVIEW.example, "/missing interview C1234 declined offered yesterday 10:00",
+                      "/missing interview C1234 voided correct", SIGNOFF_EXAMPLE])
 def interview(ctx: Ctx, text: str) -> Reply:
+    first, _, rest = text.partition(" ")
+    if first.lower() in ("signoff", "sign-off"):
+        return signoff(ctx, rest)
     p = g.parse_args(text, INTERVIEW)
     ref = g.child_ref(p.positional["child_ref"], INTERVIEW.example)
     outcome = g.choice(p.positional["outcome"], words.RI_OUTCOMES, words.RI_OUTCOME_ALIASES, "return interview outcome",
                        INTERVIEW.example)
-    by = g.free_text(p.get("by") or "", "name", 100)
+    details = records.Interview(
+        by=g.free_text(p.get("by") or "", "name", 100),
+        independent=g.yes_no(p.get("independent"), "independent", INTERVIEW.example)
+        if p.get("independent") is not None else None,
+        offered_at=_when(ctx, p.get("offered"), INTERVIEW.example) if p.get("offered") is not None else None,
+        account=g.free_text(p.get("account") or "", "child's account", 2000),
+        followup=g.free_text(p.get("followup") or "", "follow-up", 1000),
+    )
+    practice = parse_practice(ctx, p, INTERVIEW.example)
     at = _when(ctx, p.get("at"), INTERVIEW.example)
     child = records.require_child(ctx.session, ref)
-    episode, *earlier = records.record_interview(ctx, child, outcome=outcome, at=at, by=by, example=INTERVIEW.example)
+    was = records.latest_ended_episode(ctx.session, child.id)
+    replaced = records.describe_interview(was, ctx.zone) if was is not None and was.ri_outcome else ""
+    episode, *earlier = records.record_interview(ctx, child, outcome=outcome, at=at, example=INTERVIEW.example,
+                                                 details=details, practice=practice, correct="correct" in p.flags)
+    return Reply(interview_reply(ctx, child, episode, earlier, replaced))
+
+
+def interview_reply(ctx: Ctx, child, episode, earlier, replaced: str = "") -> str:
     deadline = rules.ri_deadline(episode.returned_at, ctx.protocol)
+    at, outcome = episode.ri_at, episode.ri_outcome
     timing = "within timescale" if at <= deadline else "outside the timescale"
     also = "".join(f"\nAlso recorded for the earlier return of {local(e.returned_at, ctx.zone)}, which was still owed "
                    "an interview" + _earlier_timing(ctx, e, at, outcome) + "." for e in earlier)
-    return Reply(f":memo: {who(child.child_ref, child.label)}: return interview *{outcome}* {local(at, ctx.zone)}"
-                 + (f" ({timing})" if outcome == "completed" else "") + f". Reminders for it stop.{also}")
+    head = (f":memo: {who(child.child_ref, child.label)}: return interview corrected to *{outcome}* {local(at, ctx.zone)}"
+            if replaced else f":memo: {who(child.child_ref, child.label)}: return interview *{outcome}* {local(at, ctx.zone)}")
+    text = head + (f" ({timing})" if outcome == "completed" else "") + f". Reminders for it stop.{also}"
+    if replaced:
+        text += f"\nIt replaced: {replaced}. A sign-off, if any, was cleared: a manager signs the corrected record off."
+    extra = []
+    if episode.ri_independent is not None:
+        extra.append("held by someone independent of the placement" if episode.ri_independent
+                     else "not independent of the placement")
+    if episode.ri_offered_at:
+        extra.append(f"offered {local(episode.ri_offered_at, ctx.zone)}")
+    if episode.ri_account:
+        extra.append("the child's account (private: shown only in `/missing status`)")
+    if episode.ri_followup:
+        extra.append("follow-up")
+    if extra:
+        text += "\nRecorded: " + "; ".join(extra) + "."
+    return text + practice_note(ctx, episode)
+
+
+def signoff(ctx: Ctx, text: str) -> Reply:
+    tokens = g.tokenize(text, SIGNOFF_EXAMPLE)
+    if len(tokens) != 1:
+        raise UserError("Give the child's case reference.", SIGNOFF_EXAMPLE)
+    child = records.require_child(ctx.session, g.child_ref(tokens[0], SIGNOFF_EXAMPLE))
+    episode = records.signoff_interview(ctx, child)
+    return Reply(f":ballot_box_with_check: {who(child.child_ref, child.label)}: return interview "
+                 f"({records.describe_interview(episode, ctx.zone)}, after the return of "
+                 f"{local(episode.returned_at, ctx.zone)}) signed off by you.")
+
+
+@subcommand("concern", usage=CONCERN.usage, summary="a CSE or CCE (exploitation) concern about an episode "
+            "(latest by default); never shown in the channel", examples=[CONCERN.example, "/missing concern C1234 cce"])
+def concern(ctx: Ctx, text: str) -> Reply:
+    tokens = g.tokenize(text, CONCERN.example)
+    lowered = [t.lower() for t in tokens]
+    cut = lowered.index("note") if "note" in lowered else len(tokens)
+    if cut < 2:
+        raise UserError(f"Give the case reference and the concern (cse or cce). Usage: `{CONCERN.usage}`", CONCERN.example)
+    ref = g.child_ref(tokens[0], CONCERN.example)
+    kind = g.choice(tokens[1], words.CONCERN_TYPES, None, "concern type (cse or cce)", CONCERN.example)
+    if cut < len(tokens) and cut + 1 == len(tokens):
+        raise UserError("`note` needs some text after it.", CONCERN.example)
+    note = g.free_text(" ".join(tokens[cut + 1:]), "note", 1000)
+    child = records.require_child(ctx.session, ref)
+    episode = records.find_episode(ctx, child, " ".join(tokens[2:cut]), CONCERN.example)
+    changed = records.record_concern(ctx, child, kind, episode, note)
+    what = words.CONCERN_WORDS[kind]
+    if not changed:
+        return Reply(f"{who(child.child_ref, child.label)}: a {kind.upper()} ({what}) concern is already recorded for the "
+                     f"episode of {local(episode.started_at, ctx.zone)}. Nothing changed; add a `note` to say more.")
+    return Reply(f":pencil2: {who(child.child_ref, child.label)}: {kind.upper()} ({what}) concern recorded for the "
+                 f"episode of {local(episode.started_at, ctx.zone)}" + (" with your note" if note else "")
+                 + ". The channel is told only that the record was updated.")
+
+
+@subcommand("held", usage=HELD.usage, summary="a strategy meeting, intervention planning meeting (ipm) or strategy "
+            "discussion, with the time it was held; linked to the alert that asked for it",
+            examples=[HELD.example, "/missing held C1234 ipm at 2026-11-20 10:00"])
+def held(ctx: Ctx, text: str) -> Reply:
+    p = g.parse_args(text, HELD)
+    ref = g.child_ref(p.positional["child_ref"], HELD.example)
+    kind = g.choice(p.positional["kind"], words.HELD_MEETING_KINDS, words.HELD_MEETING_ALIASES, "kind of meeting", HELD.example)
+    if p.get("at") is None:
+        raise UserError("Say when the meeting was held (`at <when>`).", HELD.example)
+    held_at = _when(ctx, p.get("at"), HELD.example)
+    note = g.free_text(p.get("note") or "", "note", 1000)
+    child = records.require_child(ctx.session, ref)
+    meeting = records.record_held(ctx, child, kind=kind, held_at=held_at, note=note, example=HELD.example)
+    answered = ""
+    if meeting.alert_id is not None:
+        from store.alerts import Alert
+
+        alert = ctx.session.get(Alert, meeting.alert_id)
+        answered = f"\nIt answers the alert of {local(alert.due_at, ctx.zone)}."
+    return Reply(f":handshake: {who(child.child_ref, child.label)}: {words.HELD_MEETING_WORDS[kind]} held "
+                 f"{local(held_at, ctx.zone)} recorded" + (" with your note" if note else "") + f".{answered}")
 
 
 def _earlier_timing(ctx: Ctx, e, at, outcome: str) -> str:

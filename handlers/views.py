@@ -47,14 +47,58 @@ def status(ctx: Ctx, text: str) -> Reply:
         counted += ("." if ctx.protocol.count_away_persistence else
                     "; they do not count toward the persistence thresholds.")
     lines.append(f"Episodes: *{c30}* in the last 30 days, *{len(episodes)}* in the last 90 days.{counted}")
+    latest = records.latest_episode(ctx.session, child.id)
+    shown = episodes[:10] + ([latest] if latest and latest not in episodes[:10] and latest.returned_at else [])
+    held = records.held_for_episodes(ctx.session, [e.id for e in shown])
     for e in episodes[:10]:
         lines.append("• " + episode_line(ctx, e))
+        lines += [f"    {d}" for d in practice_lines(ctx, e, held.get(e.id, []))]
     if len(episodes) > 10:
         lines.append(f"…and {len(episodes) - 10} more.")
-    latest = records.latest_episode(ctx.session, child.id)
     if latest and latest not in episodes[:10] and latest.returned_at:
         lines.append("Latest episode: " + episode_line(ctx, latest))
+        lines += [f"    {d}" for d in practice_lines(ctx, latest, held.get(latest.id, []))]
     return Reply("\n".join(lines))
+
+
+def practice_lines(ctx: Ctx, e, held: list) -> list[str]:
+    """What practice recorded about an episode, for the asker only (this reply is private): reasons,
+    factors, concerns, where found, the return interview (the child's account included), meetings held."""
+    from bot.protocol.words import HELD_MEETING_WORDS, factor_word
+
+    out = []
+    if e.found_location:
+        out.append(f"Found at: {e.found_location}")
+    if e.reasons:
+        out.append(f"Reason: {e.reasons}")
+    if e.factors:
+        out.append("Push/pull factors: " + ", ".join(ctx.protocol.factors.get(f, factor_word(f)) for f in e.factors))
+    concerns = [name for name, flag in (("CSE", e.cse_concern), ("CCE", e.cce_concern)) if flag]
+    if concerns:
+        out.append("Concerns: " + ", ".join(concerns))
+    if e.concern_note:
+        out += [f"Concern note: {line}" for line in e.concern_note.splitlines()]
+    if e.ri_outcome:
+        bits = [records.describe_interview(e, ctx.zone)]
+        if e.ri_independent is not None:
+            bits.append("independent of the placement" if e.ri_independent else "not independent of the placement")
+        if e.ri_offered_at:
+            bits.append(f"offered {local(e.ri_offered_at, ctx.zone)}")
+        if e.ri_recorded_by:
+            bits.append(f"recorded by <@{e.ri_recorded_by}>")
+        bits.append(f"signed off by <@{e.ri_signed_off_by}> {local(e.ri_signed_off_at, ctx.zone)}"
+                    if e.ri_signed_off_at else "not signed off")
+        out.append("Return interview: " + "; ".join(bits))
+    elif e.ri_offered_at:
+        out.append(f"Return interview offered {local(e.ri_offered_at, ctx.zone)}")
+    if e.ri_account:
+        out.append(f"Child's account (private): {e.ri_account}")
+    if e.ri_followup:
+        out.append(f"Follow-up: {e.ri_followup}")
+    for m in held:
+        out.append(f"{HELD_MEETING_WORDS.get(m.kind, m.kind).capitalize()} held {local(m.held_at, ctx.zone)}, recorded by "
+                   f"<@{m.recorded_by}>" + (f": {m.note}" if m.note else ""))
+    return out
 
 
 def describe(child) -> str:
@@ -140,5 +184,14 @@ def help_(ctx: Ctx, text: str) -> Reply:
             lines.append(f"    e.g. `{ex}`")
     lines += ["", "*Times* (read as UK time): " + ", ".join(f"`{f}`" for f in ACCEPTED_FORMS),
               "*Risk grades*: no_apparent_risk, low, medium, high.  Add `away` for away from placement "
-              "(whereabouts known)."]
+              "(whereabouts known).",
+              "*What practice records* (on report, found and interview; a keyword ends the text before it, so quote "
+              "text that contains one: `location \"cse yes lane\"`): `reason <text>`, `factors <a>, <b>`, "
+              "`cse yes|no`, `cce yes|no`; on found `location <text>`; on interview `by <name>`, "
+              "`independent yes|no`, `offered <when>`, `account <text>` (the child's own account: private, shown "
+              "only in `/missing status`), `followup <text>`, and `correct` to change an outcome already recorded.",
+              "    e.g. `/missing found C1234 at 12:00 location Derby bus station cse yes factors peers, exploitation`",
+              "    e.g. `/missing interview C1234 completed at 15:00 by Jo (Runaways) independent yes account "
+              "wanted to see friends followup school to be told`",
+              "*Push/pull factors*: " + ", ".join(ctx.protocol.factors.values()) + "."]
     return Reply("\n".join(lines))

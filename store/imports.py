@@ -123,7 +123,7 @@ def import_csv(ctx: Ctx, data: bytes) -> ImportResult:
             "risk_grade": r.risk_grade, "reported_by": actor, "returned_at": r.returned_at,
             "found_location": r.found_location, "reasons": r.reason, "cse_concern": r.cse_concern,
             "cce_concern": r.cce_concern, "ri_outcome": r.ri_outcome, "ri_at": r.ri_at, "ri_by": "",
-            "strategy_meeting_at": None, "strategy_meeting_by": "", "source": "import",
+            "source": "import",
             "created_at": now, "updated_at": now,
         } for r in new_rows])
     result.episodes_added = len(new_rows)

@@ -23,6 +23,7 @@ from store.audit import audit, snapshot
 from store.db import insert_new
 from store.models import Base, Child, Episode
 from store.outbox import enqueue
+from store.records import held_for_episodes
 
 log = logging.getLogger(__name__)
 
@@ -307,11 +308,12 @@ def _child_info(c: Child) -> ag.ChildInfo:
     return ag.ChildInfo(ref=c.child_ref, label=c.label, looked_after=c.looked_after, placement_type=c.placement_type)
 
 
-def _episode_info(e: Episode, child: ag.ChildInfo) -> ag.EpisodeInfo:
+def _episode_info(e: Episode, child: ag.ChildInfo, held: list | None = None) -> ag.EpisodeInfo:
     return ag.EpisodeInfo(id=e.id, child=child, started_at=e.started_at, returned_at=e.returned_at,
                           episode_type=e.episode_type, placement_type=e.placement_type, risk_grade=e.risk_grade,
                           found_location=e.found_location, cse_concern=e.cse_concern, cce_concern=e.cce_concern,
-                          ri_outcome=e.ri_outcome, ri_at=e.ri_at, strategy_meeting_at=e.strategy_meeting_at)
+                          ri_outcome=e.ri_outcome, ri_at=e.ri_at,
+                          meetings_held=tuple((m.kind, m.held_at) for m in held or ()))
 
 
 def open_actions(session: Session, series: MeetingSeries | None = None) -> list[Action]:
@@ -337,9 +339,10 @@ def build_agenda(session: Session, series: MeetingSeries, meeting: datetime, *, 
     ).all()
     children: dict[int, ag.ChildInfo] = {}
     episodes = []
+    held = held_for_episodes(session, [e.id for e, _ in rows])
     for e, c in rows:
         info = children.setdefault(c.id, _child_info(c))
-        episodes.append(_episode_info(e, info))
+        episodes.append(_episode_info(e, info, held.get(e.id)))
     actions = [ag.ActionInfo(id=a.id, child=_child_info(a.child) if a.child else None, text=a.text,
                              owner_user_id=a.owner_user_id, due_on=a.due_on, created_at=a.created_at)
                for a in open_actions(session, series)]

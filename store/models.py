@@ -121,8 +121,6 @@ class Episode(Base):
     ri_recorded_by: Mapped[str] = mapped_column(String(64), default="")
     ri_signed_off_at: Mapped[datetime | None]
     ri_signed_off_by: Mapped[str] = mapped_column(String(64), default="")
-    strategy_meeting_at: Mapped[datetime | None]
-    strategy_meeting_by: Mapped[str] = mapped_column(String(32), default="")
     source: Mapped[str] = mapped_column(String(16), default="slack")
     # Recorded in error: kept for the audit, out of every count, status, alert and return.
     withdrawn_at: Mapped[datetime | None]

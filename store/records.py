@@ -18,8 +18,39 @@ from bot.render import local, who
 from store import alerts
 from store.audit import audit, snapshot
 from store.db import INCLUDE_WITHDRAWN
-from store.models import AuditRecord, Child, Episode, Outbox
+from store.models import AuditRecord, Child, Episode, HeldMeeting, Outbox
 from store.outbox import enqueue
+
+@dataclass
+class Practice:
+    """What practice records about an episode, as given (None: not said, left as it is)."""
+
+    reasons: str | None = None
+    factors: list[str] | None = None
+    cse: bool | None = None
+    cce: bool | None = None
+
+    def apply(self, episode: "Episode") -> None:
+        if self.reasons is not None:
+            episode.reasons = self.reasons
+        if self.factors is not None:
+            episode.factors = list(self.factors)
+        if self.cse is not None:
+            episode.cse_concern = self.cse
+        if self.cce is not None:
+            episode.cce_concern = self.cce
+
+
+@dataclass
+class Interview:
+    """The return interview's details besides outcome and time (None/empty: not said)."""
+
+    by: str = ""
+    independent: bool | None = None
+    offered_at: datetime | None = None
+    account: str = ""
+    followup: str = ""
+
 
 CHILD_FIELDS = ("label", "date_of_birth", "gender", "looked_after", "placement_type", "out_of_area", "worker_user_id")
 
@@ -165,7 +196,7 @@ def upsert_child(ctx: Ctx, child_ref: str, fields: dict, *, create_only: bool = 
 
 def report_missing(ctx: Ctx, child: Child, *, started_at: datetime, missing_from: str = "", risk_grade: str | None = None,
                    police_ref: str = "", episode_type: str = "missing", example: str = "",
-                   returned_at: datetime | None = None) -> Episode:
+                   returned_at: datetime | None = None, practice: Practice | None = None) -> Episode:
     """A new episode. With `returned_at`, a whole episode reported after it ended (police
     notifications arrive late): it may start before the child's latest episode if it overlaps none."""
     lock_child(ctx.session, child)
@@ -174,6 +205,8 @@ def report_missing(ctx: Ctx, child: Child, *, started_at: datetime, missing_from
                       placement_type=child.placement_type, looked_after=child.looked_after, police_ref=police_ref, risk_grade=risk_grade,
                       reported_by=ctx.user_id, created_at=ctx.now, updated_at=ctx.now, source="slack",
                       returned_at=returned_at, returned_by=ctx.user_id if returned_at is not None else "")
+    if practice is not None:
+        practice.apply(episode)
     ctx.session.add(episode)
     ctx.session.flush()
     audit(ctx.session, actor=ctx.user_id, action="episode.report", entity="episode", entity_id=episode.id,
@@ -190,7 +223,8 @@ def report_missing(ctx: Ctx, child: Child, *, started_at: datetime, missing_from
     return episode
 
 
-def record_found(ctx: Ctx, child: Child, *, returned_at: datetime, location: str = "", example: str = "") -> Episode:
+def record_found(ctx: Ctx, child: Child, *, returned_at: datetime, location: str = "", example: str = "",
+                 practice: Practice | None = None) -> Episode:
     lock_child(ctx.session, child)
     episode = open_episode(ctx.session, child.id)
     if episode is None:
@@ -208,6 +242,8 @@ def record_found(ctx: Ctx, child: Child, *, returned_at: datetime, location: str
     episode.returned_by = ctx.user_id
     if location:
         episode.found_location = location
+    if practice is not None:
+        practice.apply(episode)
     episode.updated_at = ctx.now
     ctx.session.flush()
     audit(ctx.session, actor=ctx.user_id, action="episode.found", entity="episode", entity_id=episode.id,
@@ -221,14 +257,20 @@ def record_found(ctx: Ctx, child: Child, *, returned_at: datetime, location: str
 
 
 def record_interview(ctx: Ctx, child: Child, *, outcome: str, at: datetime, by: str = "", example: str = "",
-                     episode: Episode | None = None) -> list[Episode]:
+                     episode: Episode | None = None, details: Interview | None = None,
+                     practice: Practice | None = None, correct: bool = False) -> list[Episode]:
     """Record a return interview outcome; returns the episodes it was recorded for, latest first.
 
     With `episode` (the alert's form), for that episode only. Otherwise for the child's latest
     ended episode (the child may be missing again before the outcome is typed) and for any
     earlier return still owed an interview whose reminders are still running: a child who went
     missing again before being interviewed has one interview for both returns, and the
-    reminders for the earlier one stop too."""
+    reminders for the earlier one stop too.
+
+    An outcome already recorded is changed only with `correct` (the audit keeps what it
+    replaced, and a sign-off is cleared: the corrected record needs signing off again).
+    `details` (who held it, independence, when offered, the child's account, follow-up) go on
+    every episode the interview covers; `practice` (reasons, factors, concerns) on the latest."""
     lock_child(ctx.session, child)
     if episode is None:
         episode = latest_ended_episode(ctx.session, child.id)
@@ -247,16 +289,58 @@ def record_interview(ctx: Ctx, child: Child, *, outcome: str, at: datetime, by: 
     rules.check_not_future(at, ctx.now, ctx.protocol, "interview", example)
     if outcome == "completed" and at < episode.returned_at:
         raise RuleError("An interview cannot be completed before the return.", example)
+    corrected = episode.ri_outcome is not None
+    if corrected and not correct:
+        raise RuleError(f"{child.child_ref}: the return interview after the return of "
+                        f"{local(episode.returned_at, ctx.zone)} is already recorded as {describe_interview(episode, ctx.zone)}. "
+                        "Nothing was changed. To change it, add `correct`:",
+                        f"/missing interview {child.child_ref} {outcome} at {at.astimezone(ctx.zone):%Y-%m-%d %H:%M} correct")
+    details = details or Interview(by=by)
+    if details.by == "" and by:
+        details.by = by
+    if details.offered_at is not None:
+        rules.check_not_future(details.offered_at, ctx.now, ctx.protocol, "offer", example)
+        if details.offered_at < episode.returned_at:
+            raise RuleError("The interview cannot have been offered before the return "
+                            f"({local(episode.returned_at, ctx.zone)}).", example)
+        if outcome == "completed" and details.offered_at > at:
+            raise RuleError("The interview was offered after it was held: check the `offered` and `at` times.", example)
     for e in (episode, *owed):
         before = snapshot(e)
-        e.ri_outcome, e.ri_at, e.ri_by, e.updated_at = outcome, at, by or f"<@{ctx.user_id}>", ctx.now
+        e.ri_outcome, e.ri_at, e.updated_at = outcome, at, ctx.now
+        e.ri_recorded_by = ctx.user_id
+        if details.by or not (corrected and e is episode):
+            e.ri_by = details.by or f"<@{ctx.user_id}>"
+        if details.independent is not None:
+            e.ri_independent = details.independent
+        if details.offered_at is not None:
+            e.ri_offered_at = details.offered_at
+        if details.account:
+            e.ri_account = details.account
+        if details.followup:
+            e.ri_followup = details.followup
+        if e is episode:
+            if practice is not None:
+                practice.apply(e)
+            if corrected:
+                e.ri_signed_off_at, e.ri_signed_off_by = None, ""
         ctx.session.flush()
-        audit(ctx.session, actor=ctx.user_id, action="episode.interview", entity="episode", entity_id=e.id,
+        audit(ctx.session, actor=ctx.user_id, action="episode.interview_correct" if corrected and e is episode
+              else "episode.interview", entity="episode", entity_id=e.id,
               now=ctx.now, before=before, after=snapshot(e))
         alerts.on_interview_recorded(ctx, child, e)
     covers = f" (covering {len(owed) + 1} returns)" if owed else ""
-    _post(ctx, "interview", f":memo: {who(child.child_ref, child.label)}: return interview {outcome}{covers}.", child, episode)
+    verb = "outcome corrected to" if corrected else ""
+    _post(ctx, "interview", f":memo: {who(child.child_ref, child.label)}: return interview {verb + ' ' if verb else ''}"
+                            f"{outcome}{covers}.", child, episode)
     return [episode, *owed]
+
+
+def describe_interview(e: Episode, zone) -> str:
+    """`completed Thu 19 Nov 2026 14:30 GMT by Jo`: an interview as recorded (for private replies)."""
+    if e.ri_outcome is None:
+        return "not recorded"
+    return f"{e.ri_outcome} {local(e.ri_at, zone)}" + (f" by {e.ri_by}" if e.ri_by else "")
 
 
 def regrade(ctx: Ctx, child: Child, grade: str) -> Episode:
@@ -277,6 +361,197 @@ def regrade(ctx: Ctx, child: Child, grade: str) -> Episode:
                           f"{(old or 'not graded').replace('_', ' ')} → {grade.replace('_', ' ')}.", child, episode)
     alerts.on_risk_changed(ctx, child, episode, old)
     return episode
+
+
+# -- what practice records after the event -------------------------------------------------
+
+EPISODE_EXAMPLE = "latest, or the start as `/missing status` shows it: 2026-11-20 14:30 or 20/11/2026"
+_SHOWN = ("%d %b %Y %H:%M", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M", "%Y-%m-%dT%H:%M", "%d-%m-%Y %H:%M")
+_DAYS = ("%d %b %Y", "%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y")
+
+
+def find_episode(ctx: Ctx, child: Child, spec: str, example: str) -> Episode:
+    """The episode `spec` names: `latest` (or nothing), its start as `/missing status` shows it
+    (`Thu 19 Nov 2026 14:30 GMT`), a date and time (`2026-11-20 14:30`, `20/11/2026 14:30`), a day
+    when the child had one episode that day, or any `<when>` form (`yesterday 22:15`)."""
+    words_ = spec.split()
+    if not words_ or spec.strip().lower() in ("latest", "last"):
+        episode = latest_episode(ctx.session, child.id)
+        if episode is None:
+            raise NotFound(f"{child.child_ref} has no episode recorded.", f"/missing report {child.child_ref}")
+        return episode
+    if words_[0][:3].lower() in ("mon", "tue", "wed", "thu", "fri", "sat", "sun") and not words_[0][:1].isdigit():
+        words_ = words_[1:]
+    if words_ and words_[-1].upper() in ("GMT", "BST", "UTC"):
+        words_ = words_[:-1]
+    text_ = " ".join(words_)
+    episodes = list(ctx.session.scalars(select(Episode).where(Episode.child_id == child.id)
+                                        .order_by(Episode.started_at.desc())))
+
+    def minute(dt: datetime) -> datetime:
+        return dt.astimezone(ctx.zone).replace(second=0, microsecond=0, tzinfo=None)
+
+    target = None
+    for fmt in _SHOWN:
+        try:
+            target = datetime.strptime(text_, fmt)
+            break
+        except ValueError:
+            continue
+    if target is None:
+        for fmt in _DAYS:
+            try:
+                day_ = datetime.strptime(text_, fmt).date()
+            except ValueError:
+                continue
+            that_day = [e for e in episodes if e.started_at.astimezone(ctx.zone).date() == day_]
+            if len(that_day) == 1:
+                return that_day[0]
+            if that_day:
+                raise RuleError(f"{child.child_ref} has {len(that_day)} episodes starting {day_:%d/%m/%Y}: "
+                                + ", ".join(local(e.started_at, ctx.zone) for e in that_day) + ". Give the time too.",
+                                example)
+            target = datetime.combine(day_, datetime.min.time())  # refused below with the starts
+            break
+    if target is None:
+        from bot.protocol.when import WhenError, parse_when
+
+        try:
+            target = minute(parse_when(text_, ctx.now, ctx.zone, grace_minutes=ctx.protocol.future_grace_minutes))
+        except WhenError:
+            raise RuleError(f"`{spec[:40]}` is not an episode: give {EPISODE_EXAMPLE}.", example) from None
+    for e in episodes:
+        if minute(e.started_at) == target:
+            return e
+    starts = ", ".join(local(e.started_at, ctx.zone) for e in episodes[:5]) or "none"
+    raise RuleError(f"No episode of {child.child_ref} started {target:%d/%m/%Y %H:%M}. Its latest starts: {starts}.",
+                    example)
+
+
+def record_concern(ctx: Ctx, child: Child, kind: str, episode: Episode, note: str = "") -> bool:
+    """Set a CSE or CCE concern on `episode` (with a note, kept with the others). False when it
+    was already recorded and there is no note to add: nothing changes. The channel is told only
+    that the record changed: a concern never goes to a channel."""
+    flag = "cse_concern" if kind == "cse" else "cce_concern"
+    if getattr(episode, flag) and not note:
+        return False
+    before = snapshot(episode)
+    setattr(episode, flag, True)
+    if note:
+        line = f"{kind.upper()} ({local(ctx.now, ctx.zone, with_day=False)}, <@{ctx.user_id}>): {note}"
+        episode.concern_note = f"{episode.concern_note}\n{line}" if episode.concern_note else line
+    episode.updated_at = ctx.now
+    ctx.session.flush()
+    audit(ctx.session, actor=ctx.user_id, action="episode.concern", entity="episode", entity_id=episode.id,
+          now=ctx.now, before=before, after=snapshot(episode))
+    _post(ctx, "concern", f":pencil2: {who(child.child_ref, child.label)}: record updated by <@{ctx.user_id}>.",
+          child, episode)
+    return True
+
+
+def latest_interviewed(session: Session, child_id: int) -> Episode | None:
+    return session.scalar(select(Episode).where(Episode.child_id == child_id, Episode.ri_outcome.is_not(None))
+                          .order_by(Episode.started_at.desc()).limit(1))
+
+
+def signoff_interview(ctx: Ctx, child: Child) -> Episode:
+    """A manager signs off the latest return interview recorded for the child."""
+    if not ctx.settings.is_manager(ctx.user_id):
+        raise RuleError("Only managers (MANAGER_USERS) and administrators can sign off a return interview. "
+                        "Ask your team manager.", f"/missing status {child.child_ref}")
+    episode = latest_interviewed(ctx.session, child.id)
+    if episode is None:
+        raise RuleError(f"{child.child_ref} has no return interview recorded to sign off.",
+                        f"/missing interview {child.child_ref} completed at 14:30")
+    if episode.ri_signed_off_at is not None:
+        raise RuleError(f"{child.child_ref}: the return interview ({describe_interview(episode, ctx.zone)}) was already "
+                        f"signed off by <@{episode.ri_signed_off_by}> {local(episode.ri_signed_off_at, ctx.zone)}.",
+                        f"/missing status {child.child_ref}")
+    before = snapshot(episode)
+    episode.ri_signed_off_at, episode.ri_signed_off_by, episode.updated_at = ctx.now, ctx.user_id, ctx.now
+    ctx.session.flush()
+    audit(ctx.session, actor=ctx.user_id, action="episode.signoff", entity="episode", entity_id=episode.id,
+          now=ctx.now, before=before, after=snapshot(episode))
+    _post(ctx, "signoff", f":ballot_box_with_check: {who(child.child_ref, child.label)}: return interview signed off "
+                          f"by <@{ctx.user_id}>.", child, episode)
+    return episode
+
+
+# -- meetings held -------------------------------------------------------------------------
+
+LINK_DAYS = 90  # an alert older than this before the meeting is not what the meeting answered
+
+
+def asks_for(alert) -> set[str]:
+    """The kinds of meeting an alert asks for (empty: it asks for none)."""
+    from bot.protocol import clock as clock_rules
+
+    if alert.rule in (clock_rules.HIGH_RISK, clock_rules.LONG_MISSING):
+        return {"strategy", "discussion"}
+    if alert.rule != clock_rules.PERSISTENCE:
+        return set()
+    text_ = str(alert.detail or "").lower()
+    kinds = set()
+    if "intervention planning" in text_ or "ipm" in text_:
+        kinds.add("ipm")
+    if "strategy" in text_:
+        kinds |= {"strategy", "discussion"}
+    return kinds or {"strategy", "ipm", "discussion"}
+
+
+def asking_alert(session: Session, child_id: int, kind: str, held_at: datetime):
+    """The most recent alert of the child, due by `held_at` and within LINK_DAYS, that asked for this kind of meeting."""
+    from store.alerts import Alert
+    from bot.protocol import clock as clock_rules
+
+    rows = session.scalars(select(Alert).where(
+        Alert.child_id == child_id, Alert.rule.in_([clock_rules.LONG_MISSING, clock_rules.PERSISTENCE, clock_rules.HIGH_RISK]),
+        Alert.due_at <= held_at, Alert.due_at >= held_at - timedelta(days=LINK_DAYS)).order_by(Alert.due_at.desc(), Alert.id.desc()))
+    return next((a for a in rows if kind in asks_for(a)), None)
+
+
+def held_for_alert(session: Session, alert_id: int) -> list[HeldMeeting]:
+    return list(session.scalars(select(HeldMeeting).where(HeldMeeting.alert_id == alert_id).order_by(HeldMeeting.held_at)))
+
+
+def held_for_episodes(session: Session, episode_ids: list[int]) -> dict[int, list[HeldMeeting]]:
+    out: dict[int, list[HeldMeeting]] = {}
+    for i in range(0, len(episode_ids), 500):
+        for m in session.scalars(select(HeldMeeting).where(HeldMeeting.episode_id.in_(episode_ids[i:i + 500]))
+                                 .order_by(HeldMeeting.held_at)):
+            out.setdefault(m.episode_id, []).append(m)
+    return out
+
+
+def record_held(ctx: Ctx, child: Child, *, kind: str, held_at: datetime, note: str = "", alert=None,
+                example: str = "") -> HeldMeeting:
+    """A strategy meeting, IPM or strategy discussion held at `held_at`, linked to `alert` (the
+    alert's button) or else to the most recent alert of the child that asked for one."""
+    from bot.protocol.words import HELD_MEETING_WORDS
+
+    rules.check_not_future(held_at, ctx.now, ctx.protocol, "meeting", example)
+    if alert is None:
+        alert = asking_alert(ctx.session, child.id, kind, held_at)
+    if alert is not None and alert.due_at > held_at:
+        raise RuleError(f"The meeting is given as held {local(held_at, ctx.zone)}, before the alert that asked for it "
+                        f"({local(alert.due_at, ctx.zone)}). Give the time it was held.", example)
+    if alert is not None and alert.episode_id:
+        episode = ctx.session.get(Episode, alert.episode_id)
+    else:
+        episode = ctx.session.scalar(select(Episode).where(Episode.child_id == child.id, Episode.started_at <= held_at)
+                                     .order_by(Episode.started_at.desc()).limit(1))
+    meeting = HeldMeeting(child_id=child.id, episode_id=episode.id if episode is not None else None,
+                          alert_id=alert.id if alert is not None else None, kind=kind, held_at=held_at, note=note,
+                          recorded_by=ctx.user_id, created_at=ctx.now)
+    ctx.session.add(meeting)
+    ctx.session.flush()
+    audit(ctx.session, actor=ctx.user_id, action="meeting.held", entity="held_meeting", entity_id=meeting.id,
+          now=ctx.now, after=snapshot(meeting))
+    enqueue(ctx.session, key=f"change:held:{meeting.id}", kind="change.held", channel=ctx.settings.alert_channel,
+            text=f":handshake: {who(child.child_ref, child.label)}: {HELD_MEETING_WORDS[kind]} held "
+                 f"{local(held_at, ctx.zone)}, recorded by <@{ctx.user_id}>.", now=ctx.now, child_id=child.id,
+            episode_id=meeting.episode_id, thread_key=f"episode:{meeting.episode_id}" if meeting.episode_id else None)
+    return meeting
 
 
 def age_on(dob: date | None, on: date) -> int | None:

@@ -11,7 +11,7 @@ from handlers.commands import run_command
 from scheduler.delivery import deliver_due
 from scheduler.sweep import sweep
 from store.alerts import Alert
-from store.models import AuditRecord, Episode
+from store.models import AuditRecord, Episode, HeldMeeting
 from tests.clock_helpers import child, found, report
 from tests.conftest import ADMIN_USER, ALERT_CHANNEL, DUTY_USER, STRANGER
 from tests.slack import block_actions_body, dispatch, view_submission_body
@@ -107,13 +107,21 @@ def test_a_stranger_cannot_acknowledge(bolt, services, slack_stub, clock):
     assert "not authorised" in slack_stub.posts("chat.postEphemeral")[0]["text"]
 
 
-def test_strategy_meeting_held_is_recorded_with_audit(bolt, services, slack_stub, clock):
+def test_strategy_meeting_held_opens_a_form_that_records_when_it_was_held(bolt, services, slack_stub, clock):
     post, ts = long_missing(services, slack_stub, clock)
-    dispatch(bolt, block_actions_body("alert_strategy_held", button(post, "alert_strategy_held")["value"], message_ts=ts))
+    alert_id = button(post, "alert_strategy_held")["value"]
+    dispatch(bolt, block_actions_body("alert_strategy_held", alert_id, message_ts=ts))
+    view = slack_stub.posts("views.open")[-1]["view"]
+    assert view["callback_id"] == "alert_held_modal"
+    clock.advance(hours=3)  # the form is filled in later than the meeting was held
+    held_at = clock.now - timedelta(hours=2)
+    state = {"kind": {"value": {"type": "static_select", "selected_option": {"value": "strategy"}}},
+             "at": {"value": {"type": "datetimepicker", "selected_date_time": int(held_at.timestamp())}}}
+    assert dispatch(bolt, view_submission_body(view, state)).body in ("", None)
     with services.sessions() as s:
-        ep = s.scalar(select(Episode))
-        assert ep.strategy_meeting_at == clock.now and ep.strategy_meeting_by == DUTY_USER
-        assert s.scalar(select(AuditRecord).where(AuditRecord.action == "episode.strategy_meeting")) is not None
+        [m] = s.scalars(select(HeldMeeting)).all()
+        assert (m.kind, m.held_at, m.recorded_by, m.alert_id) == ("strategy", held_at, DUTY_USER, int(alert_id))
+        assert s.scalar(select(AuditRecord).where(AuditRecord.action == "meeting.held")).actor == DUTY_USER
     text = json.dumps(updates(slack_stub)[0]["blocks"])
     assert "Strategy meeting held" in text and "alert_strategy_held" not in text
 

@@ -17,7 +17,7 @@ from bot.protocol import agenda as ag
 from bot.protocol import meetings as pm
 from bot.protocol.config import Protocol
 from store import meetings as sm
-from store.models import Child, Episode
+from store.models import Child, Episode, HeldMeeting
 
 UTC = timezone.utc
 LONDON = ZoneInfo("Europe/London")
@@ -39,7 +39,7 @@ CHILDREN = {  # ref: (label, looked after, placement)
 EPISODES = [  # ref, start, return, extra
     ("T100", t(11, 20, 22), t(11, 21, 8), dict(risk_grade="medium", found_location="Bus Station", ri_outcome="completed", ri_at=t(11, 22, 10))),
     ("T100", t(11, 28, 20), t(11, 30, 9), dict(risk_grade="high", found_location="bus  station ", cse_concern=True,
-                                                strategy_meeting_at=t(11, 29, 12))),
+                                                held=("strategy", t(11, 29, 12)))),
     ("T100", t(12, 5, 18), t(12, 5, 23), dict(risk_grade="low", found_location="Friend's house", ri_outcome="declined", ri_at=t(12, 6, 12))),
     ("T200", t(10, 20, 10), t(10, 20, 18), dict(risk_grade="low", found_location="Home", ri_outcome="completed", ri_at=t(10, 21, 12))),
     ("T200", t(11, 25, 15), t(11, 26, 1), dict(risk_grade="low", found_location="Bus Station", cce_concern=True)),
@@ -62,8 +62,15 @@ def seeded(services):
             s.flush()
             ids[ref] = c.id
         for ref, start, end, extra in EPISODES:
-            s.add(Episode(child_id=ids[ref], started_at=start, returned_at=end, placement_type=CHILDREN[ref][2],
-                          created_at=now, updated_at=now, **extra))
+            extra = dict(extra)
+            held = extra.pop("held", None)
+            e = Episode(child_id=ids[ref], started_at=start, returned_at=end, placement_type=CHILDREN[ref][2],
+                        created_at=now, updated_at=now, **extra)
+            s.add(e)
+            if held:
+                s.flush()
+                s.add(HeldMeeting(child_id=ids[ref], episode_id=e.id, kind=held[0], held_at=held[1],
+                                  recorded_by="UDUTY00001", created_at=held[1]))
         series, _ = sm.save_series(s, pm.SeriesConfig(first_date=date(2026, 10, 15)), actor="UADMIN0001", now=t(10, 1))
         sm.add_action(s, child=s.get(Child, ids["T100"]), text="Refer to youth alliance", owner="U0OWNER01",
                       due_on=date(2026, 12, 1), actor="UADMIN0001", now=t(11, 19, 11), series=series)
@@ -115,7 +122,7 @@ def test_section_2_persistence_crossings(seeded):
 
 def test_section_3_episodes_over_24_hours(seeded):
     assert rows(built(seeded), 3) == [
-        ["T100 (AA)", "missing", "Sat 28 Nov 2026 20:00 GMT", "1d 13h", "held Sun 29 Nov 2026 12:00 GMT"],
+        ["T100 (AA)", "missing", "Sat 28 Nov 2026 20:00 GMT", "1d 13h", "strategy meeting held Sun 29 Nov 2026 12:00 GMT"],
         ["T200 (BB)", "missing", "Thu 10 Dec 2026 12:00 GMT", "4d 0h", "not recorded"],
         ["T400 (DD)", "missing", "Sun 13 Dec 2026 21:00 GMT", "1d 12h (still missing)", "not recorded"],
     ]

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from bot.protocol.clock import LONG_MISSING, PERSISTENCE, count_at, counts
 from bot.protocol.config import Protocol
-from bot.protocol.words import episode_word, outcome_word, placement_word, risk_word
+from bot.protocol.words import held_meeting_word, episode_word, outcome_word, placement_word, risk_word
 from bot.render import duration, local, who
 
 RISK_ORDER = {None: -1, "no_apparent_risk": 0, "low": 1, "medium": 2, "high": 3}
@@ -53,7 +53,8 @@ class EpisodeInfo:
     cce_concern: bool = False
     ri_outcome: str | None = None
     ri_at: datetime | None = None
-    strategy_meeting_at: datetime | None = None
+    # Strategy meetings, IPMs and strategy discussions held about this episode: (kind, held at).
+    meetings_held: tuple[tuple[str, datetime], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -210,11 +211,11 @@ def build_agenda(*, series: str, meeting: datetime, period_start: datetime, prev
 
     # 3. Episodes over the first long-missing threshold (24 h).
     long_h = protocol.long_missing_hours[0] if protocol.long_missing_hours else 24
-    s3 = Section(3, f"Episodes over {long_h} hours", ["Child", "Episode", "Started", "Length", "Strategy meeting"])
+    s3 = Section(3, f"Episodes over {long_h} hours", ["Child", "Episode", "Started", "Length", "Meetings held"])
     for e in sorted(in_period, key=lambda e: e.started_at):
         if _length(e, now) > timedelta(hours=long_h):
-            if e.strategy_meeting_at:
-                held = f"held {at(e.strategy_meeting_at)}"
+            if e.meetings_held:
+                held = "; ".join(f"{held_meeting_word(k)} held {at(t)}" for k, t in e.meetings_held)
             elif counts(e, protocol, LONG_MISSING):
                 held = "not recorded"
             else:  # the protocol file does not ask for one when the child's whereabouts are known

@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bot.protocol.meetings import SeriesConfig, unique_names
+from bot.protocol.words import DEFAULT_FACTORS, factor_code
 
 
 class PersistenceRule(BaseModel):
@@ -52,9 +53,16 @@ class Protocol(BaseModel):
     # then anonymised by `missing-bot retention --apply` (store/privacy.py).
     retention_years_looked_after: int = Field(default=75, ge=18, le=120)
     retention_years_other: int = Field(default=25, ge=18, le=120)
+    # Push/pull factors practitioners choose from (inline `factors a, b` and the forms' list).
+    push_pull_factors: list[str] = Field(default_factory=lambda: list(DEFAULT_FACTORS), min_length=1, max_length=100)
     # Monitoring meeting series set up in the file (`[[meetings]]`); more can be added from Slack.
     meetings: list[SeriesConfig] = Field(default_factory=list)
     _unique_meetings = model_validator(mode="after")(unique_names)
+
+    @property
+    def factors(self) -> dict[str, str]:
+        """code -> the words shown, in the file's order."""
+        return {factor_code(f): " ".join(f.split()) for f in self.push_pull_factors}
 
     @model_validator(mode="after")
     def _away_defaults(self) -> "Protocol":
@@ -71,6 +79,12 @@ class Protocol(BaseModel):
         for h in self.long_missing_hours:
             if not 0 < h <= 24 * 365:
                 raise ValueError(f"long_missing_hours: {h} must be between 1 and 8760")
+        codes = [factor_code(f) for f in self.push_pull_factors]
+        for name, code in zip(self.push_pull_factors, codes):
+            if not code or len(code) > 40 or not all(c.isalnum() or c == "_" for c in code):
+                raise ValueError(f"push_pull_factors: {name!r} must be letters, digits and spaces, up to 40 characters")
+        if len(set(codes)) != len(codes):
+            raise ValueError("push_pull_factors: a factor is listed twice")
         for h in self.interview_reminder_hours_before:
             if not 0 < h < self.interview_hours:
                 raise ValueError(f"interview_reminder_hours_before: {h} must be between 1 and interview_hours - 1")

@@ -203,3 +203,21 @@ def free_text(value: str, what: str, limit: int = 200) -> str:
     if len(value) > limit:
         raise GrammarError(f"The {what} is too long (at most {limit} characters).")
     return value
+
+
+def factors(value: str, allowed: dict[str, str], example: str) -> list[str]:
+    """`family conflict, peers` -> ["family_conflict", "peers"]: the codes of the protocol's
+    push/pull factors (`allowed`: code -> words), in the protocol's order; an unknown one is
+    refused with the list."""
+    chosen: set[str] = set()
+    for item in value.split(","):
+        code = words.factor_code(item)
+        if not code:
+            continue
+        if code not in allowed:
+            raise GrammarError(f"`{item.strip()[:40]}` is not a push/pull factor. Use one or more of: "
+                               f"{', '.join(allowed.values())} (separated by commas).", example)
+        chosen.add(code)
+    if not chosen:
+        raise GrammarError(f"Name at least one push/pull factor: {', '.join(allowed.values())}.", example)
+    return [code for code in allowed if code in chosen]

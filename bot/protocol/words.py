@@ -28,6 +28,23 @@ PLACEMENT_TYPES = (
 RISK_GRADES = ("no_apparent_risk", "low", "medium", "high")
 EPISODE_TYPES = ("missing", "away")
 RI_OUTCOMES = ("completed", "declined", "voided")
+CONCERN_TYPES = ("cse", "cce")
+CONCERN_WORDS = {"cse": "child sexual exploitation", "cce": "child criminal exploitation"}
+# Words people type for a kind of meeting held (`/missing held C1 strategy discussion at ...`).
+HELD_MEETING_ALIASES = {"strategy_meeting": "strategy", "intervention_planning_meeting": "ipm",
+                        "missing_intervention_planning_meeting": "ipm", "strategy_discussion": "discussion"}
+# Push/pull factors: the protocol file's `push_pull_factors` replaces this list.
+DEFAULT_FACTORS = ("family conflict", "placement", "peers", "exploitation", "substance use", "mental health",
+                   "relationships", "education", "other")
+
+
+def factor_code(name: str) -> str:
+    """The stored code of a push/pull factor: `family conflict` -> `family_conflict`."""
+    return "_".join(name.strip().lower().replace("-", " ").split())
+
+
+def factor_word(code: str) -> str:
+    return code.replace("_", " ")
 
 # Friendly spellings people type, mapped to the canonical value.
 RISK_ALIASES = {"none": "no_apparent_risk", "no-apparent-risk": "no_apparent_risk", "nar": "no_apparent_risk",
