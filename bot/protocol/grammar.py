@@ -109,7 +109,8 @@ def parse_args(text: str, spec: Spec) -> Parsed:
         if word not in spec.keywords:
             raise GrammarError(f"I don't understand `{tokens[i][:40]}` here. Usage: `{spec.usage}`", spec.example)
         if word in keywords:
-            raise GrammarError(f"`{word}` is given twice.", spec.example)
+            raise GrammarError(f"`{word}` is given twice. When it is part of a text, put that text in quotes: "
+                               f'`account "we met {word} the park"`.', spec.example)
         j = i + 1
         while j < len(tokens) and tokens[j].lower() not in keys:
             j += 1
