@@ -532,11 +532,13 @@ def record_held(ctx: Ctx, child: Child, *, kind: str, held_at: datetime, note: s
     rules.check_not_future(held_at, ctx.now, ctx.protocol, "meeting", example)
     if alert is None:
         alert = asking_alert(ctx.session, child.id, kind, held_at)
-    if alert is not None and alert.due_at > held_at:
-        raise RuleError(f"The meeting is given as held {local(held_at, ctx.zone)}, before the alert that asked for it "
-                        f"({local(alert.due_at, ctx.zone)}). Give the time it was held.", example)
     if alert is not None and alert.episode_id:
         episode = ctx.session.get(Episode, alert.episode_id)
+        # Held before the alert fell due is possible (a strategy discussion at 20 hours, recorded
+        # from the 24-hour alert); before the episode began is not.
+        if episode is not None and held_at < episode.started_at:
+            raise RuleError(f"The meeting is given as held {local(held_at, ctx.zone)}, before the episode it is about "
+                            f"began ({local(episode.started_at, ctx.zone)}). Give the time it was held.", example)
     else:
         episode = ctx.session.scalar(select(Episode).where(Episode.child_id == child.id, Episode.started_at <= held_at)
                                      .order_by(Episode.started_at.desc()).limit(1))

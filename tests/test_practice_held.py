@@ -133,12 +133,13 @@ def test_the_button_form_refuses_bad_times_and_saves_nothing(app, services, slac
 
     future = submit(clock.now + timedelta(hours=1))
     assert future["response_action"] == "errors" and "in the future" in future["errors"]["at"]
-    early = submit(alert.due_at - timedelta(hours=1))
-    assert "before the alert that asked for it" in early["errors"]["at"]
+    early = submit(clock.now - timedelta(hours=26))
+    assert "before the episode it is about began" in early["errors"]["at"]
     assert meetings(services) == []
-    assert submit(clock.now - timedelta(minutes=20)) == {}
+    before_the_alert = alert.due_at - timedelta(hours=4)  # a discussion at 20 hours, recorded from the 24-hour alert
+    assert submit(before_the_alert) == {}
     [m] = meetings(services)
-    assert (m.kind, m.alert_id, m.note) == ("discussion", alert.id, "minutes with the police")
+    assert (m.kind, m.alert_id, m.note, m.held_at) == ("discussion", alert.id, "minutes with the police", before_the_alert)
     update = slack_stub.posts("chat.update")[-1]
     assert "Strategy discussion held" in json.dumps(update["blocks"]) and "minutes" not in json.dumps(update)
 
