@@ -10,7 +10,7 @@ from bot.protocol.grammar import Spec
 from bot.render import duration, local, who
 from handlers import modals
 from handlers.registry import Reply, UserError, subcommand
-from store import records
+from store import corrections, records
 
 # What practice records, on report, found and interview: keywords end free text, so
 # `location Derby bus station cse yes` is a location and a concern.
@@ -259,7 +259,8 @@ def concern(ctx: Ctx, text: str) -> Reply:
         raise UserError("`note` needs some text after it.", CONCERN.example)
     note = g.free_text(" ".join(tokens[cut + 1:]), "note", 1000)
     child = records.require_child(ctx.session, ref)
-    episode = records.find_episode(ctx, child, " ".join(tokens[2:cut]), CONCERN.example)
+    # The one rule for naming an episode (withdraw and amend use it too): `latest` by default.
+    episode = corrections.find_episode(ctx, child, " ".join(tokens[2:cut]) or "latest", CONCERN.example)
     changed = records.record_concern(ctx, child, kind, episode, note)
     what = words.CONCERN_WORDS[kind]
     if not changed:

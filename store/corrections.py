@@ -5,7 +5,7 @@ values and one channel line, inside the caller's transaction. Who may correct: t
 recorded the episode (or its return) within `CORRECTION_HOURS`, managers and admins at any time."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import delete, select, update
 
@@ -52,10 +52,24 @@ def find_episode(ctx: Ctx, child: Child, selector: str, example: str) -> Episode
         if episode is None:
             raise RuleError(f"{child.child_ref} has no episode recorded.", f"/missing status {child.child_ref}")
         return episode
-    try:
-        at = parse_when(selector, ctx.now, ctx.zone, grace_minutes=ctx.protocol.future_grace_minutes)
-    except WhenError as exc:
-        raise RuleError(f"`{selector[:40]}` is not an episode start: {exc.message}", example) from None
+    at, day = _as_shown(selector, ctx.zone)
+    if day is not None:
+        # A date alone names the one episode that started that day (in the council's zone).
+        that_day = [e for e in ctx.session.scalars(select(Episode).where(Episode.child_id == child.id)
+                                                   .order_by(Episode.started_at))
+                    if e.started_at.astimezone(ctx.zone).date() == day]
+        if len(that_day) == 1:
+            return that_day[0]
+        if that_day:
+            raise RuleError(f"{child.child_ref} has {len(that_day)} episodes starting {day:%d/%m/%Y}: "
+                            + "; ".join(local(e.started_at, ctx.zone) for e in that_day) + ". Give the time too.",
+                            example)
+        at = datetime.combine(day, datetime.min.time(), ctx.zone)
+    if at is None:
+        try:
+            at = parse_when(selector, ctx.now, ctx.zone, grace_minutes=ctx.protocol.future_grace_minutes)
+        except WhenError as exc:
+            raise RuleError(f"`{selector[:40]}` is not an episode start: {exc.message}", example) from None
     minute = at.replace(second=0, microsecond=0)
     episode = ctx.session.scalar(select(Episode).where(
         Episode.child_id == child.id, Episode.started_at >= minute,
@@ -67,6 +81,36 @@ def find_episode(ctx: Ctx, child: Child, selector: str, example: str) -> Episode
         raise RuleError(f"{child.child_ref} has no episode starting {local(at, ctx.zone)}. Latest starts: {listed}.",
                         example)
     return episode
+
+
+SHOWN = ("%d %b %Y %H:%M", "%d %B %Y %H:%M")
+DAYS = ("%Y-%m-%d", "%d/%m/%Y", "%d %b %Y", "%d %B %Y")
+
+
+def _as_shown(selector: str, zone) -> tuple[datetime | None, date | None]:
+    """A start as `/missing status` shows it (`Thu 19 Nov 2026 14:30 GMT`; the zone's abbreviation
+    tells the two 01:30s of the autumn apart), or a date alone; (None, None) when it is neither."""
+    words = selector.split()
+    if words and words[0][:3].lower() in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"):
+        words = words[1:]
+    abbr = words.pop().upper() if words and words[-1].upper() in ("GMT", "BST", "UTC") else None
+    text = " ".join(words)
+    for fmt in SHOWN:
+        try:
+            naive = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        at = naive.replace(tzinfo=zone)
+        if abbr and at.tzname() != abbr and naive.replace(tzinfo=zone, fold=1).tzname() == abbr:
+            at = naive.replace(tzinfo=zone, fold=1)
+        return at.astimezone(timezone.utc), None  # in UTC: arithmetic on a local time forgets the fold
+    if abbr is None:
+        for fmt in DAYS:
+            try:
+                return None, datetime.strptime(text, fmt).date()
+            except ValueError:
+                continue
+    return None, None
 
 
 def _cancel_pending(ctx: Ctx, episode: Episode, kinds: tuple[str, ...] | None, why: str) -> int:

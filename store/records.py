@@ -365,73 +365,11 @@ def regrade(ctx: Ctx, child: Child, grade: str) -> Episode:
 
 # -- what practice records after the event -------------------------------------------------
 
-EPISODE_EXAMPLE = "latest, or the start as `/missing status` shows it: 2026-11-20 14:30 or 20/11/2026"
-_SHOWN = ("%d %b %Y %H:%M", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M", "%Y-%m-%dT%H:%M", "%d-%m-%Y %H:%M")
-_DAYS = ("%d %b %Y", "%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y")
-
-
-def find_episode(ctx: Ctx, child: Child, spec: str, example: str) -> Episode:
-    """The episode `spec` names: `latest` (or nothing), its start as `/missing status` shows it
-    (`Thu 19 Nov 2026 14:30 GMT`), a date and time (`2026-11-20 14:30`, `20/11/2026 14:30`), a day
-    when the child had one episode that day, or any `<when>` form (`yesterday 22:15`)."""
-    words_ = spec.split()
-    if not words_ or spec.strip().lower() in ("latest", "last"):
-        episode = latest_episode(ctx.session, child.id)
-        if episode is None:
-            raise NotFound(f"{child.child_ref} has no episode recorded.", f"/missing report {child.child_ref}")
-        return episode
-    if words_[0][:3].lower() in ("mon", "tue", "wed", "thu", "fri", "sat", "sun") and not words_[0][:1].isdigit():
-        words_ = words_[1:]
-    if words_ and words_[-1].upper() in ("GMT", "BST", "UTC"):
-        words_ = words_[:-1]
-    text_ = " ".join(words_)
-    episodes = list(ctx.session.scalars(select(Episode).where(Episode.child_id == child.id)
-                                        .order_by(Episode.started_at.desc())))
-
-    def minute(dt: datetime) -> datetime:
-        return dt.astimezone(ctx.zone).replace(second=0, microsecond=0, tzinfo=None)
-
-    target = None
-    for fmt in _SHOWN:
-        try:
-            target = datetime.strptime(text_, fmt)
-            break
-        except ValueError:
-            continue
-    if target is None:
-        for fmt in _DAYS:
-            try:
-                day_ = datetime.strptime(text_, fmt).date()
-            except ValueError:
-                continue
-            that_day = [e for e in episodes if e.started_at.astimezone(ctx.zone).date() == day_]
-            if len(that_day) == 1:
-                return that_day[0]
-            if that_day:
-                raise RuleError(f"{child.child_ref} has {len(that_day)} episodes starting {day_:%d/%m/%Y}: "
-                                + ", ".join(local(e.started_at, ctx.zone) for e in that_day) + ". Give the time too.",
-                                example)
-            target = datetime.combine(day_, datetime.min.time())  # refused below with the starts
-            break
-    if target is None:
-        from bot.protocol.when import WhenError, parse_when
-
-        try:
-            target = minute(parse_when(text_, ctx.now, ctx.zone, grace_minutes=ctx.protocol.future_grace_minutes))
-        except WhenError:
-            raise RuleError(f"`{spec[:40]}` is not an episode: give {EPISODE_EXAMPLE}.", example) from None
-    for e in episodes:
-        if minute(e.started_at) == target:
-            return e
-    starts = ", ".join(local(e.started_at, ctx.zone) for e in episodes[:5]) or "none"
-    raise RuleError(f"No episode of {child.child_ref} started {target:%d/%m/%Y %H:%M}. Its latest starts: {starts}.",
-                    example)
-
-
 def record_concern(ctx: Ctx, child: Child, kind: str, episode: Episode, note: str = "") -> bool:
     """Set a CSE or CCE concern on `episode` (with a note, kept with the others). False when it
     was already recorded and there is no note to add: nothing changes. The channel is told only
     that the record changed: a concern never goes to a channel."""
+    lock_child(ctx.session, child)
     flag = "cse_concern" if kind == "cse" else "cce_concern"
     if getattr(episode, flag) and not note:
         return False
@@ -459,6 +397,7 @@ def signoff_interview(ctx: Ctx, child: Child) -> Episode:
     if not ctx.settings.is_manager(ctx.user_id):
         raise RuleError("Only managers (MANAGER_USERS) and administrators can sign off a return interview. "
                         "Ask your team manager.", f"/missing status {child.child_ref}")
+    lock_child(ctx.session, child)
     episode = latest_interviewed(ctx.session, child.id)
     if episode is None:
         raise RuleError(f"{child.child_ref} has no return interview recorded to sign off.",
@@ -529,6 +468,7 @@ def record_held(ctx: Ctx, child: Child, *, kind: str, held_at: datetime, note: s
     alert's button) or else to the most recent alert of the child that asked for one."""
     from bot.protocol.words import HELD_MEETING_WORDS
 
+    lock_child(ctx.session, child)
     rules.check_not_future(held_at, ctx.now, ctx.protocol, "meeting", example)
     if alert is None:
         alert = asking_alert(ctx.session, child.id, kind, held_at)

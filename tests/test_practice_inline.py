@@ -253,8 +253,8 @@ def test_concern_on_an_earlier_episode_named_as_status_shows_it(app, services, c
 @pytest.mark.parametrize("text, says", [
     ("concern C1 xyz", "not a concern type"),
     ("concern C1", "Give the case reference and the concern"),
-    ("concern C1 cse 01/01/2020", "No episode of C1 started 01/01/2020"),
-    ("concern C1 cse next tuesday", "is not an episode"),
+    ("concern C1 cse 01/01/2020", "C1 has no episode starting Wed 01 Jan 2020"),
+    ("concern C1 cse next tuesday", "is not an episode start"),
     ("concern C1 cse note", "`note` needs some text"),
 ])
 def test_bad_concerns_are_refused(app, services, text, says):
@@ -294,3 +294,21 @@ def test_help_lists_the_new_keywords(app):
                  "offered <when>", "account <text>", "followup <text>", "correct", "interview signoff",
                  "/missing concern", "/missing held", "family conflict"):
         assert word in text, word
+
+
+def test_the_zone_shown_by_status_tells_the_two_autumn_0130s_apart(app, services, clock):
+    from tests.clock_helpers import child as make_child, found as mark_found, report as mark_report
+
+    clock.set(utc(2026, 10, 25, 12))
+    make_child(services, "C5", "GH")
+    mark_report(services, "C5", utc(2026, 10, 25, 0, 30))  # 01:30 BST
+    mark_found(services, "C5", utc(2026, 10, 25, 0, 45))
+    mark_report(services, "C5", utc(2026, 10, 25, 1, 30))  # 01:30 GMT, an hour later
+    mark_found(services, "C5", utc(2026, 10, 25, 2))
+    status = command(app, "status C5")["text"]
+    assert "Sun 25 Oct 2026 01:30 GMT" in status and "Sun 25 Oct 2026 01:30 BST" in status
+    command(app, "concern C5 cse Sun 25 Oct 2026 01:30 GMT")
+    command(app, "concern C5 cce Sun 25 Oct 2026 01:30 BST")
+    bst, gmt = episodes(services)
+    assert (bst.cse_concern, bst.cce_concern, gmt.cse_concern, gmt.cce_concern) == (False, True, True, False)
+    assert "has 2 episodes starting 25/10/2026" in command(app, "concern C5 cse 25/10/2026")["text"]
