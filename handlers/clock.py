@@ -17,7 +17,6 @@ from sqlalchemy import select
 
 from bot.context import Ctx, Services
 from bot.protocol import clock as rules
-from bot.protocol import grammar as g
 from bot.protocol import words
 from bot.protocol.rules import RuleError
 from bot.render import duration, local, who
@@ -248,6 +247,12 @@ def register_actions(app, services: Services) -> None:
                 child = s.get(Child, alert.child_id) if alert else None
                 if child is None:
                     ack()
+                    return
+                done = records.held_for_alert(s, alert.id)
+                if done:  # sent twice, or recorded by someone else while this form was open
+                    ack(response_action="errors", errors={"at": (
+                        f"Already recorded: {words.MEETING_WORDS.get(done[0].kind, done[0].kind)} held "
+                        f"{local(done[0].held_at, services.zone)}. Use /missing held for another meeting.")[:150]})
                     return
                 ctx = Ctx(services=services, session=s, user_id=user, channel_id="", now=services.now(),
                           is_admin=services.settings.is_admin(user))

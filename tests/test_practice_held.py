@@ -140,6 +140,8 @@ def test_the_button_form_refuses_bad_times_and_saves_nothing(app, services, slac
     assert submit(before_the_alert) == {}
     [m] = meetings(services)
     assert (m.kind, m.alert_id, m.note, m.held_at) == ("discussion", alert.id, "minutes with the police", before_the_alert)
+    twice = submit(clock.now - timedelta(minutes=20))
+    assert "Already recorded: strategy discussion held" in twice["errors"]["at"] and len(meetings(services)) == 1
     update = slack_stub.posts("chat.update")[-1]
     assert "Strategy discussion held" in json.dumps(update["blocks"]) and "minutes" not in json.dumps(update)
 
