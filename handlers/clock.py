@@ -251,7 +251,7 @@ def register_actions(app, services: Services) -> None:
                 done = records.held_for_alert(s, alert.id)
                 if done:  # sent twice, or recorded by someone else while this form was open
                     ack(response_action="errors", errors={"at": (
-                        f"Already recorded: {words.MEETING_WORDS.get(done[0].kind, done[0].kind)} held "
+                        f"Already recorded: {words.HELD_MEETING_WORDS.get(done[0].kind, done[0].kind)} held "
                         f"{local(done[0].held_at, services.zone)}. Use /missing held for another meeting.")[:150]})
                     return
                 ctx = Ctx(services=services, session=s, user_id=user, channel_id="", now=services.now(),
