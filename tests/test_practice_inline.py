@@ -312,3 +312,20 @@ def test_the_zone_shown_by_status_tells_the_two_autumn_0130s_apart(app, services
     bst, gmt = episodes(services)
     assert (bst.cse_concern, bst.cce_concern, gmt.cse_concern, gmt.cce_concern) == (False, True, True, False)
     assert "has 2 episodes starting 25/10/2026" in command(app, "concern C5 cse 25/10/2026")["text"]
+
+
+def test_the_board_figures_count_factors_under_the_codes_recorded(app, services):
+    """The protocol file lists factors in words; episodes store codes; the figures list each factor once."""
+    from datetime import date
+
+    from bot.protocol.figures import compute_figures
+    from store.figures import started_between
+
+    new_child(app)
+    command(app, "report C1 at 08:00 factors family conflict, peers")
+    with services.sessions() as s:
+        facts = started_between(s, utc(2026, 11, 1), utc(2026, 12, 1))
+    fig = compute_figures(facts, date(2026, 11, 1), date(2026, 11, 30), services.zone, services.protocol, services.now())
+    by_factor = fig["push_pull_factors"]["by_factor"]
+    assert list(by_factor) == list(services.protocol.factors)
+    assert by_factor["family_conflict"]["episodes"] == 1 and by_factor["peers"]["episodes"] == 1

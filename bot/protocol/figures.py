@@ -195,7 +195,8 @@ def compute_figures(episodes: list[EpisodeFact], period_from: date, period_to: d
 
 def _practice(facts: list[EpisodeFact], protocol: Protocol) -> dict:
     """Reasons and push/pull factors, concerns by type, and who held the completed interviews."""
-    known = tuple(getattr(protocol, "push_pull_factors", ()) or ())
+    # The stored codes (`family_conflict`), in the protocol file's order; the file lists the words.
+    known = tuple(protocol.factors)
     factor_e: Counter = Counter({k: 0 for k in known})
     factor_c: dict[str, set] = defaultdict(set)
     concern_e: Counter = Counter()
