@@ -102,6 +102,15 @@ def parse(text: str) -> EmailMessage:
     return email.message_from_string(text, policy=POLICY)
 
 
+def plain_message(*, sender: tuple[str, str], recipients: list[tuple[str, str]], subject: str, text: str,
+                  now: datetime) -> EmailMessage:
+    """A plain-text email (e.g. telling another council that its child is missing)."""
+    msg = EmailMessage(policy=POLICY)
+    _headers(msg, sender=sender, recipients=recipients, subject=subject, now=now, reply_to=None)
+    msg.set_content(text, charset="utf-8")
+    return msg
+
+
 def send(smtp_url: str, msg: EmailMessage, timeout: float = 20) -> None:
     """Send `msg` to its To: addresses. Raises smtplib.SMTPException / OSError on failure."""
     target = parse_smtp_url(smtp_url)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot import render_councils
 from bot.protocol import clock as rules
+from bot.protocol import councils as council_rules
 from bot.protocol.config import Protocol
 from bot.protocol.words import episode_word, held_meeting_word, outcome_word, risk_word
 from bot.render import duration, local, who
@@ -42,6 +44,8 @@ def _persistence(d: dict, child_txt: str) -> tuple[str, str, str]:
 def _headline(alert, child_txt: str, episode=None, zone: ZoneInfo | None = None) -> tuple[str, str, str]:
     """(emoji headline, what happened, what the protocol asks)."""
     d = alert.detail or {}
+    if alert.rule in council_rules.RULES:
+        return render_councils.headline(alert, child_txt)
     if alert.rule == rules.RI_REMINDER:
         left = f"{d.get('hours_left')} h"
         # Fired late (a return recorded late, or the bot was down): say what really remained then.
@@ -98,6 +102,8 @@ def render_alert(alert, child, episode, protocol: Protocol, zone: ZoneInfo, held
     elif episode is not None:
         lines.append(f"*{episode_word(episode.episode_type).capitalize()} since:* {local(episode.started_at, zone)}"
                      + (f"  ·  *Returned:* {local(episode.returned_at, zone)}" if episode.returned_at else ""))
+    if render_councils.contact_line(alert):
+        lines.append(render_councils.contact_line(alert))
     if alert.rule == rules.RI_OVERDUE:
         lines.append(f"*Overdue since:* {local(datetime.fromisoformat(d['deadline']), zone)}"
                      + (f" ({duration(alert.due_at - datetime.fromisoformat(d['deadline']))} ago)" if d.get("occurrence") else ""))
@@ -108,9 +114,11 @@ def render_alert(alert, child, episode, protocol: Protocol, zone: ZoneInfo, held
     blocks: list[dict] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*\n" + "\n".join(lines)}},
     ]
+    button, done = (render_councils.done_words(alert) if alert.rule in council_rules.RULES
+                    else ("Acknowledge", "Acknowledged by"))
     if alert.acknowledged_at is not None:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
-                       f":white_check_mark: Acknowledged by <@{alert.acknowledged_by}> at {local(alert.acknowledged_at, zone)}"}]})
+                       f":white_check_mark: {done} <@{alert.acknowledged_by}> at {local(alert.acknowledged_at, zone)}"}]})
     if alert.rule in (rules.RI_REMINDER, rules.RI_OVERDUE) and episode is not None and episode.ri_outcome:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
                        f":memo: Return interview {outcome_word(episode.ri_outcome)} {local(episode.ri_at, zone)}"}]})
@@ -121,7 +129,7 @@ def render_alert(alert, child, episode, protocol: Protocol, zone: ZoneInfo, held
     buttons = []
     if alert.acknowledged_at is None:
         buttons.append({"type": "button", "action_id": ACK, "value": str(alert.id), "style": "primary",
-                        "text": {"type": "plain_text", "text": "Acknowledge"}})
+                        "text": {"type": "plain_text", "text": button}})
     if alert.rule in (rules.RI_REMINDER, rules.RI_OVERDUE) and (episode is None or episode.ri_outcome is None):
         buttons.append({"type": "button", "action_id": RECORD_RI, "value": str(alert.id),
                         "text": {"type": "plain_text", "text": "Record interview outcome"}})

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from bot.context import Ctx, Services
 from bot.protocol import clock as rules
 from bot.protocol import words
+from bot.protocol.councils import COUNCIL_NOTIFY
 from bot.protocol.rules import RuleError
 from bot.render import duration, local, who
 from bot.render_alerts import ACK, RECORD_RI, STRATEGY_HELD, render_alert
@@ -25,6 +26,7 @@ from handlers import modals
 from handlers.registry import Reply, subcommand
 from store import alerts, records
 from store.audit import audit
+from store.councils import notified_audit
 from store.models import Child, Episode, Outbox
 
 log = logging.getLogger(__name__)
@@ -183,8 +185,11 @@ def register_actions(app, services: Services) -> None:
 
     def _acknowledge(s, alert, user, now) -> None:
         if alerts.acknowledge(s, alert.id, user, now):  # False when someone pressed first
-            audit(s, actor=user, action="alert.acknowledge", entity="alert", entity_id=alert.id, now=now,
-                  after={"rule": alert.rule, "acknowledged_at": now.isoformat()})
+            after = {"rule": alert.rule, "acknowledged_at": now.isoformat()}
+            if alert.rule == COUNCIL_NOTIFY:  # who told whom and when
+                after["notified"] = notified_audit(alert)
+            audit(s, actor=user, action="council.notified" if alert.rule == COUNCIL_NOTIFY else "alert.acknowledge",
+                  entity="alert", entity_id=alert.id, now=now, after=after)
 
     @app.action(ACK)
     def acknowledge(ack, body):

@@ -98,7 +98,7 @@ EXPORT_EXAMPLE = "/missing export ssda903 2025"
             summary="statutory returns as CSV files, sent in your direct message with the bot (admins)",
             examples=[EXPORT_EXAMPLE, "/missing export annex-a"], admin=True)
 def export(ctx: Ctx, args: str) -> Reply:
-    from bot.protocol.exports import annex_a_csv, ssda903_csv
+    from bot.protocol.exports import CHECKS_HINT, annex_a_csv, ssda903_csv
     from store.figures import annex_a_rows, ssda903_rows
 
     words = args.lower().split()
@@ -118,12 +118,13 @@ def export(ctx: Ctx, args: str) -> Reply:
         rows, findings = ssda903_rows(ctx.session, year, ctx.zone)
         content, filename = ssda903_csv(rows), f"ssda903_missing_{year}-{(year + 1) % 100:02d}.csv"
         title = f"SSDA903 Missing {year}/{(year + 1) % 100:02d}: {len(rows)} rows"
-        notes = ("\nIt passes the DfE checks for this table." if not findings else
+        notes = (f"\n{CHECKS_HINT}." if findings is None else
+                 "\nIt passes the DfE checks for this table." if not findings else
                  f"\n:warning: {len(findings)} finding(s) against the DfE rules:\n" +
                  "\n".join(f"• {f}" for f in findings[:10]) + ("\n• ..." if len(findings) > 10 else ""))
         after = {"year": year, "rows": len(rows), "via": "slack"}
     else:
-        rows = annex_a_rows(ctx.session, ctx.now)
+        rows = annex_a_rows(ctx.session, ctx.now, council=ctx.protocol.council, zone=ctx.zone)
         content = annex_a_csv(rows)
         filename = f"annex_a_list8_missing_{ctx.now.astimezone(ctx.zone):%Y-%m-%d}.csv"
         title, after = f"Annex A List 8 missing columns: {len(rows)} looked-after children", {"rows": len(rows), "via": "slack"}

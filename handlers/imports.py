@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 
 CALLBACK = "import_csv"
 BLOCK, ACTION = "file", "value"
-COLUMNS = ("child_ref, child_label, date_of_birth, gender, looked_after, placement_type, out_of_area, episode_type, "
-           "missing_from, started_at, returned_at, risk_grade, police_ref, found_location, reason, cse_concern, "
+COLUMNS = ("child_ref, child_label, date_of_birth, gender, looked_after, placement_type, out_of_area, placed_by, "
+           "placed_in, episode_type, missing_from, started_at, returned_at, risk_grade, police_ref, found_location, reason, cse_concern, "
            "cce_concern, ri_outcome, ri_at")
 
 

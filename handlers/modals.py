@@ -192,7 +192,10 @@ def child_blocks(child=None) -> list[dict]:
         _select("gender", "Gender", words.GENDERS, initial=getattr(child, "gender", None)),
         _yes_no("looked_after", "Looked after?", getattr(child, "looked_after", None)),
         _select("placement", "Placement type", words.PLACEMENT_TYPES, initial=getattr(child, "placement_type", None)),
-        _yes_no("out_of_area", "Placed out of area?", getattr(child, "out_of_area", None)),
+        _text("placed_by", "Placed here by another council (its name)", optional=True, max_length=100,
+              initial=getattr(child, "placed_by", None) or "", hint="e.g. Nottinghamshire; none clears"),
+        _text("placed_in", "Placed in another council's area (its name)", optional=True, max_length=100,
+              initial=getattr(child, "placed_in", None) or "", hint="e.g. Derbyshire; none clears"),
         _user("worker", "Allocated worker", getattr(child, "worker_user_id", None)),
     ]
 
@@ -275,6 +278,27 @@ class FieldError(Exception):
         self.errors = {block_id: message}
 
 
+def _placement(state: dict) -> dict:
+    """The placed-by / placed-in boxes: a council on the ONS list, or `none` to clear."""
+    from bot.protocol import authorities
+
+    fields: dict = {}
+    for block in ("placed_by", "placed_in"):
+        value = _value(state, block)
+        if value is None:
+            continue
+        if value.lower() in ("none", "no", "-"):
+            fields[block] = None
+            continue
+        try:
+            fields[block] = authorities.lookup(value, block.replace("_", "-")).name
+        except authorities.UnknownAuthority as exc:
+            raise FieldError(block, exc.message.replace("`", "")[:150]) from None
+    if fields.get("placed_by") and fields.get("placed_in"):
+        raise FieldError("placed_in", "Either placed here by another council or placed in another area, not both.")
+    return fields
+
+
 def child_fields_from(state: dict, ctx: Ctx) -> dict:
     fields: dict = {}
     label = _value(state, "label")
@@ -293,10 +317,10 @@ def child_fields_from(state: dict, ctx: Ctx) -> dict:
         value = _value(state, block)
         if value:
             fields[name] = value
-    for block in ("looked_after", "out_of_area"):
-        value = _value(state, block)
-        if value:
-            fields[block] = value == "yes"
+    value = _value(state, "looked_after")
+    if value:
+        fields["looked_after"] = value == "yes"
+    fields.update(_placement(state))
     worker = _value(state, "worker")
     if worker:
         from bot.auth import WORKER_REFUSAL, worker_allowed

@@ -53,13 +53,14 @@ HELD = Spec(
 )
 CHILD = Spec(
     usage="/missing child <child-ref> [label ..] [dob ..] [gender ..] [placement ..] [looked-after yes|no] "
-          "[out-of-area yes|no] [worker @user]",
+          "[placed-by <council>|placed-in <council>] [worker @user]",
     example="/missing child C1234 label JB dob 2011-04-23 gender female placement foster_care looked-after yes",
     positional=("child_ref",),
-    keywords=("label", "dob", "gender", "placement", "looked-after", "out-of-area", "worker"),
+    keywords=("label", "dob", "gender", "placement", "looked-after", "out-of-area", "worker", "placed-by", "placed-in"),
     # gender and placement may be words ("foster care"): the choice reads them, or lists the valid ones.
     single_word=("looked-after", "out-of-area", "worker", "dob"),
-    phrases=(("looked after", "looked-after"), ("out of area", "out-of-area")),
+    phrases=(("looked after", "looked-after"), ("out of area", "out-of-area"), ("placed by", "placed-by"),
+             ("placed in", "placed-in")),
 )
 RISK = Spec(
     usage="/missing risk <child-ref> <grade>",
@@ -318,12 +319,40 @@ def parse_child_fields(ctx: Ctx, p: g.Parsed) -> dict:
                                             "placement type", ex)
     if p.get("looked-after") is not None:
         fields["looked_after"] = g.yes_no(p.get("looked-after"), "looked-after", ex)
-    if p.get("out-of-area") is not None:
-        fields["out_of_area"] = g.yes_no(p.get("out-of-area"), "out-of-area", ex)
+    fields.update(placement_fields(p, ex))
     if p.get("worker") is not None:
         fields["worker_user_id"] = g.user_id(p.get("worker"), ex)
         if not worker_allowed(ctx.services, fields["worker_user_id"]):
             raise UserError(WORKER_REFUSAL.format(user=fields["worker_user_id"]), "/missing child C1234 worker @sam")
+    return fields
+
+
+def placement_fields(p: g.Parsed, ex: str) -> dict:
+    """`placed-by <council>` / `placed-in <council>` (ONS names; `none` clears); `out-of-area` is
+    derived from them, so `out-of-area no` clears both and `out-of-area yes` asks which council."""
+    from bot.protocol import authorities
+
+    fields: dict = {}
+    for word, name in (("placed-by", "placed_by"), ("placed-in", "placed_in")):
+        value = p.get(word)
+        if value is None:
+            continue
+        if value.strip().lower() in ("none", "no", "-"):
+            fields[name] = None
+            continue
+        try:
+            fields[name] = authorities.lookup(value, word).name
+        except authorities.UnknownAuthority as exc:
+            raise g.GrammarError(exc.message, f"/missing child C1234 {exc.example}") from None
+    if fields.get("placed_by") and fields.get("placed_in"):
+        raise g.GrammarError("A child is either placed here by another council (`placed-by`) or placed in "
+                             "another council's area (`placed-in`), not both.", "/missing child C1234 placed-by Derbyshire")
+    if p.get("out-of-area") is not None:
+        if g.yes_no(p.get("out-of-area"), "out-of-area", ex):
+            raise g.GrammarError("Say which council instead: `placed-by <council>` for another council's child "
+                                 "placed in our area, `placed-in <council>` for our child placed in another area.",
+                                 "/missing child C1234 placed-in Nottinghamshire")
+        fields["out_of_area"] = False
     return fields
 
 
@@ -362,7 +391,11 @@ def _changed_words(field: str, value) -> str:
 def describe_child(child) -> str:
     parts = [words.gender_word(child.gender), words.placement_word(child.placement_type),
              "looked after" if child.looked_after else "not looked after"]
-    if child.out_of_area:
+    if child.placed_by:
+        parts.append(f"placed here by {child.placed_by}")
+    elif child.placed_in:
+        parts.append(f"placed in {child.placed_in}")
+    elif child.out_of_area:
         parts.append("placed out of area")
     if child.date_of_birth:
         parts.append(f"born {child.date_of_birth:%d/%m/%Y}")

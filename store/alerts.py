@@ -16,7 +16,9 @@ from sqlalchemy import ForeignKey, Index, Integer, delete, String, func, or_, se
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bot.protocol import clock as rules
+from bot.protocol import councils as council_rules
 from bot.protocol.config import Protocol
+from store import councils
 from store.db import insert_new
 from store.models import Base, Child, Episode, Outbox
 from store.outbox import UNCHECKED, enqueue
@@ -125,7 +127,10 @@ def last_fired(session: Session, child_id: int, rule: str, variant: str) -> date
 def evaluate_episode(session: Session, e: Episode, env: Env) -> int:
     ep = ep_of(e)
     fired = 0
-    for due in rules.interview_due(ep, env.protocol, env.now) + rules.long_missing_due(ep, env.protocol, env.now):
+    interview = rules.interview_due(ep, env.protocol, env.now)
+    if e.child is not None and council_rules.placing_council_interviews(e.child.placed_by, env.protocol):
+        interview = council_rules.ri_confirm_due(ep, e.child.placed_by, env.protocol, env.now)
+    for due in interview + rules.long_missing_due(ep, env.protocol, env.now):
         fired += fire(session, due, env)
     return fired
 
@@ -210,11 +215,13 @@ def on_episode_opened(ctx: "Ctx", child: Child, episode: Episode) -> None:
     if due is not None:
         fire(ctx.session, due, env)
     evaluate_child(ctx.session, child.id, env)
+    councils.on_episode_event(ctx, child, episode, "missing")
 
 
 def on_episode_closed(ctx: "Ctx", child: Child, episode: Episode) -> None:
     """The child returned: the RI clock starts (a back-dated return may already be due)."""
     evaluate_episode(ctx.session, episode, env_of(ctx))
+    councils.on_episode_event(ctx, child, episode, "returned")
 
 
 def on_interview_recorded(ctx: "Ctx", child: Child, episode: Episode) -> None:

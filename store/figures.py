@@ -22,17 +22,18 @@ REASON_RECORDED = func.length(func.trim(func.coalesce(Episode.reasons, ""))) > 0
 _COLUMNS = (Child.child_ref, Child.date_of_birth, Child.gender, LOOKED_AFTER, Episode.placement_type,
             Episode.episode_type, Episode.started_at, Episode.returned_at, Episode.found_location,
             Episode.cse_concern, Episode.cce_concern, Episode.ri_outcome, Episode.ri_at,
-            REASON_RECORDED, Episode.factors, Episode.ri_independent, Episode.ri_signed_off_at.is_not(None))
+            REASON_RECORDED, Episode.factors, Episode.ri_independent, Episode.ri_signed_off_at.is_not(None),
+            Child.placed_by)
 
 
 def _facts(session: Session, *where) -> list[EpisodeFact]:
     q = select(*_COLUMNS).join(Child, Child.id == Episode.child_id).where(*where)
     out = []
     for row in session.execute(q):
-        *head, reason, factors, independent, signed = row
+        *head, reason, factors, independent, signed, placed_by = row
         out.append(EpisodeFact(*head, reason_recorded=bool(reason),
                                factors=tuple(str(f) for f in factors) if isinstance(factors, list) else (),
-                               ri_independent=independent, ri_signed_off=bool(signed)))
+                               ri_independent=independent, ri_signed_off=bool(signed), placed_by=placed_by))
     return out
 
 
@@ -90,18 +91,23 @@ def open_during(session: Session, start: datetime, end: datetime, *, looked_afte
 
 
 def looked_after_children(session: Session) -> list[ChildFact]:
-    q = select(Child.child_ref, Child.gender, Child.date_of_birth).where(Child.looked_after.is_(True))
+    """Children we look after: not those placed here by another council (theirs to return)."""
+    q = select(Child.child_ref, Child.gender, Child.date_of_birth, Child.placement_type, Child.placed_in,
+               Child.placed_by).where(Child.looked_after.is_(True), Child.placed_by.is_(None))
     return [ChildFact(*row) for row in session.execute(q)]
 
 
-def ssda903_rows(session: Session, year: int, zone: ZoneInfo) -> tuple[list[dict[str, str]], list[exports.Finding]]:
-    """The SSDA903 Missing table of collection year `year` and its findings against the DfE rules."""
+def ssda903_rows(session: Session, year: int, zone: ZoneInfo
+                 ) -> tuple[list[dict[str, str]], list[exports.Finding] | None]:
+    """The SSDA903 Missing table of collection year `year` and its findings against the DfE rules
+    (None: the validator is not installed, the table is unchecked)."""
     start, end = period_bounds(*exports.collection_year(year), zone)
     rows = exports.ssda903_missing(open_during(session, start, end, looked_after_only=True), year, zone)
     return rows, exports.validate_ssda903(rows, year)
 
 
-def annex_a_rows(session: Session, now: datetime) -> list[dict[str, str]]:
-    """Annex A List 8 missing columns for every looked-after child, as at `now`."""
+def annex_a_rows(session: Session, now: datetime, *, council: str | None = None, zone: ZoneInfo | None = None
+                 ) -> list[dict[str, str]]:
+    """Annex A List 8 missing columns for every child we look after, as at `now`."""
     facts = started_between(session, now - timedelta(days=366), now + timedelta(seconds=1), looked_after_only=True)
-    return exports.annex_a_missing(looked_after_children(session), facts, now)
+    return exports.annex_a_missing(looked_after_children(session), facts, now, council=council, zone=zone)

@@ -23,7 +23,8 @@ from bot.context import Ctx
 from bot.protocol.csvimport import ImportRow, Problems, check_against_existing, parse_csv
 from store.models import AuditRecord, Child, Episode
 
-CHILD_FIELDS = ("label", "date_of_birth", "gender", "looked_after", "placement_type", "out_of_area")
+CHILD_FIELDS = ("label", "date_of_birth", "gender", "looked_after", "placement_type", "out_of_area", "placed_by",
+                "placed_in")
 CHUNK = 500
 
 __all__ = ["ImportResult", "Problems", "import_csv"]
@@ -50,7 +51,8 @@ def _chunks(items: list, size: int = CHUNK):
 
 def _child_values(row: ImportRow) -> dict:
     return {"label": row.child_label, "date_of_birth": row.date_of_birth, "gender": row.gender,
-            "looked_after": row.looked_after, "placement_type": row.placement_type, "out_of_area": row.out_of_area}
+            "looked_after": row.looked_after, "placement_type": row.placement_type, "out_of_area": row.out_of_area,
+            "placed_by": row.placed_by, "placed_in": row.placed_in}
 
 
 def _json(values: dict) -> dict:

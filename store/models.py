@@ -54,7 +54,11 @@ class Child(Base):
     gender: Mapped[str] = mapped_column(String(16), default="unknown")
     looked_after: Mapped[bool] = mapped_column(Boolean, default=False)
     placement_type: Mapped[str] = mapped_column(String(32), default="other")
-    out_of_area: Mapped[bool] = mapped_column(Boolean, default=False)
+    out_of_area: Mapped[bool] = mapped_column(Boolean, default=False)  # derived: placed_by or placed_in
+    # Across council boundaries (ONS names, bot/protocol/authorities.py): placed here by another
+    # council (theirs to report and interview), or our child placed in another council's area.
+    placed_by: Mapped[str | None] = mapped_column(String(100))
+    placed_in: Mapped[str | None] = mapped_column(String(100))
     worker_user_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -15,7 +15,7 @@ from bot.context import Ctx
 from bot.protocol import rules
 from bot.protocol.rules import RuleError, Span
 from bot.render import local, who
-from store import alerts
+from store import alerts, councils
 from store.audit import audit, snapshot
 from store.db import INCLUDE_WITHDRAWN
 from store.models import AuditRecord, Child, Episode, HeldMeeting, Outbox
@@ -52,7 +52,8 @@ class Interview:
     followup: str = ""
 
 
-CHILD_FIELDS = ("label", "date_of_birth", "gender", "looked_after", "placement_type", "out_of_area", "worker_user_id")
+CHILD_FIELDS = ("label", "date_of_birth", "gender", "looked_after", "placement_type", "out_of_area", "worker_user_id",
+                "placed_by", "placed_in")
 
 
 class NotFound(RuleError):
@@ -183,6 +184,7 @@ def upsert_child(ctx: Ctx, child_ref: str, fields: dict, *, create_only: bool = 
                             f"/missing status {child_ref}")
     for name, value in fields.items():
         setattr(child, name, value)
+    councils.derive(child, fields)  # out_of_area from placed_by / placed_in
     child.updated_at = ctx.now
     ctx.session.flush()
     after = snapshot(child, CHILD_FIELDS)

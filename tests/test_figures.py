@@ -17,7 +17,7 @@ LONDON = ZoneInfo("Europe/London")
 UTC = timezone.utc
 KEYS = {"period", "episodes", "children", "by_gender", "by_placement_type", "by_age_band", "by_month", "durations",
         "persistent", "non_persistent", "top_children", "top10_episode_share", "return_interviews",
-        "found_locations", "concerns"}
+        "found_locations", "concerns", "placed_by_other_councils"}  # the last: issue 9
 
 
 def local(text: str) -> datetime:

@@ -60,7 +60,7 @@ def test_child_form_creates_and_updates(app, services, slack_stub):
     command(app, "child C555")
     view = opened_view(slack_stub)
     status, body = submit(app, view, {"label": text_input("MN"), "placement": pick("semi_independent"),
-                                      "out_of_area": pick("yes")})
+                                      "placed_in": text_input("Nottinghamshire County Council")})
     assert body == {}
     command(app, "child C555")
     view = opened_view(slack_stub)
@@ -69,6 +69,10 @@ def test_child_form_creates_and_updates(app, services, slack_stub):
     with services.sessions() as s:
         child = s.scalar(select(Child).where(Child.child_ref == "C555"))
         assert child.placement_type == "semi_independent" and child.out_of_area is True
+        assert child.placed_in == "Nottinghamshire"
+    command(app, "child C555")
+    status, body = submit(app, opened_view(slack_stub), {"placed_by": text_input("Notts")})
+    assert body["response_action"] == "errors" and "Nottinghamshire or Nottingham?" in body["errors"]["placed_by"]
 
 
 def test_double_form_submission_makes_one_episode(app, services, slack_stub):

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.protocol.meetings import SeriesConfig, unique_names
+from bot.protocol.meetings import Person, SeriesConfig, unique_names
 from bot.protocol.words import DEFAULT_FACTORS, factor_code
 
 
@@ -18,6 +19,40 @@ class PersistenceRule(BaseModel):
     episodes: int = Field(ge=2, le=100)
     days: int = Field(ge=1, le=3660)
     action: str = Field(min_length=1)
+
+
+def _council_name(value: str) -> str:
+    """A council named in the file must be on the ONS list (bot/protocol/authorities.py)."""
+    from bot.protocol import authorities
+
+    try:
+        return authorities.lookup(value).name
+    except authorities.UnknownAuthority as exc:
+        raise ValueError(exc.message.replace("`", "'")) from None
+
+
+class AuthorityContact(BaseModel):
+    """`[[authorities]]`: how to reach another council's children's services (the placing council
+    of a child placed here, the host council of our child placed there)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    email: str = ""
+    phone: str = ""
+    _name = field_validator("name")(classmethod(lambda cls, v: _council_name(v)))
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return Person(email=value).email if value.strip() else ""
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if value and not all(c.isdigit() or c in " +()-" for c in value):
+            raise ValueError(f"{value!r} is not a phone number")
+        return value
 
 
 class Protocol(BaseModel):
@@ -57,6 +92,16 @@ class Protocol(BaseModel):
     push_pull_factors: list[str] = Field(default_factory=lambda: list(DEFAULT_FACTORS), min_length=1, max_length=100)
     # Monitoring meeting series set up in the file (`[[meetings]]`); more can be added from Slack.
     meetings: list[SeriesConfig] = Field(default_factory=list)
+    # Across council boundaries. `council`: our own council (ONS name), shown as the LA of
+    # placement in Annex A. `authorities`: other councils' contacts. A child placed here by another
+    # council is that council's to interview on return: "ours" runs our clock as for any child,
+    # "confirm" reminds the team to confirm the placing council has arranged it, "none" neither.
+    council: str | None = None
+    authorities: list[AuthorityContact] = Field(default_factory=list)
+    placed_by_interviews: Literal["ours", "confirm", "none"] = "confirm"
+    # The sender of emails to other councils (when SMTP_URL is set), e.g. the missing coordinator.
+    notify_from: Person | None = None
+    _council = field_validator("council")(classmethod(lambda cls, v: v if v is None else _council_name(v)))
     _unique_meetings = model_validator(mode="after")(unique_names)
 
     @property
@@ -88,7 +133,13 @@ class Protocol(BaseModel):
         for h in self.interview_reminder_hours_before:
             if not 0 < h < self.interview_hours:
                 raise ValueError(f"interview_reminder_hours_before: {h} must be between 1 and interview_hours - 1")
+        names = [a.name for a in self.authorities]
+        if len(names) != len(set(names)):
+            raise ValueError("authorities: a council is listed twice")
         return self
+
+    def contact(self, council: str | None) -> AuthorityContact | None:
+        return next((a for a in self.authorities if a.name == council), None) if council else None
 
 
 class ProtocolError(SystemExit):

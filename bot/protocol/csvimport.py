@@ -2,12 +2,14 @@
 
 One row per episode, columns (any order; only `child_ref` and `started_at` are required):
     child_ref, child_label, date_of_birth, gender, looked_after, placement_type, out_of_area,
-    episode_type, missing_from, started_at, returned_at, risk_grade, police_ref, found_location,
+    placed_by, placed_in, episode_type, missing_from, started_at, returned_at, risk_grade, police_ref, found_location,
     reason, cse_concern, cce_concern, ri_outcome, ri_at
 - dates: ISO 8601 (`2025-06-01`, `2025-06-01 14:30`, `2025-06-01T14:30+01:00`) or `01/06/2025`
   with an optional ` 14:30`; a time without an offset is in the council's zone (in the hour the
   clocks go back, the first of the two 01:30s; in the hour they go forward, read as before the change);
 - booleans: Y/N, yes/no, true/false, 1/0 (blank = no);
+- placed_by / placed_in: a council on the ONS list (bot/protocol/authorities.py), or blank;
+  out_of_area is yes whenever either is given;
 - codes: the bot's words (bot/protocol/words.py) and their aliases; episode_type M or A too.
 Every problem is reported as `line N, column: problem` (line 1 is the header). Big or binary
 files fail at once: see MAX_BYTES, MAX_LINE, MAX_ROWS and MAX_PROBLEMS.
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from bot.protocol import authorities
 from bot.protocol.grammar import LABEL, normal_child_ref
 from bot.protocol.rules import EARLIEST_YEAR
 from bot.protocol.words import (
@@ -37,6 +40,8 @@ from bot.protocol.words import (
 COLUMNS = ("child_ref", "child_label", "date_of_birth", "gender", "looked_after", "placement_type", "out_of_area",
            "episode_type", "missing_from", "started_at", "returned_at", "risk_grade", "police_ref", "found_location",
            "reason", "cse_concern", "cce_concern", "ri_outcome", "ri_at")
+COUNCIL_COLUMNS = ("placed_by", "placed_in")  # across council boundaries (issue 9)
+ALL_COLUMNS = COLUMNS + COUNCIL_COLUMNS
 REQUIRED = ("child_ref", "started_at")
 MAX_BYTES = 64 * 1024 * 1024  # about 300,000 typical rows
 MAX_LINE = 4096
@@ -72,6 +77,8 @@ class ImportRow:
     cce_concern: bool
     ri_outcome: str | None
     ri_at: datetime | None
+    placed_by: str | None = None
+    placed_in: str | None = None
 
 
 class Problems(Exception):
@@ -145,10 +152,10 @@ def _header(names: list[str]) -> list[str]:
         raise Problems(["line 1, header: the columns are separated by semicolons or tabs; save the file as "
                         "CSV (comma delimited)"])
     problems = []
-    unknown = [c for c in cols if c not in COLUMNS]
+    unknown = [c for c in cols if c not in ALL_COLUMNS]
     if unknown:
         problems.append(f"line 1, header: unknown column(s) {', '.join(repr(c[:40]) for c in unknown[:5])}; "
-                        f"the columns are: {', '.join(COLUMNS)}")
+                        f"the columns are: {', '.join(ALL_COLUMNS)}")
     dupes = sorted({c for c in cols if cols.count(c) > 1})
     if dupes:
         problems.append(f"line 1, header: column(s) given twice: {', '.join(dupes)}")
@@ -203,7 +210,7 @@ def parse_csv(data: bytes, zone: ZoneInfo, now: datetime, future_grace_minutes: 
 
 def _row(line: int, raw: dict[str, str], zone: ZoneInfo, latest: datetime, problems: list[str]) -> ImportRow | None:
     before = len(problems)
-    v = {k: raw.get(k, "").strip() for k in COLUMNS}
+    v = {k: raw.get(k, "").strip() for k in ALL_COLUMNS}
 
     def bad(column: str, message: str) -> None:
         problems.append(f"line {line}, {column}: {message}")
@@ -266,14 +273,26 @@ def _row(line: int, raw: dict[str, str], zone: ZoneInfo, latest: datetime, probl
     if episode_type is None:
         bad("episode_type", f"unknown value {v['episode_type'][:20]!r}; use missing (M) or away (A)")
     ri_outcome = code("ri_outcome", RI_OUTCOMES, None, None)
+    councils: dict[str, str | None] = {}
+    for col in ("placed_by", "placed_in"):
+        councils[col] = None
+        if v[col]:
+            try:
+                councils[col] = authorities.lookup(v[col], col.replace("_", "-")).name
+            except authorities.UnknownAuthority as exc:
+                bad(col, exc.message.replace("`", "'"))
+    if councils["placed_by"] and councils["placed_in"]:
+        bad("placed_in", "give placed_by (another council's child placed here) or placed_in (ours placed there), "
+                         "not both")
     row = ImportRow(
         line=line, child_ref=v["child_ref"], child_label=v["child_label"], date_of_birth=dob,
         gender=code("gender", GENDERS, GENDER_ALIASES, "unknown"), looked_after=flag("looked_after"),
         placement_type=code("placement_type", PLACEMENT_TYPES, PLACEMENT_ALIASES, "other"),
-        out_of_area=flag("out_of_area"), episode_type=episode_type or "missing", missing_from=v["missing_from"],
+        out_of_area=flag("out_of_area") or any(councils.values()), episode_type=episode_type or "missing", missing_from=v["missing_from"],
         started_at=started, returned_at=returned, risk_grade=code("risk_grade", RISK_GRADES, RISK_ALIASES, None),
         police_ref=v["police_ref"], found_location=v["found_location"], reason=v["reason"],
         cse_concern=flag("cse_concern"), cce_concern=flag("cce_concern"), ri_outcome=ri_outcome, ri_at=ri_at,
+        placed_by=councils["placed_by"], placed_in=councils["placed_in"],
     )
     if started and returned and returned < started:
         bad("returned_at", "the return is before the start")

@@ -1,6 +1,9 @@
 """Statutory returns: the DfE SSDA903 `Missing` table and Ofsted Annex A (List 8) missing columns.
 
-Pure functions of `EpisodeFact` rows (bot/protocol/figures.py) and `now`.
+Pure functions of `EpisodeFact` rows (bot/protocol/figures.py) and `now`. Both returns hold
+only the children this council looks after: a child placed here by another council
+(`placed_by`) is in that council's returns, not ours; our child placed in another area
+(`placed_in`) is ours.
 
 SSDA903 `Missing` (one row per missing/away period of a looked-after child):
     CHILD, DOB, MISSING (M = missing, A = away from placement without authorisation),
@@ -9,39 +12,47 @@ The collection year runs 1 April to 31 March. A period is in the year's return w
 open at any time in the year; the return is as at 31 March, so a period that ended after the
 year (or has not ended) has a blank MIS_END.
 
-`validate_ssda903` checks the rows against the DfE validation rules for this table that the
-open-source 903 validator (lac_validator) implements and that need only this table:
-    1004 MIS_START missing or not a valid date
-    1005 MIS_END given but not a valid date
-     567 MIS_END before MIS_START
-     570 MIS_START after the end of the collection year
-     571 MIS_END before the start or after the end of the collection year
-     574 a period starts while the child's previous period is still open, or periods overlap
-plus the table's codes: MISSING must be M or A, CHILD and DOB present.
-(Rules 575, 577, 578, 581 compare with the `Episodes` (placements) table, which the bot does
-not hold; 576 compares with last year's return.)
+`validate_ssda903` runs the DfE validation rules as the councils' own validator publishes them:
+the Data to Insight 903 validator (PyPI `csc-validator-be-903`, import `lac_validator`), every
+rule of the collection year's rule pack that reads only the Missing and Header tables (1004,
+1005, 1006, 564, 565, 566, 567, 570, 571, 574, 586, INT04, INT13 in the 2025/26 pack). The
+Header table is built from the same rows (CHILD, DOB). Rules 575, 577, 578, 580 and 581 compare
+with the `Episodes` (placements) table, which the bot does not hold; 576 with last year's return.
+The validator brings pandas, so it is an optional extra (`missing-bot[returns]`); without it
+`validate_ssda903` returns None: the file is still written, unchecked.
 """
 from __future__ import annotations
 
-import csv
 import io
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.protocol.figures import EpisodeFact, period_bounds
+from bot.csvsafe import dict_csv
+from bot.protocol.figures import EpisodeFact, age_on, period_bounds
 
 SSDA903_COLUMNS = ("CHILD", "DOB", "MISSING", "MIS_START", "MIS_END")
+# Ofsted Annex A, List 8 (children in care): the template's headers, exactly.
 ANNEX_A_COLUMNS = (
     "Child Unique ID",
     "Gender",
-    "Date of birth",
-    "Number of missing episodes in the last 12 months",
-    "Number of away from placement without authorisation episodes in the last 12 months",
-    "Was the child offered a return interview after the last missing episode? (Y/N)",
-    "Did the child accept a return interview after the last missing episode? (Y/N)",
+    "Date of Birth",
+    "Age of Child (Years)",
+    "Placement Type",
+    "LA of Placement",
+    "Number of Episodes the Child has been 'Missing' from their Placement in the last 12 months",
+    "Number of Episodes the Child has been 'Absent' from their Placement in the last 12 months",
+    "Was the child offered a Return Interview after their last missing episode (Y/N)?",
+    "Did the child accept a Return Interview after their last missing episode (Y/N)?",
+    "Allocated Team",
+    "Allocated Worker",
 )
+# The template's gender codes. The bot's `transgender` says nothing of which, so it is not stated.
+ANNEX_A_GENDER = {"male": "a) Male", "female": "b) Female", "unknown": "c) Not stated/recorded",
+                  "transgender": "c) Not stated/recorded", "other": "d) Neither"}
+# Columns the case system fills (the bot does not hold them): left blank.
+ANNEX_A_FROM_CASE_SYSTEM = ("Allocated Team", "Allocated Worker")
 
 
 def ddmmyyyy(day: date | None) -> str:
@@ -59,7 +70,7 @@ def ssda903_missing(facts: list[EpisodeFact], year: int, zone: ZoneInfo) -> list
     start, end = period_bounds(first, last, zone)
     rows = []
     for f in sorted(facts, key=lambda f: (f.child_ref, f.started_at)):
-        if not f.looked_after or f.started_at >= end:
+        if not f.looked_after or f.placed_by or f.started_at >= end:
             continue
         if f.returned_at is not None and f.returned_at < start:
             continue
@@ -85,59 +96,71 @@ class Finding:
         return f"row {self.row} (child {self.child}): rule {self.rule}: {self.message}"
 
 
-def _parse(value: str) -> date | None:
+CHECKS_HINT = ("SSDA903 not checked against the DfE rules: install the checks with "
+               "pip install 'missing-bot[returns]' (the 903 validator, csc-validator-be-903)")
+HEADER_COLUMNS = ("CHILD", "SEX", "DOB", "ETHNIC", "UPN", "MOTHER", "MC_DOB")
+
+
+def _rule_pack(year: int) -> dict:
+    """The validator's rules for the collection year starting in `year` (the nearest pack it ships)."""
+    import pkgutil
+
+    import lac_validator.rules
+    from lac_validator.rules.ruleset_utils import get_year_ruleset
+
+    shipped = sorted(int(m.name[3:7]) + 1 for m in pkgutil.iter_modules(lac_validator.rules.__path__)
+                     if m.ispkg and m.name.startswith("lac"))
+    end_year = year + 1
+    chosen = max((y for y in shipped if y <= end_year), default=shipped[0])
+    return get_year_ruleset(str(chosen))
+
+
+def missing_table_rules(year: int) -> dict:
+    """code -> rule of every rule that reads the Missing table and nothing but it and Header."""
+    return {code: rule for code, rule in _rule_pack(year).items()
+            if rule.tables and "Missing" in rule.tables and set(rule.tables) <= {"Missing", "Header"}}
+
+
+def validate_ssda903(rows: list[dict[str, str]], year: int) -> list[Finding] | None:
+    """Every finding of the validator's Missing-table rules on the CSV these rows make (read back
+    as the validator reads a CSV upload); [] when it passes; None when the validator is not installed."""
     try:
-        return datetime.strptime(value, "%d/%m/%Y").date()
-    except (TypeError, ValueError):
+        import pandas as pd
+
+        rules = missing_table_rules(year)
+    except ImportError:
         return None
+    import warnings
 
-
-def validate_ssda903(rows: list[dict[str, str]], year: int) -> list[Finding]:
-    """Every finding of the rules above; an empty list means the table passes."""
-    first, last = collection_year(year)
+    text = ssda903_csv(rows)
+    missing = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+    header = missing[["CHILD", "DOB"]].drop_duplicates("CHILD").reset_index(drop=True)
+    for column in HEADER_COLUMNS:
+        if column not in header:
+            header[column] = pd.NA
+    header = header[list(HEADER_COLUMNS)]
+    metadata = {"collectionYear": f"{year}/{(year + 1) % 100:02d}", "collection_start": f"01/04/{year}",
+                "collection_end": f"31/03/{year + 1}"}
+    children = missing["CHILD"].fillna("").tolist()
     out: list[Finding] = []
-    by_child: dict[str, list[tuple[int, date, date | None]]] = defaultdict(list)
-    for i, row in enumerate(rows, 1):
-        child = row.get("CHILD", "")
-        if not child:
-            out.append(Finding("CHILD", i, child, "CHILD is blank"))
-        if not _parse(row.get("DOB", "")):
-            out.append(Finding("DOB", i, child, "DOB is blank or not a dd/mm/yyyy date"))
-        if row.get("MISSING") not in ("M", "A"):
-            out.append(Finding("MISSING", i, child, "MISSING must be M or A"))
-        mis_start = _parse(row.get("MIS_START", ""))
-        mis_end = _parse(row.get("MIS_END", "")) if row.get("MIS_END") else None
-        if mis_start is None:
-            out.append(Finding("1004", i, child, "MIS_START is missing or not a valid date"))
-        if row.get("MIS_END") and mis_end is None:
-            out.append(Finding("1005", i, child, "MIS_END is not a valid date"))
-        if mis_start and mis_end and mis_end < mis_start:
-            out.append(Finding("567", i, child, "MIS_END is before MIS_START"))
-        if mis_start and mis_start > last:
-            out.append(Finding("570", i, child, "MIS_START is after the end of the collection year"))
-        if mis_end and not first <= mis_end <= last:
-            out.append(Finding("571", i, child, "MIS_END is before the start or after the end of the collection year"))
-        if mis_start:
-            by_child[child].append((i, mis_start, mis_end))
-    for child, periods in by_child.items():
-        periods.sort(key=lambda p: p[1])
-        reach = periods[0]  # the period seen so far that ends last (an open one never ends)
-        for j, s2, e2 in periods[1:]:
-            i, _s1, e1 = reach
-            # Dates only: a period may end on the day the next one starts.
-            if e1 is None or s2 < e1:
-                out.append(Finding("574", j, child, f"starts while the period on row {i} is still open or overlaps it"))
-            if e1 is not None and (e2 is None or e2 > e1):
-                reach = (j, s2, e2)
+    for code in sorted(rules):
+        rule = rules[code]
+        dfs = {"Missing": missing.copy(), "Header": header.copy(), "metadata": dict(metadata)}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = rule.func(dfs) or {}
+        except Exception as exc:  # noqa: BLE001 - a rule that cannot read the table is a finding too
+            out.append(Finding(code, 0, "", f"the rule could not run on this table ({type(exc).__name__})"))
+            continue
+        message = " ".join(str(rule.message or "").split())
+        for index in sorted({int(i) for i in result.get("Missing", [])}):
+            out.append(Finding(code, index + 1, children[index] if index < len(children) else "", message))
     return sorted(out, key=lambda f: (f.row, f.rule))
 
 
 def _csv(rows: list[dict[str, str]], columns: tuple[str, ...]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\r\n")
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue()
+    return dict_csv(rows, columns)  # formula cells neutralised (bot/csvsafe.py)
 
 
 def ssda903_csv(rows: list[dict[str, str]]) -> str:
@@ -149,22 +172,37 @@ class ChildFact:
     child_ref: str
     gender: str
     date_of_birth: date | None
+    placement_type: str = "other"
+    placed_in: str | None = None  # the council whose area the child is placed in, when not ours
+    placed_by: str | None = None  # another council's child placed here: not in our return
 
 
-def annex_a_missing(children: list[ChildFact], facts: list[EpisodeFact], now: datetime) -> list[dict[str, str]]:
-    """Annex A List 8 missing columns for each looked-after child in `children`.
+def placement_words(placement_type: str) -> str:
+    from bot.protocol.figures import label
+
+    return label(placement_type)
+
+
+def annex_a_missing(children: list[ChildFact], facts: list[EpisodeFact], now: datetime, *,
+                    council: str | None = None, zone: ZoneInfo | None = None) -> list[dict[str, str]]:
+    """Annex A List 8 missing columns for each looked-after child in `children` (ours only).
 
     Counts the episodes that started in the 12 months up to `now`. A return interview was
     offered after the last missing episode when its outcome is completed or declined (a
     voided interview was not offered); it was accepted when completed. Both are blank when the
-    child had no missing episode in the 12 months."""
+    child had no missing episode in the 12 months. `LA of Placement` is the host council of a
+    child placed in another area, else `council` (ours, from the protocol file). Age in years on
+    `now`'s local date."""
     since = now - timedelta(days=365)
+    today = now.astimezone(zone).date() if zone else now.date()
     recent: dict[str, list[EpisodeFact]] = defaultdict(list)
     for f in facts:
-        if since <= f.started_at <= now:
+        if since <= f.started_at <= now and not f.placed_by:
             recent[f.child_ref].append(f)
     rows = []
     for c in sorted(children, key=lambda c: c.child_ref):
+        if c.placed_by:
+            continue
         eps = sorted(recent.get(c.child_ref, []), key=lambda f: f.started_at)
         missing = [f for f in eps if f.episode_type == "missing"]
         away = [f for f in eps if f.episode_type == "away"]
@@ -173,8 +211,11 @@ def annex_a_missing(children: list[ChildFact], facts: list[EpisodeFact], now: da
             last = missing[-1]
             offered = "Y" if last.ri_outcome in ("completed", "declined") else "N"
             accepted = "Y" if last.ri_outcome == "completed" else "N"
+        age = age_on(c.date_of_birth, today)
         rows.append(dict(zip(ANNEX_A_COLUMNS, (
-            c.child_ref, c.gender, ddmmyyyy(c.date_of_birth), str(len(missing)), str(len(away)), offered, accepted))))
+            c.child_ref, ANNEX_A_GENDER.get(c.gender, "c) Not stated/recorded"), ddmmyyyy(c.date_of_birth),
+            "" if age is None else str(age), placement_words(c.placement_type), c.placed_in or council or "",
+            str(len(missing)), str(len(away)), offered, accepted, "", ""))))
     return rows
 
 

@@ -27,13 +27,12 @@ Counting rules (each one is a choice a board report author should be able to rea
 """
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from bot.csvsafe import csv_text
 from bot.protocol.config import Protocol
 from bot.protocol import words
 from bot.protocol.meetings import is_working_day
@@ -66,6 +65,7 @@ class EpisodeFact:
     factors: tuple[str, ...] = ()  # push/pull factor codes
     ri_independent: bool | None = None  # None: not recorded
     ri_signed_off: bool = False
+    placed_by: str | None = None  # the placing council of another council's child placed here
 
 
 @dataclass(frozen=True)
@@ -263,7 +263,7 @@ def _figures(episodes: list[EpisodeFact], period_from: date, period_to: date, zo
         month["types"][f.placement_type].add(f.child_ref)
         durations[duration_band(f.started_at, f.returned_at)] += 1
         status = ri_status(f, protocol.interview_hours, now)
-        if status:
+        if status and not placing_councils_interview(f, protocol):  # reported apart: placed_by_table
             ri[status] += 1
         location = " ".join(f.found_location.split())
         if f.returned_at is not None and location:
@@ -298,7 +298,33 @@ def _figures(episodes: list[EpisodeFact], period_from: date, period_to: date, zo
         "found_locations": [{"location": found_label[k], "episodes": n}
                             for k, n in sorted(found.items(), key=lambda item: (-item[1], item[0]))],
         "concerns": {"cse": cse, "cce": cce},
+        "placed_by_other_councils": placed_by_table(facts, protocol, now),
     }
+
+
+def placing_councils_interview(f: EpisodeFact, protocol: Protocol) -> bool:
+    """A placed-by child's return interview is the placing council's (unless `placed_by_interviews = "ours"`)."""
+    return bool(f.placed_by) and protocol.placed_by_interviews != "ours"
+
+
+def placed_by_table(facts: list[EpisodeFact], protocol: Protocol, now: datetime) -> dict:
+    """Children placed here by other councils (Derby 2013's "other authorities placing children in
+    Derby"): episodes and children by placing council, with their return interviews."""
+    by: dict[str, dict] = {}
+    for f in facts:
+        if not f.placed_by:
+            continue
+        row = by.setdefault(f.placed_by, {"council": f.placed_by, "episodes": 0, "children": set(),
+                                          "return_interviews": {k: 0 for k in RI_KEYS}})
+        row["episodes"] += 1
+        row["children"].add(f.child_ref)
+        status = ri_status(f, protocol.interview_hours, now)
+        if status:
+            row["return_interviews"][status] += 1
+    rows = [{**r, "children": len(r["children"])} for r in sorted(by.values(), key=lambda r: (-r["episodes"], r["council"]))]
+    return {"episodes": sum(r["episodes"] for r in rows),
+            "children": len({f.child_ref for f in facts if f.placed_by}),
+            "interviews": protocol.placed_by_interviews, "by_council": rows}
 
 
 # ---------------------------------------------------------------- renderers
@@ -389,28 +415,25 @@ def tables(fig: dict) -> list[tuple[str, list[str], list[list]]]:
                                   "Within 1 working day", "Later"],
                 [[label(k), v["held"], v["after_alert"], _hours_text(v["median_hours_after_alert"]),
                   v["within_1_working_day"], v["later"]] for k, v in fig["meetings_held"].items()]))
+    pb = fig.get("placed_by_other_councils") or {"by_council": []}
+    out.append(("Children placed here by other councils", ["Placing council", "Episodes", "Children"]
+                + [f"Return interview: {label(k).lower()}" for k in RI_KEYS],
+                [[r["council"], r["episodes"], r["children"]] + [r["return_interviews"][k] for k in RI_KEYS]
+                 for r in pb["by_council"]]))
     return out
 
 
 CONCERN_WORDS = {"cse_only": "CSE only", "cce_only": "CCE only", "both": "CSE and CCE", "none": "Neither"}
 
 
-def _csv_cell(value):
-    """Text a spreadsheet would run as a formula (=, +, -, @ first) is kept as text with a leading apostrophe."""
-    return "'" + value if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def to_csv(fig: dict) -> str:
     """One CSV with a titled table per section, separated by blank lines (pastes into a spreadsheet)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    out: list[list] = []
     for i, (title, header, rows) in enumerate(tables(fig)):
         if i:
-            w.writerow([])
-        w.writerow([title])
-        w.writerow(header)
-        w.writerows([_csv_cell(c) for c in row] for row in rows)
-    return buf.getvalue()
+            out.append([])
+        out += [[title], header, *rows]
+    return csv_text(out, lineterminator="\n")  # every cell neutralised (bot/csvsafe.py)
 
 
 def _md_cell(value) -> str:
@@ -454,6 +477,10 @@ def summary_text(fig: dict) -> str:
     if found:
         lines.append(f"Most found at: {found}.")
     lines.append(f"CSE concerns {fig['concerns']['cse']}, CCE concerns {fig['concerns']['cce']}.")
+    pb = fig.get("placed_by_other_councils") or {}
+    if pb.get("episodes"):
+        lines.append(f"Placed here by other councils: {pb['children']} children, {pb['episodes']} episodes "
+                     f"(their return interviews are reported apart).")
     return "\n".join(lines + practice_lines(fig))
 
 

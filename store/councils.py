@@ -1,0 +1,81 @@
+"""Children across council boundaries: the record's side (see bot/protocol/councils.py for the rules).
+
+Called inside the change's transaction: `derive` by records.upsert_child, `on_episode_event` by
+the alert hooks when an episode opens or closes. The notification is an alert (stored once under
+its key, posted to the team channel with a *Notified* button); when `SMTP_URL` is set and the
+protocol file gives the council's email and `notify_from`, an email to that council is an outbox
+row of the same transaction, keyed per episode and event, so it goes exactly once."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot import mail
+from bot.protocol import councils as rules
+from bot.render import local, who
+from store.models import Child, Episode
+from store.outbox import enqueue
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bot.context import Ctx
+
+EMAIL_CHANNEL = "email"  # scheduler/delivery.py EMAIL: rows sent by SMTP_URL
+
+
+def derive(child: Child, fields: dict) -> None:
+    """`out_of_area` is derived: placed by or in another council. One council at a time: naming
+    one clears the other; `out_of_area` no clears both."""
+    if fields.get("placed_by"):
+        child.placed_in = None
+    if fields.get("placed_in"):
+        child.placed_by = None
+    if fields.get("out_of_area") is False:
+        child.placed_by = child.placed_in = None
+    if child.placed_by or child.placed_in:
+        child.out_of_area = True
+    elif "placed_by" in fields or "placed_in" in fields:
+        child.out_of_area = bool(fields.get("out_of_area"))
+
+
+def _email(ctx: "Ctx", child: Child, episode: Episode, event: str, council: str, address: str) -> bool:
+    """Queue the email to the placing council; False when email is not set up."""
+    sender = ctx.protocol.notify_from
+    if not (ctx.settings.smtp_url and address and sender):
+        return False
+    ours = ctx.protocol.council or "our area"
+    if event == "missing":
+        subject = f"Your looked-after child placed in {ours} is missing: our ref {child.child_ref}"
+        body = (f"A child your council placed in {ours} (our case reference {child.child_ref}, {child.label}) "
+                f"was reported missing at {local(episode.started_at, ctx.zone)}.")
+    else:
+        subject = f"Your looked-after child placed in {ours} has returned: our ref {child.child_ref}"
+        body = (f"The child your council placed in {ours} (our case reference {child.child_ref}, {child.label}) "
+                f"returned at {local(episode.returned_at, ctx.zone)}. The return interview is yours to arrange.")
+    body += f"\n\nPlease contact {sender.name or sender.email} <{sender.email}> for the details."
+    msg = mail.plain_message(sender=(sender.name, sender.email), recipients=[(council, address)], subject=subject,
+                             text=body, now=ctx.now)
+    return enqueue(ctx.session, key=f"council-email:{episode.id}:{event}", kind="council.email",
+                   channel=EMAIL_CHANNEL, text=subject, now=ctx.now, child_id=child.id, episode_id=episode.id,
+                   payload={"email": msg.as_string()}) or True
+
+
+def on_episode_event(ctx: "Ctx", child: Child, episode: Episode, event: str) -> None:
+    """A placed-by child went missing or returned, or a placed-in child went missing: the alert
+    asking the team to tell that council, and the email when it is set up."""
+    from store import alerts
+
+    ep = alerts.ep_of(episode)
+    due = rules.notify_due(ep, event, placed_by=child.placed_by, placed_in=child.placed_in, protocol=ctx.protocol,
+                           now=ctx.now)
+    if due is None:
+        return
+    if due.detail["role"] == "placing" and _email(ctx, child, episode, event, due.detail["council"],
+                                                  due.detail["email"]):
+        due.detail["emailed"] = due.detail["email"]
+    alerts.fire(ctx.session, due, alerts.env_of(ctx))
+
+
+def notified_audit(alert) -> dict:
+    """What the audit row of a pressed *Notified* button records: whom the team told."""
+    d = alert.detail or {}
+    return {"council": d.get("council"), "role": d.get("role"), "event": d.get("event"),
+            "email": d.get("email") or None, "phone": d.get("phone") or None}
