@@ -154,6 +154,9 @@ def due(ctx: Ctx, text: str) -> Reply:
         else:
             when = f"due in {duration(deadline - ctx.now)} ({local(deadline, ctx.zone)})"
         away = " (away from placement)" if e.episode_type == "away" else ""
+        if child.placed_by and ctx.protocol.placed_by_interviews != "ours":  # the placing council's interview
+            when += f"; {child.placed_by}'s to arrange" + (": confirm it is" if ctx.protocol.placed_by_interviews
+                                                            == "confirm" else "")
         lines.append(f"• {who(child.child_ref, child.label)}{away}: {when}")
     if len(rows) > 50:
         lines.append(f"…and {len(rows) - 50} more.")

@@ -150,8 +150,9 @@ def _fail(services: Services, row: Outbox, now: datetime, error: str) -> None:
 
 def _failure_notice(channel: str, error: str) -> str:
     if channel == EMAIL:
-        return (f":warning: missing-bot could not email a meeting invite: `{error[:80]}`. It is marked failed; "
-                "`/missing health` lists it. Check SMTP_URL and the attendees' addresses.")
+        return (f":warning: missing-bot could not send an email (a meeting invite or a council notification): "
+                f"`{error[:80]}`. It is marked failed; `/missing health` lists it. Check SMTP_URL and the "
+                "addresses (attendees, `[[authorities]]`).")
     where = f"<@{channel}>" if channel[:1] in ("U", "W") else f"<#{channel}>"
     return (f":warning: missing-bot could not post to {where}: `{error[:80]}`. Messages for it are marked failed; "
             "`/missing health` lists them. Check that the bot is in the channel and its token is valid.")

@@ -195,6 +195,10 @@ def test_placed_by_child_missing_and_found(council_app, council_services, slack_
     assert len(smtp.messages) == 2
     assert "returned" in email.message_from_bytes(smtp.messages[1][2], policy=email.policy.default)["Subject"]
 
+    due = command(council_app, "due")["text"]
+    assert "PB1 (QX)" in due and "Nottinghamshire's to arrange: confirm it is" in due
+    assert "OUR1 (RS)" in due and due.count("to arrange") == 1
+
     # The interview is the placing council's: no reminders of ours, one reminder to confirm it.
     clock.advance(hours=50)  # 24 h before the 72-hour deadline
     sweep(svc)
