@@ -109,7 +109,8 @@ def render_alert(alert, child, episode, protocol: Protocol, zone: ZoneInfo, held
                      + (f" ({duration(alert.due_at - datetime.fromisoformat(d['deadline']))} ago)" if d.get("occurrence") else ""))
     else:
         label = {rules.LONG_MISSING: "Threshold reached", rules.PERSISTENCE: "Threshold reached",
-                 rules.HIGH_RISK: "Graded high", rules.RI_REMINDER: "Reminder due"}.get(alert.rule, "Due")
+                 rules.HIGH_RISK: "Graded high", rules.RI_REMINDER: "Reminder due",
+                 council_rules.COUNCIL_NOTIFY: "Since", council_rules.RI_CONFIRM: "Reminder due"}.get(alert.rule, "Due")
         lines.append(f"*{label}:* {local(alert.due_at, zone)}")
     blocks: list[dict] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*\n" + "\n".join(lines)}},

@@ -176,6 +176,8 @@ def found(ctx: Ctx, text: str) -> Reply:
         f"*Return interview due by {local(deadline, ctx.zone)}* ({ctx.protocol.interview_hours} hours).\n"
         f"Record it with `/missing interview {child.child_ref} completed`"
         + (" (where found recorded)" if location else "") + practice_note(ctx, episode)
+        + (f"\nIt is {child.placed_by}'s to arrange (the placing council): the team channel is asked to tell them."
+           if child.placed_by and ctx.protocol.placed_by_interviews != "ours" else "")
     )
 
 

@@ -184,8 +184,8 @@ def test_placed_by_child_missing_and_found(council_app, council_services, slack_
 
     # Found: a second notification and a second email; sweeps and deliveries send neither again.
     clock.advance(hours=1)
-    command(council_app, "found PB1")
-    command(council_app, "found OUR1")
+    assert "It is Nottinghamshire's to arrange" in command(council_app, "found PB1")["text"]
+    assert "to arrange" not in command(council_app, "found OUR1")["text"]
     assert [a.detail["event"] for a in alerts_of(svc, "council_notify")] == ["missing", "returned"]
     returned = [p for p in slack_stub.posts() if "Notify Nottinghamshire" in p.get("text", "")][-1]
     assert "theirs to arrange" in all_text(returned)

@@ -12,7 +12,7 @@ from tests.conftest import DUTY_USER
 
 WORDS = ["report", "found", "returned", "interview", "child", "risk", "status", "open", "due", "help", "at", "from",
          "risk", "police", "away", "location", "by", "label", "dob", "gender", "placement", "looked-after",
-         "out-of-area", "worker", "C1234", "high", "completed", "declined", "yes", "no", "14:30", "yesterday",
+         "out-of-area", "worker", "placed-by", "placed-in", "placed", "Notts", "Nottinghamshire", "none", "C1234", "high", "completed", "declined", "yes", "no", "14:30", "yesterday",
          "2h", "ago", "now", '"', "'", "<@U123ABC>", "20/11/2026", "2026-11-20", "\u201c", "--", "\\"]
 
 
