@@ -21,6 +21,9 @@ CHILDREN = [
     ("C1008", "EN", date(2012, 7, 19), "female", True, "la_residential", False),
 ]
 
+# Across council boundaries (invented placements): ours placed in another area, another council's placed here.
+PLACED = {"C1002": {"placed_in": "Derbyshire"}, "C1007": {"placed_by": "Nottinghamshire"}}
+
 # ref, started (hours ago), duration hours (None: still missing), found at, RI (outcome, hours after return) or None, risk
 EPISODES = [
     ("C1001", 26, None, "", None, "high"),
@@ -47,7 +50,7 @@ def load_demo(services: Services) -> str:
         for ref, label, dob, gender, la, placement, ooa in CHILDREN:
             kids[ref] = Child(child_ref=ref, label=label, date_of_birth=dob, gender=gender, looked_after=la,
                               placement_type=placement, out_of_area=ooa, created_at=now - timedelta(days=90),
-                              updated_at=now - timedelta(days=90))
+                              updated_at=now - timedelta(days=90), **PLACED.get(ref, {}))
             s.add(kids[ref])
         s.flush()
         for ref, ago, hours, found, ri, risk in EPISODES:

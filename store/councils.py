@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from bot import mail
 from bot.protocol import councils as rules
 from bot.render import local, who
+from store.audit import audit
 from store.models import Child, Episode
 from store.outbox import enqueue
 
@@ -53,9 +54,12 @@ def _email(ctx: "Ctx", child: Child, episode: Episode, event: str, council: str,
     body += f"\n\nPlease contact {sender.name or sender.email} <{sender.email}> for the details."
     msg = mail.plain_message(sender=(sender.name, sender.email), recipients=[(council, address)], subject=subject,
                              text=body, now=ctx.now)
-    return enqueue(ctx.session, key=f"council-email:{episode.id}:{event}", kind="council.email",
-                   channel=EMAIL_CHANNEL, text=subject, now=ctx.now, child_id=child.id, episode_id=episode.id,
-                   payload={"email": msg.as_string()}) or True
+    if enqueue(ctx.session, key=f"council-email:{episode.id}:{event}", kind="council.email", channel=EMAIL_CHANNEL,
+               text=subject, now=ctx.now, child_id=child.id, episode_id=episode.id, payload={"email": msg.as_string()}):
+        # Telling another organisation about a child is a disclosure: recorded like any change.
+        audit(ctx.session, actor=ctx.user_id, action="council.emailed", entity="episode", entity_id=episode.id,
+              now=ctx.now, after={"council": council, "email": address, "event": event})
+    return True
 
 
 def on_episode_event(ctx: "Ctx", child: Child, episode: Episode, event: str) -> None:

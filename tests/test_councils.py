@@ -193,6 +193,10 @@ def test_placed_by_child_missing_and_found(council_app, council_services, slack_
         sweep(svc)
         deliver_due(svc)
     assert len(smtp.messages) == 2
+    with svc.sessions() as s:
+        emailed = s.scalars(select(AuditRecord).where(AuditRecord.action == "council.emailed")).all()
+        assert [(a.after["event"], a.after["email"]) for a in emailed] == [("missing", NOTTS_EMAIL),
+                                                                          ("returned", NOTTS_EMAIL)]
     assert "returned" in email.message_from_bytes(smtp.messages[1][2], policy=email.policy.default)["Subject"]
 
     due = command(council_app, "due")["text"]
