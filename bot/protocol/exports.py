@@ -115,6 +115,16 @@ def _rule_pack(year: int) -> dict:
     return get_year_ruleset(str(chosen))
 
 
+def preload_validator() -> bool:
+    """Import the optional validator now (pandas takes about a second the first time); False without it."""
+    try:
+        import pandas  # noqa: F401
+        from lac_validator.rules import ruleset_utils  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def missing_table_rules(year: int) -> dict:
     """code -> rule of every rule that reads the Missing table and nothing but it and Header."""
     return {code: rule for code, rule in _rule_pack(year).items()
