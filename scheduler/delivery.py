@@ -162,7 +162,7 @@ def _moot(s: Session, row: Outbox) -> str | None:
     """Why an alert no longer asks anything of anyone by the time it can be posted (e.g. it waited
     out a Slack outage), or None. A reminder stored by a sweep that read the episode before its
     interview outcome committed; a long-missing alert about a child who has since returned."""
-    if row.episode_id is None or not row.kind.startswith("alert."):
+    if row.episode_id is None or not row.kind.startswith(("alert.", "council.")):  # council.: an email to a council
         return None
     found = s.execute(select(Episode.ri_outcome, Episode.returned_at).where(Episode.id == row.episode_id)).one_or_none()
     if found is None:  # live episodes only (store/db.py): this one was withdrawn, recorded in error

@@ -315,3 +315,29 @@ def test_import_reads_placed_by_and_placed_in_columns(council_services, clock):
     assert got == {"IM1": ("Nottinghamshire", None, True), "IM2": (None, "Derbyshire", True)}
     assert [r["CHILD"] for r in rows] == ["IM2"]
     assert date(2025, 6, 1)
+
+
+def test_an_episode_withdrawn_before_the_email_goes_tells_no_council(db_url, slack_stub, clock, tmp_path, smtp):
+    """Recorded in error and withdrawn while the email waits (e.g. the mail server was down): it is
+    cancelled, not sent."""
+    from store import corrections, records
+    from tests.clock_helpers import change, report
+
+    svc = _services(db_url, slack_stub, clock, tmp_path, smtp_url=smtp.url)
+    svc.on_enqueued = lambda: None
+    try:
+        with change(svc) as ctx:
+            records.upsert_child(ctx, "PB4", {"label": "ZA", "looked_after": True, "placed_by": "Nottinghamshire"})
+        episode_id = report(svc, "PB4", clock.now - timedelta(hours=1))
+        with change(svc) as ctx:
+            child = records.require_child(ctx.session, "PB4")
+            episode = corrections.find_episode(ctx, child, "latest", "")
+            assert episode.id == episode_id
+            corrections.withdraw(ctx, child, episode, "wrong child", "")
+        deliver_due(svc)
+        assert smtp.messages == []
+        with svc.sessions() as s:
+            [row] = s.scalars(select(Outbox).where(Outbox.kind == "council.email")).all()
+            assert row.status == "cancelled"
+    finally:
+        svc.engine.dispose()
