@@ -103,10 +103,10 @@ def parse(text: str) -> EmailMessage:
 
 
 def plain_message(*, sender: tuple[str, str], recipients: list[tuple[str, str]], subject: str, text: str,
-                  now: datetime) -> EmailMessage:
+                  now: datetime, reply_to: tuple[str, str] | None = None) -> EmailMessage:
     """A plain-text email (e.g. telling another council that its child is missing)."""
     msg = EmailMessage(policy=POLICY)
-    _headers(msg, sender=sender, recipients=recipients, subject=subject, now=now, reply_to=None)
+    _headers(msg, sender=sender, recipients=recipients, subject=subject, now=now, reply_to=reply_to)
     msg.set_content(text, charset="utf-8")
     return msg
 

@@ -11,9 +11,9 @@ from datetime import date
 
 from bot.charts import render_charts  # imported at start-up: matplotlib's first import is slow
 from bot.cli_figures import default_period, load_figures
-from bot.protocol.exports import preload_validator
 from bot.context import Ctx
 from bot.protocol.csvimport import parse_date
+from bot.protocol.exports import preload_validator
 from bot.protocol.figures import summary_text
 from handlers.registry import Reply, UserError, subcommand
 from store.audit import audit

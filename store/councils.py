@@ -3,8 +3,9 @@
 Called inside the change's transaction: `derive` by records.upsert_child, `on_episode_event` by
 the alert hooks when an episode opens or closes. The notification is an alert (stored once under
 its key, posted to the team channel with a *Notified* button); when `SMTP_URL` is set and the
-protocol file gives the council's email and `notify_from`, an email to that council is an outbox
-row of the same transaction, keyed per episode and event, so it goes exactly once."""
+protocol file gives the council's email, an email to that council (from SMTP_FROM, replies to
+`notify_from`) is an outbox row of the same transaction, keyed per episode and event, so it goes
+exactly once."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -38,10 +39,12 @@ def derive(child: Child, fields: dict) -> None:
 
 
 def _email(ctx: "Ctx", child: Child, episode: Episode, event: str, council: str, address: str) -> bool:
-    """Queue the email to the placing council; False when email is not set up."""
-    sender = ctx.protocol.notify_from
-    if not (ctx.settings.smtp_url and address and sender):
+    """Queue the email to the placing council; False when email is not set up. From the bot's own
+    address (SMTP_FROM); replies go to `notify_from` (e.g. the missing coordinator) when set."""
+    if not (ctx.settings.smtp_url and address):
         return False
+    contact = ctx.protocol.notify_from
+    reply_to = (contact.name, contact.email) if contact else None
     ours = ctx.protocol.council or "our area"
     if event == "missing":
         subject = f"Your looked-after child placed in {ours} is missing: our ref {child.child_ref}"
@@ -51,9 +54,12 @@ def _email(ctx: "Ctx", child: Child, episode: Episode, event: str, council: str,
         subject = f"Your looked-after child placed in {ours} has returned: our ref {child.child_ref}"
         body = (f"The child your council placed in {ours} (our case reference {child.child_ref}, {child.label}) "
                 f"returned at {local(episode.returned_at, ctx.zone)}. The return interview is yours to arrange.")
-    body += f"\n\nPlease contact {sender.name or sender.email} <{sender.email}> for the details."
-    msg = mail.plain_message(sender=(sender.name, sender.email), recipients=[(council, address)], subject=subject,
-                             text=body, now=ctx.now)
+    if contact:
+        body += f"\n\nPlease contact {contact.name or contact.email} <{contact.email}> for the details."
+    else:
+        body += "\n\nPlease contact our children's services for the details."
+    msg = mail.plain_message(sender=ctx.settings.bot_address, recipients=[(council, address)], subject=subject,
+                             text=body, now=ctx.now, reply_to=reply_to)
     if enqueue(ctx.session, key=f"council-email:{episode.id}:{event}", kind="council.email", channel=EMAIL_CHANNEL,
                text=subject, now=ctx.now, child_id=child.id, episode_id=episode.id, payload={"email": msg.as_string()}):
         # Telling another organisation about a child is a disclosure: recorded like any change.

@@ -29,6 +29,7 @@ from tests.conftest import ADMIN_USER, ALERT_CHANNEL, DUTY_USER, make_settings
 from tests.slack import block_actions_body, command, dispatch
 
 NOTTS_EMAIL = "missing.children@notts.example.org"
+BOT_FROM = "missing-bot <missing-bot@derby.example.org>"
 NOTTS_PHONE = "0115 000 0001"
 PROTOCOL = f"""
 council = "Derby"
@@ -81,7 +82,7 @@ def _services(db_url, slack_stub, clock, tmp_path, protocol: str = PROTOCOL, **e
 
 @pytest.fixture
 def council_services(db_url, slack_stub, clock, tmp_path, smtp):
-    svc = _services(db_url, slack_stub, clock, tmp_path, smtp_url=smtp.url)
+    svc = _services(db_url, slack_stub, clock, tmp_path, smtp_url=smtp.url, smtp_from=BOT_FROM)
     yield svc
     svc.engine.dispose()
 
@@ -166,8 +167,9 @@ def test_placed_by_child_missing_and_found(council_app, council_services, slack_
     # The email to the placing council went, once.
     assert len(smtp.messages) == 1
     mail_from, rcpt, raw = smtp.messages[0]
-    assert (mail_from, rcpt) == ("coordinator@derby.example.org", [NOTTS_EMAIL])
+    assert (mail_from, rcpt) == ("missing-bot@derby.example.org", [NOTTS_EMAIL])
     msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg["Reply-To"] == "Missing coordinator <coordinator@derby.example.org>"
     assert "PB1" in msg["Subject"] and "missing" in msg["Subject"]
 
     # Notified: who told whom and when, audited; the alert shows it.
@@ -323,7 +325,7 @@ def test_an_episode_withdrawn_before_the_email_goes_tells_no_council(db_url, sla
     from store import corrections, records
     from tests.clock_helpers import change, report
 
-    svc = _services(db_url, slack_stub, clock, tmp_path, smtp_url=smtp.url)
+    svc = _services(db_url, slack_stub, clock, tmp_path, smtp_url=smtp.url, smtp_from=BOT_FROM)
     svc.on_enqueued = lambda: None
     try:
         with change(svc) as ctx:

@@ -99,7 +99,7 @@ class Protocol(BaseModel):
     council: str | None = None
     authorities: list[AuthorityContact] = Field(default_factory=list)
     placed_by_interviews: Literal["ours", "confirm", "none"] = "confirm"
-    # The sender of emails to other councils (when SMTP_URL is set), e.g. the missing coordinator.
+    # Where replies to the emails to other councils go (they come from SMTP_FROM), e.g. the missing coordinator.
     notify_from: Person | None = None
     _council = field_validator("council")(classmethod(lambda cls, v: v if v is None else _council_name(v)))
     _unique_meetings = model_validator(mode="after")(unique_names)
