@@ -150,7 +150,7 @@ def _fail(services: Services, row: Outbox, now: datetime, error: str) -> None:
 
 def _failure_notice(channel: str, error: str) -> str:
     if channel == EMAIL:
-        return (f":warning: missing-bot could not send an email (a meeting invite or a council notification): "
+        return (f":warning: missing-bot could not send an email (an invite, an agenda or a council notification): "
                 f"`{error[:80]}`. It is marked failed; `/missing health` lists it. Check SMTP_URL and the "
                 "addresses (attendees, `[[authorities]]`).")
     where = f"<@{channel}>" if channel[:1] in ("U", "W") else f"<#{channel}>"
