@@ -1,7 +1,7 @@
 """children.placed_by / placed_in: children across council boundaries
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-28
 
 `placed_by`: the council (ONS name) whose looked-after child is placed in our area; it is
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
