@@ -90,6 +90,17 @@ class Episode(Base):
         ),
         Index("ix_episode_started", "started_at"),
         Index("ix_episode_returned", "returned_at"),
+        # What the everyday reads and the clock's sweep look up, so that they cost what is owed or
+        # open, not what is in history (migration 0010): returns still owed an interview, open
+        # episodes, and episodes by last change (persistence candidates).
+        Index("ix_episode_ri_owed", "returned_at",
+              sqlite_where=text("returned_at IS NOT NULL AND ri_outcome IS NULL AND withdrawn_at IS NULL"),
+              postgresql_where=text("returned_at IS NOT NULL AND ri_outcome IS NULL AND withdrawn_at IS NULL")),
+        Index("ix_episode_open", "started_at",
+              sqlite_where=text("returned_at IS NULL AND withdrawn_at IS NULL"),
+              postgresql_where=text("returned_at IS NULL AND withdrawn_at IS NULL")),
+        Index("ix_episode_updated", "updated_at",
+              sqlite_where=text("withdrawn_at IS NULL"), postgresql_where=text("withdrawn_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
