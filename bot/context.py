@@ -27,12 +27,18 @@ class Services:
     sessions: sessionmaker[Session]
     client: WebClient
     clock: Callable[[], datetime] = utcnow
+    # Sessions for commands that only read (store/db.py: no write lock, no transaction round trips).
+    reads: sessionmaker[Session] | None = None
     # Called after a transaction that enqueued messages commits; entry points set it to
     # deliver now (console, tests) or to wake a background deliverer (serve, run).
     on_enqueued: Callable[[], None] = lambda: None
     # Set by bot.app.build_app: who may use the bot (bot.auth.Authorizer); None outside Slack.
     authorizer: object | None = None
     worker_id: str = field(default_factory=lambda: __import__("socket").gethostname() + f":{__import__('os').getpid()}")
+
+    def __post_init__(self) -> None:
+        if self.reads is None:
+            self.reads = make_sessionmaker(self.engine, read_only=True)
 
     @property
     def zone(self) -> ZoneInfo:

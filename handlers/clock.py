@@ -37,7 +37,7 @@ STALE_SWEEP_MINUTES = 5
 
 
 # -- /missing health -----------------------------------------------------------------------
-@subcommand("health", usage="/missing health", admin=True,
+@subcommand("health", usage="/missing health", admin=True, read_only=True,
             summary="(admins) when the clock last ran, pending and failed deliveries")
 def health(ctx: Ctx, rest: str) -> Reply:
     h = alerts.health(ctx.session)

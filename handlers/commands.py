@@ -17,6 +17,7 @@ from bot.auth import ADMIN_REFUSAL
 from bot.context import Ctx, Services
 from bot.protocol.words import Refusal
 from handlers.registry import ORDER, Reply, find, refusal_text
+from store.outbox import queued
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,11 @@ def run_command(services: Services, *, user_id: str, channel_id: str, text: str,
     if entry.admin and not is_admin:
         return Reply(ADMIN_REFUSAL)
     try:
-        with services.sessions.begin() as session:
+        with (services.reads if entry.read_only else services.sessions).begin() as session:
             ctx = Ctx(services=services, session=session, user_id=user_id, channel_id=channel_id,
                       now=services.now(), is_admin=is_admin, trigger_id=trigger_id)
             reply = entry.handler(ctx, rest.strip())
+            wake = queued(session)
     except Refusal as exc:
         return Reply(refusal_text(exc, entry.examples[0] if entry.examples else ""))
     except IntegrityError:
@@ -67,5 +69,6 @@ def run_command(services: Services, *, user_id: str, channel_id: str, text: str,
         ref = log_failure(f"/missing {entry.name}", exc)
         return Reply(f":warning: Sorry, something went wrong (ref {ref}). Nothing was changed. "
                      "Try again, or tell your administrator the reference.")
-    services.on_enqueued()
+    if wake:  # only a change that queued a message has anything for the deliverer
+        services.on_enqueued()
     return reply

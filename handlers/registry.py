@@ -50,6 +50,9 @@ class Subcommand:
     examples: list[str] = field(default_factory=list)
     admin: bool = False
     aliases: tuple[str, ...] = ()
+    # Only reads: runs in a read-only session (no write lock, no transaction round trips) and
+    # never wakes the deliverer. A write in such a handler is refused (store/db.py).
+    read_only: bool = False
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {}
@@ -57,9 +60,10 @@ ORDER: list[str] = []
 
 
 def subcommand(name: str, *, usage: str, summary: str, examples: list[str] | None = None,
-               admin: bool = False, aliases: tuple[str, ...] = ()) -> Callable[[Callable[..., Reply]], Callable[..., Reply]]:
+               admin: bool = False, aliases: tuple[str, ...] = (), read_only: bool = False
+               ) -> Callable[[Callable[..., Reply]], Callable[..., Reply]]:
     def register(fn: Callable[..., Reply]) -> Callable[..., Reply]:
-        entry = Subcommand(name, fn, usage, summary, examples or [], admin, aliases)
+        entry = Subcommand(name, fn, usage, summary, examples or [], admin, aliases, read_only)
         for key in (name, *aliases):
             SUBCOMMANDS[key] = entry
         ORDER.append(name)

@@ -15,22 +15,22 @@ STATUS_EXAMPLE = "/missing status C1234"
 
 
 @subcommand("status", usage="/missing status <child-ref>", summary="where a child stands: open episode, last 90 days, interviews",
-            examples=[STATUS_EXAMPLE])
+            examples=[STATUS_EXAMPLE], read_only=True)
 def status(ctx: Ctx, text: str) -> Reply:
     words = g.tokenize(text, STATUS_EXAMPLE) if text else []
     if len(words) != 1:
         raise UserError("Give one case reference.", STATUS_EXAMPLE)
     ref = g.child_ref(words[0], STATUS_EXAMPLE)
-    child = records.get_child(ctx.session, ref)
-    if child is None:
-        raise UserError(f"No child with case reference {ref} is recorded.", f"/missing child {ref} label AB")
     now = ctx.now
     # Calendar-day windows in the council's zone, as the persistence alerts count them.
-    episodes = records.recent_episodes(ctx.session, child.id, window_start(now, 90, ctx.zone))
+    found = records.child_status(ctx.session, ref, window_start(now, 90, ctx.zone))
+    if found is None:
+        raise UserError(f"No child with case reference {ref} is recorded.", f"/missing child {ref} label AB")
+    child, episodes, latest = found.child, found.recent, found.latest
     since30 = window_start(now, 30, ctx.zone)
     c30 = sum(1 for e in episodes if e.started_at > since30)
     lines = [f"*{who(child.child_ref, child.label)}* — {describe(child)}"]
-    open_ep = next((e for e in episodes if e.returned_at is None), None) or records.open_episode(ctx.session, child.id)
+    open_ep = found.open
     if open_ep:
         lines.append(f":rotating_light: *{episode_word(open_ep.episode_type).capitalize()} now* for "
                      f"{duration(now - open_ep.started_at)}, since "
@@ -122,7 +122,7 @@ def episode_line(ctx: Ctx, e) -> str:
     return f"{local(e.started_at, ctx.zone)} {kind} for {duration(e.returned_at - e.started_at)}; {ri}"
 
 
-@subcommand("open", usage="/missing open", summary="every child missing now, longest first")
+@subcommand("open", usage="/missing open", summary="every child missing now, longest first", read_only=True)
 def open_now(ctx: Ctx, text: str) -> Reply:
     rows = records.all_open(ctx.session)
     if not rows:
@@ -141,7 +141,8 @@ def open_now(ctx: Ctx, text: str) -> Reply:
     return Reply("\n".join(lines))
 
 
-@subcommand("due", usage="/missing due", summary="return interviews overdue or due in the next 72 hours, soonest first")
+@subcommand("due", usage="/missing due", summary="return interviews overdue or due in the next 72 hours, soonest first",
+            read_only=True)
 def due(ctx: Ctx, text: str) -> Reply:
     rows = records.interviews_due(ctx.session, ctx.protocol, ctx.now)
     if not rows:
@@ -173,7 +174,7 @@ def _help_rank(name: str) -> int:
     return HELP_AREAS.index(module) if module in HELP_AREAS else len(HELP_AREAS)
 
 
-@subcommand("help", usage="/missing help", summary="this list")
+@subcommand("help", usage="/missing help", summary="this list", read_only=True)
 def help_(ctx: Ctx, text: str) -> Reply:
     lines = ["*missing-bot* — record children missing from home or care, and run the protocol's clock.", ""]
     seen = set()

@@ -1,6 +1,7 @@
 """Engine, sessions and migrations."""
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -35,12 +36,43 @@ def make_engine(url: str, **kwargs) -> Engine:
         def _no_autobegin(dbapi_conn, _record):  # pragma: no cover - trivial
             dbapi_conn.isolation_level = None
 
+        # Reads (`make_sessionmaker(engine, read_only=True)`) take no write lock: a deferred BEGIN
+        # reads a snapshot in WAL mode while another process writes.
         @event.listens_for(engine, "begin")
         def _begin_immediate(conn):  # pragma: no cover - trivial
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+    engine = create_engine(url, hide_parameters=True, **kwargs)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection that sat idle this long is checked before use (the server may have
+# restarted, or a firewall dropped it); a busy one is not: pool_pre_ping's round trip on every
+# checkout cost as much as the query it guarded.
+PING_IDLE_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    from sqlalchemy import exc
+
+    @event.listens_for(engine, "checkin")
+    def _returned(dbapi_conn, record):  # pragma: no cover - trivial
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check(dbapi_conn, record, proxy):
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned < PING_IDLE_SECONDS:
+            return
+        try:
+            ok = engine.dialect.do_ping(dbapi_conn)
+        except Exception:  # noqa: BLE001 - any failure means the connection is gone
+            ok = False
+        if not ok:
+            # The pool discards this connection and checks out a fresh one.
+            raise exc.DisconnectionError("pooled connection went away while idle")
 
 
 def insert_new(session: Session, model, *, keys: list[str], **values):
@@ -53,10 +85,37 @@ def insert_new(session: Session, model, *, keys: list[str], **values):
     return insert(model).values(**values).on_conflict_do_nothing(index_elements=keys).returning(model.id)
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    factory = sessionmaker(engine, expire_on_commit=False)
+READ_ONLY = "missing_read_only"
+
+
+def make_sessionmaker(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions on `engine`. `read_only=True`: for commands that only read (status, open, due):
+    on SQLite a deferred BEGIN that takes no write lock, on PostgreSQL no transaction at all
+    (autocommit: no BEGIN and COMMIT round trips). Such a session refuses to write."""
+    if read_only:
+        bind = engine.execution_options(**{READ_ONLY: True} if engine.dialect.name == "sqlite"
+                                        else {READ_ONLY: True, "isolation_level": "AUTOCOMMIT"})
+        factory = sessionmaker(bind, expire_on_commit=False, info={READ_ONLY: True})
+        event.listen(factory, "do_orm_execute", _refuse_writes)
+        event.listen(factory, "before_flush", _refuse_flush)
+    else:
+        factory = sessionmaker(engine, expire_on_commit=False)
     event.listen(factory, "do_orm_execute", _live_episodes_only)
     return factory
+
+
+class ReadOnlySession(RuntimeError):
+    """A read-only session was asked to write: the command should not be registered read-only."""
+
+
+def _refuse_writes(state) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadOnlySession("a read-only session was asked to write")
+
+
+def _refuse_flush(session, flush_context, instances) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadOnlySession("a read-only session was asked to write")
 
 
 # An episode recorded in error is withdrawn, never deleted: it stays for the audit and counts for

@@ -55,7 +55,19 @@ def enqueue(
         created_at=now, next_attempt_at=due_at or now,
     )
     # rowcount is -1 for INSERT ... ON CONFLICT on psycopg; RETURNING says whether a row went in.
-    return session.execute(stmt).first() is not None
+    added = session.execute(stmt).first() is not None
+    if added:
+        session.info[ENQUEUED] = True
+    return added
+
+
+# Set in `session.info` when a transaction queued a message: entry points wake the deliverer only then.
+ENQUEUED = "enqueued"
+
+
+def queued(session: Session) -> bool:
+    """Whether this session's transaction added an outbox row (so there is something to deliver)."""
+    return bool(session.info.get(ENQUEUED))
 
 
 def pending(session: Session, now: datetime, limit: int = 50) -> list[Outbox]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from bot.context import Ctx
 from bot.protocol import rules
@@ -90,6 +90,33 @@ def latest_ended_episode(session: Session, child_id: int) -> Episode | None:
 def recent_episodes(session: Session, child_id: int, since: datetime) -> list[Episode]:
     return list(session.scalars(select(Episode).where(Episode.child_id == child_id, Episode.started_at > since)
                                 .order_by(Episode.started_at.desc())))
+
+
+@dataclass
+class ChildStatus:
+    child: Child
+    recent: list[Episode]  # started after `since`, latest first
+    latest: Episode | None  # the latest episode, recent or not (an open episode is always the latest)
+
+    @property
+    def open(self) -> Episode | None:
+        return self.latest if self.latest is not None and self.latest.returned_at is None else None
+
+
+def child_status(session: Session, child_ref: str, since: datetime) -> ChildStatus | None:
+    """What `/missing status` shows, in one query: the child, its episodes started after `since`
+    and its latest episode. Episodes of a child never overlap, so an open one is the latest."""
+    earlier = aliased(Episode)
+    latest_start = (select(func.max(earlier.started_at)).where(earlier.child_id == Child.id)
+                    .correlate(Child).scalar_subquery())
+    rows = session.execute(
+        select(Child, Episode).outerjoin(Episode, and_(Episode.child_id == Child.id,
+                                                       or_(Episode.started_at > since, Episode.started_at >= latest_start)))
+        .where(Child.child_ref == child_ref).order_by(Episode.started_at.desc())).all()
+    if not rows:
+        return None
+    episodes = [e for _, e in rows if e is not None]
+    return ChildStatus(rows[0][0], [e for e in episodes if e.started_at > since], episodes[0] if episodes else None)
 
 
 def all_open(session: Session) -> list[tuple[Child, Episode]]:

@@ -1,0 +1,116 @@
+"""What keeps `/missing` at the framework's floor (issue 14), asserted as behaviour, never as time:
+`status` answers in one query, reads take no write lock and leave the deliverer asleep."""
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event, text, update
+
+from store.db import make_engine
+from store.models import Child, Episode
+from tests.slack import command
+
+# What `/missing status <child>` may cost: one SELECT (child, recent episodes and the latest one).
+STATUS_QUERY_BUDGET = 1
+
+
+class Statements:
+    """The SQL statements the bot's engine runs while in the `with` block (not BEGIN/COMMIT)."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.seen: list[str] = []
+
+    def _record(self, conn, cursor, statement, parameters, context, executemany):
+        if statement.split(None, 1)[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"):
+            self.seen.append(statement)
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+
+def test_status_answers_in_one_query(app, services, clock):
+    command(app, "child C1234 label JB looked-after yes placement foster_care")
+    command(app, "report C1234 at 2026-05-01 10:00")  # long before the last 90 days
+    command(app, "found C1234 at 2026-05-01 20:00")
+    with Statements(services.engine) as old_only:
+        status = command(app, "status C1234")["text"]
+    assert "Not missing now" in status and "*0* in the last 90 days" in status
+    assert "Latest episode: Fri 01 May 2026 10:00 BST missing for 10h" in status
+    assert len(old_only.seen) <= STATUS_QUERY_BUDGET, old_only.seen
+
+    for day in (10, 12):
+        command(app, f"report C1234 at 2026-11-{day:02d} 09:00")
+        command(app, f"found C1234 at 2026-11-{day:02d} 12:00")
+    command(app, "report C1234 at 2h ago risk high")
+    with Statements(services.engine) as busy:
+        status = command(app, "status C1234")["text"]
+    assert "Missing now* for 2h" in status and "risk high" in status
+    assert "*3* in the last 30 days, *3* in the last 90 days" in status
+    assert status.count("• ") == 3 and "Latest episode" not in status
+    assert len(busy.seen) <= STATUS_QUERY_BUDGET, busy.seen
+
+    with services.sessions.begin() as s:  # all but May's recorded in error: withdrawn, out of every count
+        s.execute(update(Episode).where(Episode.started_at > clock.now - timedelta(days=90))
+                  .values(withdrawn_at=clock.now, withdrawn_by="UMANAGER", withdrawn_reason="wrong child"))
+    with Statements(services.engine) as withdrawn:
+        status = command(app, "status C1234")["text"]
+    assert "Not missing now" in status and "Latest episode: Fri 01 May 2026" in status
+    assert len(withdrawn.seen) <= STATUS_QUERY_BUDGET
+
+    with Statements(services.engine) as unknown:
+        assert "No child with case reference C9999" in command(app, "status C9999")["text"]
+    assert len(unknown.seen) <= STATUS_QUERY_BUDGET
+
+
+def test_only_a_change_that_queues_a_message_wakes_the_deliverer(app, services):
+    woken = []
+    services.on_enqueued = lambda: woken.append(True)
+    command(app, "child C1234 label JB")  # a change, but no channel line
+    for read in ("status C1234", "open", "due", "help"):
+        command(app, read)
+    assert woken == []
+    command(app, "report C1234 at 1h ago")
+    assert woken == [True]
+
+
+def test_a_read_answers_while_another_process_holds_the_write_lock(app, services, db_url):
+    command(app, "child C1234 label JB")
+    command(app, "report C1234 at 1h ago")
+    other = make_engine(db_url)  # e.g. an import running in another process
+    conn = other.connect()
+    tx = conn.begin()  # on SQLite: BEGIN IMMEDIATE, the write lock
+    conn.execute(text("UPDATE children SET label = 'JB' WHERE child_ref = 'C1234'"))
+    answers = []
+    reader = threading.Thread(target=lambda: answers.extend(command(app, r)["text"] for r in ("status C1234", "open")),
+                              daemon=True)
+    try:
+        reader.start()
+        reader.join(5)
+        assert len(answers) == 2, "a read waited for another process's write"
+        assert "Missing now" in answers[0] and "1 child missing now" in answers[1]
+    finally:
+        tx.rollback()
+        conn.close()
+        reader.join(60)
+        other.dispose()
+
+
+def test_a_read_only_session_refuses_to_write(services, clock):
+    from store.db import ReadOnlySession
+
+    with pytest.raises(ReadOnlySession):
+        with services.reads.begin() as s:
+            s.add(Child(child_ref="C1", label="AB", created_at=clock.now, updated_at=clock.now))
+            s.flush()
+    with pytest.raises(ReadOnlySession):
+        with services.reads.begin() as s:
+            s.execute(update(Child).values(label="XY"))
+    with services.sessions() as s:
+        assert s.query(Child).count() == 0
