@@ -120,10 +120,10 @@ def load_figures(session, services: Services, period_from: date, period_to: date
     """The board figures of a period: live episodes started in it, meetings held in it, and the
     count of withdrawn episodes (the only figure that reads them)."""
     from bot.protocol.figures import compute_figures, period_bounds
-    from store.figures import held_between, started_between, withdrawn_started_between
+    from store.figures import held_between, stream_started_between, withdrawn_started_between
 
     start, end = period_bounds(period_from, period_to, services.zone)
-    facts = started_between(session, start, end, looked_after_only=looked_after_only)
+    facts = stream_started_between(session, start, end, looked_after_only=looked_after_only)
     return compute_figures(facts, period_from, period_to, services.zone, services.protocol, now or services.now(),
                            meetings=held_between(session, start, end, looked_after_only=looked_after_only),
                            withdrawn=withdrawn_started_between(session, start, end, looked_after_only=looked_after_only))

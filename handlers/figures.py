@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 from datetime import date
 
-from bot.charts import render_charts  # imported at start-up: matplotlib's first import is slow
 from bot.cli_figures import default_period, load_figures
 from bot.context import Ctx
 from bot.protocol.csvimport import parse_date
@@ -84,6 +83,10 @@ def stats(ctx: Ctx, args: str) -> Reply:
     enqueue(ctx.session, key=key, kind="figures.summary", channel=channel, now=ctx.now, thread_key=key,
             text=f"{channel_text}\n_Requested by <@{ctx.user_id}>._")
     if fig["episodes"]:
+        # matplotlib (and numpy) is loaded by the first `/missing stats` of a process, not at start:
+        # it is most of an idle server's memory otherwise; that first answer takes about a second longer.
+        from bot.charts import render_charts
+
         for name, png in render_charts(fig).items():
             enqueue(ctx.session, key=f"{key}:{name}", kind="figures.chart", channel=channel, now=ctx.now,
                     thread_key=key, text=CHART_TITLES.get(name, name),

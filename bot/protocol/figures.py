@@ -1,6 +1,7 @@
 """Board figures: the tables of the Corporate Parenting Board reports, for any period.
 
-Pure: a list of `EpisodeFact` in, a JSON-ready dict out (keys fixed by issue 5), plus CSV,
+Pure: `EpisodeFact` rows in (any iterable, any order: rows as a query streams them), a JSON-ready
+dict out (keys fixed by issue 5), plus CSV,
 Markdown and a short Slack summary of the same dict. No SQL, no clock: callers pass `now`.
 
 Counting rules (each one is a choice a board report author should be able to read here):
@@ -30,6 +31,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Generator, Iterable
 from zoneinfo import ZoneInfo
 
 from bot.csvsafe import csv_text
@@ -144,11 +146,12 @@ def duration_band(started: datetime, returned: datetime | None) -> str:
     return "over_7d"
 
 
-def ri_status(fact: EpisodeFact, interview_hours: int, now: datetime) -> str | None:
+def ri_status(fact: EpisodeFact, interview_hours: int | timedelta, now: datetime) -> str | None:
     """The return-interview bucket of an ended episode; None while the episode is open."""
     if fact.returned_at is None:
         return None
-    deadline = fact.returned_at + timedelta(hours=interview_hours)
+    deadline = fact.returned_at + (interview_hours if isinstance(interview_hours, timedelta)
+                                   else timedelta(hours=interview_hours))
     if fact.ri_outcome == "completed":
         return "in_timescale" if fact.ri_at is not None and fact.ri_at <= deadline else "out_of_timescale"
     if fact.ri_outcome in ("declined", "voided"):
@@ -174,35 +177,68 @@ BY_TYPE_KEYS = ("episodes", "children", "by_gender", "by_placement_type", "by_ag
                 "return_interviews", "concerns")
 
 
-def compute_figures(episodes: list[EpisodeFact], period_from: date, period_to: date, zone: ZoneInfo,
+def compute_figures(episodes: Iterable[EpisodeFact], period_from: date, period_to: date, zone: ZoneInfo,
                     protocol: Protocol, now: datetime, top_n: int = TOP_N, *,
                     meetings: list[MeetingFact] = (), withdrawn: int = 0) -> dict:
     """The figures of the episodes that started within the period (local dates, inclusive), the
     meetings held in it, and `withdrawn`: how many withdrawn episodes started in it (counted
-    separately by the caller: `episodes` holds live episodes only)."""
-    fig = _figures(episodes, period_from, period_to, zone, protocol, now, top_n)
+    separately by the caller: `episodes` holds live episodes only).
+
+    `episodes` may be any iterable, in any order (a query's rows as they stream in): one pass
+    feeds every table's tally, which keeps counts per child and per category, never the
+    episodes. Where order shows (a child's placement types, how a place found is spelt) it is
+    that of the earliest episode, ties broken by case reference."""
+    if period_to < period_from:
+        raise ValueError("the period ends before it starts")
     start, end = period_bounds(period_from, period_to, zone)
-    facts = [f for f in episodes if start <= f.started_at < end]
+    overall = _figures(period_from, period_to, zone, protocol, now, top_n)
+    by_type = {etype: _figures(period_from, period_to, zone, protocol, now, 0) for etype in EPISODE_TYPES}
+    practice = _practice(protocol)
+    placed = _placed_by(protocol, now)
+    for tally in (overall, practice, placed, *by_type.values()):
+        next(tally)
+    for f in episodes:
+        if start <= f.started_at < end:
+            overall.send(f)
+            practice.send(f)
+            placed.send(f)
+            of_type = by_type.get(f.episode_type)
+            if of_type is not None:
+                of_type.send(f)
+    fig = _result(overall)
+    fig["placed_by_other_councils"] = _result(placed)
     fig["by_episode_type"] = {}
-    for etype in EPISODE_TYPES:
-        sub = _figures([f for f in facts if f.episode_type == etype], period_from, period_to, zone, protocol, now, 0)
+    for etype, tally in by_type.items():
+        sub = _result(tally)
         fig["by_episode_type"][etype] = {k: sub[k] for k in BY_TYPE_KEYS}
-    fig.update(_practice(facts, protocol))
+    fig.update(_result(practice))
     fig["meetings_held"] = meetings_held(list(meetings), start, end, zone)
     fig["withdrawn"] = {"episodes": withdrawn}
     return fig
 
 
-def _practice(facts: list[EpisodeFact], protocol: Protocol) -> dict:
-    """Reasons and push/pull factors, concerns by type, and who held the completed interviews."""
+def _result(tally: Generator[None, EpisodeFact | None, dict]) -> dict:
+    """What a tally (`_figures`, `_practice`) adds up to: send it None."""
+    try:
+        tally.send(None)
+    except StopIteration as done:
+        return done.value
+    raise RuntimeError("a tally did not finish")
+
+
+def _practice(protocol: Protocol) -> Generator[None, EpisodeFact | None, dict]:
+    """Reasons and push/pull factors, concerns by type, and who held the completed interviews.
+    A tally: send it each episode of the period, then None for the figures."""
     # The stored codes (`family_conflict`), in the protocol file's order; the file lists the words.
     known = tuple(protocol.factors)
     factor_e: Counter = Counter({k: 0 for k in known})
     factor_c: dict[str, set] = defaultdict(set)
     concern_e: Counter = Counter()
     concern_c: dict[str, set] = defaultdict(set)
-    with_factors = 0
-    for f in facts:
+    indep: Counter = Counter()
+    total = with_factors = completed = signed = reasons = 0
+    while (f := (yield)) is not None:
+        total += 1
         codes = list(dict.fromkeys(f.factors or ()))
         with_factors += bool(codes)
         for code in codes:
@@ -211,71 +247,83 @@ def _practice(facts: list[EpisodeFact], protocol: Protocol) -> dict:
         kind = {(True, True): "both", (True, False): "cse_only", (False, True): "cce_only"}.get((f.cse, f.cce), "none")
         concern_e[kind] += 1
         concern_c[kind].add(f.child_ref)
-    completed = [f for f in facts if f.returned_at is not None and f.ri_outcome == "completed"]
-    indep = Counter("not_recorded" if f.ri_independent is None else
-                    "independent" if f.ri_independent else "not_independent" for f in completed)
-    signed = sum(1 for f in completed if f.ri_signed_off)
-    reasons = sum(1 for f in facts if f.reason_recorded)
+        if f.returned_at is not None and f.ri_outcome == "completed":
+            completed += 1
+            indep["not_recorded" if f.ri_independent is None else
+                  "independent" if f.ri_independent else "not_independent"] += 1
+            signed += bool(f.ri_signed_off)
+        reasons += bool(f.reason_recorded)
     return {
-        "reasons": {"recorded": reasons, "not_recorded": len(facts) - reasons},
-        "push_pull_factors": {"episodes_with_factors": with_factors, "episodes_without": len(facts) - with_factors,
+        "reasons": {"recorded": reasons, "not_recorded": total - reasons},
+        "push_pull_factors": {"episodes_with_factors": with_factors, "episodes_without": total - with_factors,
                               "by_factor": _keyed(known, factor_e, factor_c)},
         "concerns_by_type": _keyed(("cse_only", "cce_only", "both", "none"), concern_e, concern_c),
         "return_interviews_completed": {
-            "completed": len(completed),
+            "completed": completed,
             "by_independent_person": {k: indep.get(k, 0) for k in ("independent", "not_independent", "not_recorded")},
-            "signed_off": {"signed_off": signed, "not_signed_off": len(completed) - signed},
+            "signed_off": {"signed_off": signed, "not_signed_off": completed - signed},
         },
     }
 
 
-def _figures(episodes: list[EpisodeFact], period_from: date, period_to: date, zone: ZoneInfo,
-             protocol: Protocol, now: datetime, top_n: int) -> dict:
-    if period_to < period_from:
-        raise ValueError("the period ends before it starts")
-    start, end = period_bounds(period_from, period_to, zone)
-    facts = sorted((f for f in episodes if start <= f.started_at < end), key=lambda f: (f.started_at, f.child_ref))
-
+def _figures(period_from: date, period_to: date, zone: ZoneInfo, protocol: Protocol, now: datetime,
+             top_n: int) -> Generator[None, EpisodeFact | None, dict]:
+    """The tables of issue 5 as a tally: send it each episode of the period, then None."""
     per_child: Counter = Counter()
-    child_types: dict[str, list[str]] = defaultdict(list)
+    child_types: dict[str, dict[str, datetime]] = defaultdict(dict)  # placement type -> its first start
     gender_e, placement_e, band_e = Counter(), Counter(), Counter()
     gender_c, placement_c, band_c = defaultdict(set), defaultdict(set), defaultdict(set)
     months = {m: {"episodes": 0, "children": set(), "types": defaultdict(set)} for m in _months(period_from, period_to)}
+    month_of: dict[date, dict] = {}
     durations = Counter({k: 0 for k in DURATION_BANDS})
     ri = Counter({k: 0 for k in RI_KEYS})
     found: Counter = Counter()
-    found_label: dict[str, str] = {}
-    cse = cce = 0
+    found_label: dict[str, tuple[datetime, str, str]] = {}  # key -> (first start, child, spelling)
+    spelling: dict[str, str] = {}
+    cse = cce = total = 0
+    interview = timedelta(hours=protocol.interview_hours)
+    refs: dict[str, str] = {}  # one string per child, however many rows name it
 
-    for f in facts:
-        local_day = f.started_at.astimezone(zone).date()
-        per_child[f.child_ref] += 1
-        if f.placement_type not in child_types[f.child_ref]:
-            child_types[f.child_ref].append(f.placement_type)
+    while (f := (yield)) is not None:
+        started = f.started_at
+        total += 1
+        ref = refs.setdefault(f.child_ref, f.child_ref)
+        local_day = started.astimezone(zone).date()
+        per_child[ref] += 1
+        types = child_types[ref]
+        if f.placement_type not in types or started < types[f.placement_type]:
+            types[f.placement_type] = started
         band = age_band(age_on(f.date_of_birth, local_day))
         for counter, sets, key in ((gender_e, gender_c, f.gender), (placement_e, placement_c, f.placement_type),
                                    (band_e, band_c, band)):
             counter[key] += 1
-            sets[key].add(f.child_ref)
-        month = months[f"{local_day.year:04d}-{local_day.month:02d}"]
+            sets[key].add(ref)
+        month = month_of.get(local_day)
+        if month is None:
+            month = month_of[local_day] = months[f"{local_day.year:04d}-{local_day.month:02d}"]
         month["episodes"] += 1
-        month["children"].add(f.child_ref)
-        month["types"][f.placement_type].add(f.child_ref)
-        durations[duration_band(f.started_at, f.returned_at)] += 1
-        status = ri_status(f, protocol.interview_hours, now)
-        if status and not placing_councils_interview(f, protocol):  # reported apart: placed_by_table
+        month["children"].add(ref)
+        month["types"][f.placement_type].add(ref)
+        durations[duration_band(started, f.returned_at)] += 1
+        status = ri_status(f, interview, now)
+        if status and not placing_councils_interview(f, protocol):  # reported apart: placed_by_other_councils
             ri[status] += 1
-        location = " ".join(f.found_location.split())
-        if f.returned_at is not None and location:
-            found[location.casefold()] += 1
-            found_label.setdefault(location.casefold(), location)
+        if f.returned_at is not None and f.found_location:
+            location = spelling.get(f.found_location)
+            if location is None:
+                location = spelling[f.found_location] = " ".join(f.found_location.split())
+            if location:
+                key = location.casefold()
+                found[key] += 1
+                first = found_label.get(key)
+                if first is None or started <= first[0] and (started, ref) < first[:2]:
+                    found_label[key] = (started, ref, location)
         cse += f.cse
         cce += f.cce
 
     threshold = protocol.report_persistent_threshold
     persistent = {c: n for c, n in per_child.items() if n >= threshold}
     ranked = sorted(per_child.items(), key=lambda item: (-item[1], item[0]))
-    total = len(facts)
     top10 = sum(n for _, n in ranked[:10])
     return {
         "period": {"from": period_from.isoformat(), "to": period_to.isoformat()},
@@ -292,13 +340,13 @@ def _figures(episodes: list[EpisodeFact], period_from: date, period_to: date, zo
         "durations": dict(durations),
         "persistent": {"threshold": threshold, "children": len(persistent), "episodes": sum(persistent.values())},
         "non_persistent": {"children": len(per_child) - len(persistent), "episodes": total - sum(persistent.values())},
-        "top_children": [{"child_ref": c, "episodes": n, "placement_types": child_types[c]} for c, n in ranked[:top_n]],
+        "top_children": [{"child_ref": c, "episodes": n, "placement_types": sorted(child_types[c], key=child_types[c].get)}
+                         for c, n in ranked[:top_n]],
         "top10_episode_share": round(top10 / total, 4) if total else 0.0,
         "return_interviews": dict(ri),
-        "found_locations": [{"location": found_label[k], "episodes": n}
+        "found_locations": [{"location": found_label[k][2], "episodes": n}
                             for k, n in sorted(found.items(), key=lambda item: (-item[1], item[0]))],
         "concerns": {"cse": cse, "cce": cce},
-        "placed_by_other_councils": placed_by_table(facts, protocol, now),
     }
 
 
@@ -307,23 +355,24 @@ def placing_councils_interview(f: EpisodeFact, protocol: Protocol) -> bool:
     return bool(f.placed_by) and protocol.placed_by_interviews != "ours"
 
 
-def placed_by_table(facts: list[EpisodeFact], protocol: Protocol, now: datetime) -> dict:
+def _placed_by(protocol: Protocol, now: datetime) -> Generator[None, EpisodeFact | None, dict]:
     """Children placed here by other councils (Derby 2013's "other authorities placing children in
-    Derby"): episodes and children by placing council, with their return interviews."""
+    Derby"): episodes and children by placing council, with their return interviews. A tally."""
     by: dict[str, dict] = {}
-    for f in facts:
+    children: set[str] = set()
+    while (f := (yield)) is not None:
         if not f.placed_by:
             continue
         row = by.setdefault(f.placed_by, {"council": f.placed_by, "episodes": 0, "children": set(),
                                           "return_interviews": {k: 0 for k in RI_KEYS}})
         row["episodes"] += 1
         row["children"].add(f.child_ref)
+        children.add(f.child_ref)
         status = ri_status(f, protocol.interview_hours, now)
         if status:
             row["return_interviews"][status] += 1
     rows = [{**r, "children": len(r["children"])} for r in sorted(by.values(), key=lambda r: (-r["episodes"], r["council"]))]
-    return {"episodes": sum(r["episodes"] for r in rows),
-            "children": len({f.child_ref for f in facts if f.placed_by}),
+    return {"episodes": sum(r["episodes"] for r in rows), "children": len(children),
             "interviews": protocol.placed_by_interviews, "by_council": rows}
 
 
