@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import logging
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.logger import get_bolt_app_logger
 from slack_sdk.errors import SlackApiError
 
 from bot.auth import REFUSAL, Authorizer
@@ -26,9 +27,21 @@ def ephemeral(text: str, blocks: list | None = None) -> dict:
     return body
 
 
+class OneClientApp(App):
+    """Bolt (since 1.15) builds a new WebClient for every request, in case a listener swaps its
+    token; this bot never does (one workspace, one token), so every request shares the process's
+    one client (`services.client`), which is thread-safe for calls."""
+
+    def _init_context(self, req: BoltRequest) -> None:
+        req.context["logger"] = get_bolt_app_logger(app_name=self.name, base_logger=self._base_logger)
+        req.context["token"] = self._token
+        req.context["client"] = self._client
+        req.context["listener_runner"] = self.listener_runner
+
+
 def build_app(services: Services, *, token_verification: bool = True) -> App:
     settings = services.settings
-    app = App(
+    app = OneClientApp(
         signing_secret=settings.slack_signing_secret,
         client=services.client,
         process_before_response=True,

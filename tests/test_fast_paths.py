@@ -114,3 +114,30 @@ def test_a_read_only_session_refuses_to_write(services, clock):
             s.execute(update(Child).values(label="XY"))
     with services.sessions() as s:
         assert s.query(Child).count() == 0
+
+
+def test_requests_share_the_process_web_client(app, services, monkeypatch):
+    from slack_sdk import WebClient
+
+    made = []
+    real_init = WebClient.__init__
+
+    def counting_init(self, *args, **kwargs):
+        made.append(True)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(WebClient, "__init__", counting_init)
+    command(app, "help")
+    assert "Opening the form" in command(app, "report")["text"]  # views.open through the process's client
+    command(app, "child C1234 label JB")
+    assert made == []
+
+
+def test_serving_loads_no_chart_library_until_charts_are_asked_for():
+    import subprocess
+    import sys
+
+    code = ("import sys; import bot.app, bot.serve, scheduler.jobs, handlers.commands; "
+            "print(sorted(m for m in ('matplotlib', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,0 +1,361 @@
+"""One table: /missing against the framework's floor, the clock's idle sweep, the report, the import (issue 14).
+
+    python benchmarks/bench.py                                   # SQLite, 1e5 and 1e6 episodes
+    python benchmarks/bench.py --sizes 1e5 --requests 200        # quicker
+    DATABASE_URL=postgresql://postgres@127.0.0.1/bench python benchmarks/bench.py   # SQLite, then PostgreSQL
+
+DATABASE_URL names a PostgreSQL database that is EMPTIED and filled (SQLite always runs, on a
+temporary file). For each database and size the history is loaded (benchmarks/benchdata.py: ten
+episodes per child; the same 20 children missing now and 40 returns owed an interview at every
+size), then three servers run side by side on the bot's own stack (uvicorn + FastAPI + Bolt):
+
+- bare:  a Bolt app whose listener only acks;
+- floor: bare plus one indexed query (a child by case reference) through a pooled connection;
+- bot:   `missing-bot serve` as deployed (the clock's scheduler and deliverer running), posting to
+         the Slack stand-in on loopback.
+
+Signed slash commands go one at a time, interleaved bare / floor / bot so that all three see the
+same machine; p50 and p99 per command. `report` and `found` record and end real episodes. Then:
+a sweep with nothing new due (in process, median of 5), `missing-bot report` over every episode
+(wall time and peak memory of the process), and `missing-bot import` of 100,000 rows into an
+empty database; `serve`'s resident memory when idle, beside the bare app's. Ratios are printed
+beside the goals of issue 14; nothing here asserts a time."""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+SECRET = "bench-signing-secret"
+USER = "UBENCH0001"
+CHANNEL = "CBENCH0001"
+GOALS = {"floor": 1.3, "due_growth": 1.1, "sweep_ms": 10, "report_s": 5, "report_mb": 300, "import_s": 5,
+         "idle_mem": 1.5}
+
+
+# -- the three servers (each its own process) ---------------------------------------------------
+
+def serve(mode: str, url: str, port: int) -> None:
+    import logging
+
+    import uvicorn
+    from slack_bolt import App
+    from slack_sdk import WebClient
+
+    logging.disable(logging.WARNING)
+    from bot.serve import create_web_app
+    from bot.slack_stub import SlackStub
+
+    stub = SlackStub().start()
+    client = WebClient(token="xoxb-bench", base_url=stub.url)
+    if mode in ("bare", "floor"):
+        app = App(signing_secret=SECRET, client=client, process_before_response=True, token_verification_enabled=False)
+        if mode == "bare":
+            @app.command("/missing")
+            def bare(ack):
+                ack({"response_type": "ephemeral", "text": "ok"})
+        else:
+            from sqlalchemy import text
+
+            from store.db import make_engine
+
+            engine = make_engine(url)
+            query = text("SELECT id, label FROM children WHERE child_ref = :ref")
+
+            @app.command("/missing")
+            def floor(ack, body):
+                ref = body.get("text", "").split()[-1]
+                with engine.connect() as conn:
+                    row = conn.execute(query, {"ref": ref}).first()
+                ack({"response_type": "ephemeral", "text": f"ok {row[1] if row else '-'}"})
+        web = create_web_app(type("S", (), {"engine": None})(), app)
+    else:
+        from bot.app import build_app
+        from bot.context import build_services
+        from bot.settings import Settings
+        from scheduler.jobs import start_scheduler
+
+        settings = Settings(_env_file=None, database_url=url, slack_bot_token="xoxb-bench", slack_signing_secret=SECRET,
+                            slack_api_url=stub.url, alert_channel=CHANNEL, authorized_users=[USER])
+        services = build_services(settings, migrate=False, client=client)
+        app = build_app(services, token_verification=False)
+        start_scheduler(services)
+        web = create_web_app(services, app)
+    uvicorn.run(web, host="127.0.0.1", port=port, log_level="error", access_log=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, mode: str, url: str) -> None:
+        import httpx
+
+        self.mode = mode
+        port = free_port()
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", mode, "--db", url, "--port", str(port)],
+                                     cwd=ROOT)
+        self.endpoint = f"http://127.0.0.1:{port}/slack/events"
+        self.http = httpx.Client(timeout=30)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                self.http.post(self.endpoint, content=b"", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.stop()
+        raise SystemExit(f"the {mode} server did not start")
+
+    def command(self, text: str) -> tuple[float, str]:
+        from slack_sdk.signature import SignatureVerifier
+
+        body = urlencode({"token": "x", "team_id": "T0001", "team_domain": "bench", "channel_id": CHANNEL,
+                          "channel_name": "bench", "user_id": USER, "user_name": "bench", "command": "/missing",
+                          "text": text, "api_app_id": "A0BENCH", "is_enterprise_install": "false",
+                          "response_url": "https://hooks.slack.com/commands/T0001/1/x", "trigger_id": "1.1.bench"})
+        ts = str(int(time.time()))
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
+                   "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body)}
+        t = time.perf_counter()
+        resp = self.http.post(self.endpoint, content=body.encode(), headers=headers)
+        elapsed = time.perf_counter() - t
+        if resp.status_code != 200:
+            raise SystemExit(f"{self.mode}: HTTP {resp.status_code} for {text!r}")
+        return elapsed, resp.text
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.http.close()
+
+
+# -- measuring ---------------------------------------------------------------------------------------
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))] * 1000
+
+
+def run_child(argv: list[str], env: dict) -> tuple[float, float, str]:
+    """Run a process to the end: (wall seconds, peak resident MB, stderr)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"{argv[1:3]} failed: {err[-500:]}")
+    return time.perf_counter() - t, usage.ru_maxrss / 1024, err
+
+
+def measure_commands(url: str, episodes: int, requests: int) -> dict:
+    from benchdata import OPEN, OWED, child_ref
+
+    children = episodes // 10
+    servers = {mode: Server(mode, url) for mode in ("bare", "floor", "bot")}
+    out: dict = {"bare": [], "floor": []}
+    try:
+        # Warm up each (imports, pools, caches), then idle memory.
+        for i in range(20):
+            for s in servers.values():
+                s.command(f"help {child_ref(OPEN + OWED + i)}" if s.mode != "bot" else "help")
+        time.sleep(1)
+        out["rss"] = {mode: s.rss_mb() for mode, s in servers.items()}
+        spread = max(1, (children - OPEN - OWED - 1) // (requests + 1))
+        targets = [child_ref(OPEN + OWED + 1 + i * spread) for i in range(requests)]
+        plan = [("status", lambda i: f"status {targets[i]}"), ("open", lambda i: "open"),
+                ("due", lambda i: "due"), ("report", lambda i: f"report {targets[i]} at 10m ago risk medium"),
+                ("found", lambda i: f"found {targets[i]}")]
+        expect = {"status": "Episodes:", "open": "missing now", "due": "Return interviews",
+                  "report": "Recorded:", "found": "returned"}
+        for name, text in plan:
+            bot = []
+            for i in range(requests):
+                ref = targets[i]
+                out["bare"].append(servers["bare"].command(f"status {ref}")[0])
+                out["floor"].append(servers["floor"].command(f"status {ref}")[0])
+                elapsed, body = servers["bot"].command(text(i))
+                if expect[name] not in body:
+                    raise SystemExit(f"bot: unexpected answer to {text(i)!r}: {body[:300]}")
+                bot.append(elapsed)
+            out[name] = bot
+    finally:
+        for s in servers.values():
+            s.stop()
+    return out
+
+
+def measure_sweep(url: str) -> float:
+    """Median ms of a sweep with nothing new due (after one that fires what the history makes due)."""
+    import logging
+
+    from slack_sdk import WebClient
+
+    from bot.context import build_services
+    from bot.settings import Settings
+    from bot.slack_stub import SlackStub
+    from scheduler.sweep import sweep
+
+    logging.disable(logging.WARNING)
+    stub = SlackStub().start()
+    settings = Settings(_env_file=None, database_url=url, slack_bot_token="xoxb-bench", slack_api_url=stub.url,
+                        alert_channel=CHANNEL)
+    services = build_services(settings, migrate=False, client=WebClient(token="xoxb-bench", base_url=stub.url))
+    try:
+        sweep(services)  # whatever the loaded history makes due, fired and delivered
+        sweep(services)
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            result = sweep(services)
+            times.append(time.perf_counter() - t)
+            assert result.enqueued == 0 and not result.errors, result.summary()
+        return statistics.median(times) * 1000
+    finally:
+        services.engine.dispose()
+        stub.stop()
+        logging.disable(logging.NOTSET)
+
+
+def measure_import(url: str, rows: int, tmp: Path) -> tuple[float, float]:
+    from benchdata import reset
+    from import_bench import make_csv
+
+    reset(url)
+    path = tmp / "history.csv"
+    path.write_bytes(make_csv(rows))
+    env = {**os.environ, "DATABASE_URL": url, "ALERT_CHANNEL": CHANNEL, "TIMEZONE": "Europe/London"}
+    seconds, mb, _ = run_child([sys.executable, "-m", "bot.cli", "import", str(path)], env)
+    return seconds, mb
+
+
+# -- the table ----------------------------------------------------------------------------------------
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[list[str]] = []
+
+    def add(self, *cells) -> None:
+        self.rows.append([str(c) for c in cells])
+        print(" | ".join(self.rows[-1]), file=sys.stderr, flush=True)
+
+    def markdown(self) -> str:
+        header = ["database", "episodes", "measure", "bot", "bare", "floor", "against the goal"]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in self.rows]
+        return "\n".join(lines)
+
+
+def ms(values: list[float]) -> str:
+    return f"{pct(values, 50):.1f} / {pct(values, 99):.1f}"
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "**missed**"
+
+
+def run_database(url: str, sizes: list[int], requests: int, table: Table, tmp: Path) -> None:
+    from benchdata import fill
+
+    db = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
+    env = {**os.environ, "DATABASE_URL": url, "TIMEZONE": "Europe/London"}
+    fill(url, 1000)
+    sweep_small = measure_sweep(url)
+    table.add(db, "1,000", "sweep, nothing due (ms)", f"{sweep_small:.1f}", "", "", "")
+    p50: dict[tuple[str, int], float] = {}
+    for size in sizes:
+        seconds = fill(url, size)
+        print(f"{db}: loaded {size:,} episodes in {seconds:.0f} s", file=sys.stderr, flush=True)
+        sweep_ms = measure_sweep(url)  # before the commands add open episodes and owed interviews
+        got = measure_commands(url, size, requests)
+        floor50 = pct(got["floor"], 50)
+        for name in ("status", "report", "found", "open", "due"):
+            p50[(name, size)] = pct(got[name], 50)
+            ratio = p50[(name, size)] / floor50
+            note = f"{ratio:.2f}x floor {verdict(ratio <= GOALS['floor'] and pct(got[name], 99) < 50)}"
+            table.add(db, f"{size:,}", f"/missing {name} p50 / p99 (ms)", ms(got[name]), ms(got["bare"]),
+                      ms(got["floor"]), note)
+        for name in ("open", "due"):
+            if size != sizes[0]:
+                growth = p50[(name, size)] / p50[(name, sizes[0])]
+                table.add(db, f"{size:,}", f"/missing {name} p50 vs {sizes[0]:,}", f"{growth:.2f}x", "", "",
+                          verdict(growth <= GOALS["due_growth"]))
+        rss = got["rss"]
+        table.add(db, f"{size:,}", "serve idle memory (MB)", f"{rss['bot']:.0f}", f"{rss['bare']:.0f}",
+                  f"{rss['floor']:.0f}", f"{rss['bot'] / rss['bare']:.2f}x bare "
+                                         f"{verdict(rss['bot'] / rss['bare'] <= GOALS['idle_mem'])}")
+        table.add(db, f"{size:,}", "sweep, nothing due (ms)", f"{sweep_ms:.1f}", "", "",
+                  f"{sweep_ms - sweep_small:+.1f} ms vs 1,000 {verdict(sweep_ms - sweep_small <= GOALS['sweep_ms'])}")
+        seconds, mb, _ = run_child([sys.executable, "-m", "bot.cli", "report", "--from", "2000-01-01", "--format",
+                                    "json", "-o", str(tmp / "report.json")], env)
+        table.add(db, f"{size:,}", "missing-bot report, all episodes (s / peak MB)", f"{seconds:.1f} / {mb:.0f}", "", "",
+                  verdict(seconds < GOALS["report_s"] and mb < GOALS["report_mb"]))
+    seconds, mb = measure_import(url, 100_000, tmp)
+    table.add(db, "import 100,000 rows", "missing-bot import (s / peak MB)", f"{seconds:.1f} / {mb:.0f}", "", "",
+              verdict(seconds < GOALS["import_s"]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--serve", choices=["bare", "floor", "bot"], help=argparse.SUPPRESS)
+    ap.add_argument("--db", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--sizes", default="1e5,1e6", help="episode counts, e.g. 1e5,1e6 (default)")
+    ap.add_argument("--requests", type=int, default=300, help="requests per command and size (default 300)")
+    ap.add_argument("--databases", default="", help="sqlite,postgresql (default: SQLite, and PostgreSQL when "
+                                                     "DATABASE_URL is set)")
+    args = ap.parse_args()
+    if args.serve:
+        serve(args.serve, args.db, args.port)
+        return
+    sizes = [int(float(s)) for s in args.sizes.split(",")]
+    pg = os.environ.get("DATABASE_URL", "")
+    pg = pg.replace("postgresql://", "postgresql+psycopg://", 1) if pg.startswith("postgresql") else ""
+    wanted = args.databases.split(",") if args.databases else ["sqlite"] + (["postgresql"] if pg else [])
+    tmp_dir = tempfile.TemporaryDirectory(prefix="missing-bench-")
+    tmp = Path(tmp_dir.name)
+    table = Table()
+    started = datetime.now(timezone.utc)
+    print(f"missing-bot benchmark, {os.cpu_count()} cores, {args.requests} requests per command, one at a time",
+          file=sys.stderr)
+    for db in wanted:
+        if db == "postgresql" and not pg:
+            raise SystemExit("--databases postgresql needs DATABASE_URL=postgresql://...")
+        url = pg if db == "postgresql" else f"sqlite:///{tmp / 'bench.sqlite3'}"
+        run_database(url, sizes, args.requests, table, tmp)
+        if db == "sqlite":
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{tmp / 'bench.sqlite3'}{suffix}").unlink(missing_ok=True)
+    minutes = (datetime.now(timezone.utc) - started).total_seconds() / 60
+    print(f"\nMeasured {started:%Y-%m-%d} in {minutes:.0f} min on {os.cpu_count()} cores; p50 / p99 in ms over "
+          f"{args.requests} requests per command, one at a time; bare, floor and bot interleaved.\n")
+    print(table.markdown())
+
+
+if __name__ == "__main__":
+    main()
