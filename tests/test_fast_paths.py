@@ -141,3 +141,21 @@ def test_serving_loads_no_chart_library_until_charts_are_asked_for():
             "print(sorted(m for m in ('matplotlib', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_connection_dropped_while_idle_is_replaced_not_an_error(app, services, db_url, monkeypatch):
+    # PostgreSQL only: the server restarted (or a firewall dropped the connection) while the pool
+    # held it. The check of idle connections (instead of pool_pre_ping on every checkout) replaces it.
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has no server connection to lose")
+    import store.db
+
+    command(app, "child C1234 label JB")
+    monkeypatch.setattr(store.db, "PING_IDLE_SECONDS", 0.0)
+    killer = make_engine(db_url)
+    with killer.connect() as c:
+        c.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        c.commit()
+    killer.dispose()
+    assert "C1234 (JB)" in command(app, "status C1234")["text"]
