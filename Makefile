@@ -18,8 +18,8 @@ try: setup  ## the bot in your terminal, on a throw-away SQLite database with an
 test: setup  ## the whole suite; set TEST_DATABASE_URL=postgresql://... to run it on PostgreSQL
 	$(VENV)/bin/pytest -q
 
-bench: setup  ## the throughput benchmark of issue 2 (prints figures)
-	$(VENV)/bin/python benchmarks/http_bench.py
+bench: setup  ## bot vs bare Bolt vs floor, sweep, report, import (issue 14); DATABASE_URL=postgresql://... adds PostgreSQL
+	$(VENV)/bin/python benchmarks/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info build
