@@ -192,7 +192,8 @@ def compute_figures(episodes: Iterable[EpisodeFact], period_from: date, period_t
         raise ValueError("the period ends before it starts")
     start, end = period_bounds(period_from, period_to, zone)
     overall = _figures(period_from, period_to, zone, protocol, now, top_n)
-    by_type = {etype: _figures(period_from, period_to, zone, protocol, now, 0) for etype in EPISODE_TYPES}
+    # Missing and away side by side need only BY_TYPE_KEYS: no months, top children or places.
+    by_type = {etype: _figures(period_from, period_to, zone, protocol, now, 0, full=False) for etype in EPISODE_TYPES}
     practice = _practice(protocol)
     placed = _placed_by(protocol, now)
     for tally in (overall, practice, placed, *by_type.values()):
@@ -267,8 +268,9 @@ def _practice(protocol: Protocol) -> Generator[None, EpisodeFact | None, dict]:
 
 
 def _figures(period_from: date, period_to: date, zone: ZoneInfo, protocol: Protocol, now: datetime,
-             top_n: int) -> Generator[None, EpisodeFact | None, dict]:
-    """The tables of issue 5 as a tally: send it each episode of the period, then None."""
+             top_n: int, *, full: bool = True) -> Generator[None, EpisodeFact | None, dict]:
+    """The tables of issue 5 as a tally: send it each episode of the period, then None. Not
+    `full`: BY_TYPE_KEYS only (by month, top children and places found left empty)."""
     per_child: Counter = Counter()
     child_types: dict[str, dict[str, datetime]] = defaultdict(dict)  # placement type -> its first start
     gender_e, placement_e, band_e = Counter(), Counter(), Counter()
@@ -290,25 +292,27 @@ def _figures(period_from: date, period_to: date, zone: ZoneInfo, protocol: Proto
         ref = refs.setdefault(f.child_ref, f.child_ref)
         local_day = started.astimezone(zone).date()
         per_child[ref] += 1
-        types = child_types[ref]
-        if f.placement_type not in types or started < types[f.placement_type]:
-            types[f.placement_type] = started
+        if full:
+            types = child_types[ref]
+            if f.placement_type not in types or started < types[f.placement_type]:
+                types[f.placement_type] = started
         band = age_band(age_on(f.date_of_birth, local_day))
         for counter, sets, key in ((gender_e, gender_c, f.gender), (placement_e, placement_c, f.placement_type),
                                    (band_e, band_c, band)):
             counter[key] += 1
             sets[key].add(ref)
-        month = month_of.get(local_day)
-        if month is None:
-            month = month_of[local_day] = months[f"{local_day.year:04d}-{local_day.month:02d}"]
-        month["episodes"] += 1
-        month["children"].add(ref)
-        month["types"][f.placement_type].add(ref)
+        if full:
+            month = month_of.get(local_day)
+            if month is None:
+                month = month_of[local_day] = months[f"{local_day.year:04d}-{local_day.month:02d}"]
+            month["episodes"] += 1
+            month["children"].add(ref)
+            month["types"][f.placement_type].add(ref)
         durations[duration_band(started, f.returned_at)] += 1
         status = ri_status(f, interview, now)
         if status and not placing_councils_interview(f, protocol):  # reported apart: placed_by_other_councils
             ri[status] += 1
-        if f.returned_at is not None and f.found_location:
+        if full and f.returned_at is not None and f.found_location:
             location = spelling.get(f.found_location)
             if location is None:
                 location = spelling[f.found_location] = " ".join(f.found_location.split())
