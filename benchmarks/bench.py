@@ -35,6 +35,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlencode
 
+from fastapi import Request  # resolved by name in the bare app's route (annotations are strings here)
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -42,6 +44,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 SECRET = "bench-signing-secret"
 USER = "UBENCH0001"
 CHANNEL = "CBENCH0001"
+TRIGGERS = __import__("itertools").count(1)
 GOALS = {"floor": 1.3, "due_growth": 1.1, "sweep_ms": 10, "report_s": 5, "report_mb": 300, "import_s": 5,
          "idle_mem": 1.5}
 
@@ -81,7 +84,7 @@ def serve(mode: str, url: str, port: int) -> None:
                 with engine.connect() as conn:
                     row = conn.execute(query, {"ref": ref}).first()
                 ack({"response_type": "ephemeral", "text": f"ok {row[1] if row else '-'}"})
-        web = create_web_app(type("S", (), {"engine": None})(), app)
+        web = plain_web_app(app)
     else:
         from bot.app import build_app
         from bot.context import build_services
@@ -95,6 +98,22 @@ def serve(mode: str, url: str, port: int) -> None:
         start_scheduler(services)
         web = create_web_app(services, app)
     uvicorn.run(web, host="127.0.0.1", port=port, log_level="error", access_log=False)
+
+
+def plain_web_app(app):
+    """The serving stack without the bot's edge checks (bot/edge.py): FastAPI, Bolt in a thread."""
+    from fastapi import FastAPI
+    from fastapi.concurrency import run_in_threadpool
+    from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+
+    web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    @web.post("/slack/events")
+    async def events(request: Request):
+        body = await request.body()
+        return to_starlette_response(await run_in_threadpool(app.dispatch, to_bolt_request(request, body)))
+
+    return web
 
 
 def free_port() -> int:
@@ -129,7 +148,9 @@ class Server:
         body = urlencode({"token": "x", "team_id": "T0001", "team_domain": "bench", "channel_id": CHANNEL,
                           "channel_name": "bench", "user_id": USER, "user_name": "bench", "command": "/missing",
                           "text": text, "api_app_id": "A0BENCH", "is_enterprise_install": "false",
-                          "response_url": "https://hooks.slack.com/commands/T0001/1/x", "trigger_id": "1.1.bench"})
+                          "response_url": "https://hooks.slack.com/commands/T0001/1/x",
+                          # unique per request, as Slack's are (the bot refuses a replayed request)
+                          "trigger_id": f"{next(TRIGGERS)}.1.bench"})
         ts = str(int(time.time()))
         headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
                    "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body)}
