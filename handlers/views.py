@@ -47,7 +47,6 @@ def status(ctx: Ctx, text: str) -> Reply:
         counted += ("." if ctx.protocol.count_away_persistence else
                     "; they do not count toward the persistence thresholds.")
     lines.append(f"Episodes: *{c30}* in the last 30 days, *{len(episodes)}* in the last 90 days.{counted}")
-    latest = records.latest_episode(ctx.session, child.id)
     shown = episodes[:10] + ([latest] if latest and latest not in episodes[:10] and latest.returned_at else [])
     held = records.held_for_episodes(ctx.session, [e.id for e in shown])
     for e in episodes[:10]:
