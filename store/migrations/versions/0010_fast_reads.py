@@ -1,7 +1,7 @@
 """Indexes that make the everyday reads cost what is due or open, not what is in history
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 Create Date: 2026-11-28
 
 - ix_episode_ri_owed: returns still owed an interview (no outcome), by return time: what
@@ -15,7 +15,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
