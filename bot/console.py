@@ -25,7 +25,10 @@ CONSOLE_CHANNEL = "CCONSOLE01"
 EMOJI = {":rotating_light:": "🚨", ":white_check_mark:": "✅", ":memo:": "📝", ":warning:": "⚠️",
          ":large_orange_diamond:": "🔶", ":bust_in_silhouette:": "👤", ":pencil2:": "✏️", ":no_entry:": "⛔",
          ":grey_question:": "❔", ":alarm_clock:": "⏰", ":red_circle:": "🔴", ":calendar:": "📅",
-         ":bar_chart:": "📊", ":hourglass:": "⏳", ":repeat:": "🔁"}
+         ":bar_chart:": "📊", ":hourglass:": "⏳", ":repeat:": "🔁",
+         ":ballot_box_with_check:": "☑️", ":file_cabinet:": "🗄️", ":handshake:": "🤝", ":hourglass_flowing_sand:": "⏳",
+         ":information_source:": "ℹ️", ":office:": "🏢", ":pushpin:": "📌", ":round_pushpin:": "📍",
+         ":telephone_receiver:": "📞", ":wastebasket:": "🗑️", ":x:": "❌"}
 
 
 def plain(text: str) -> str:

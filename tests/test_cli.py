@@ -91,3 +91,19 @@ def test_db_upgrade_on_a_new_file(tmp_path):
     result = run(["db", "upgrade"], env={"DATABASE_URL": url}, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "latest schema" in result.stdout
+
+
+def test_the_console_shows_every_emoji_code_the_bot_writes():
+    """The console is read in a terminal: an emoji code it does not know shows as `:wastebasket:`."""
+    import re
+    from pathlib import Path
+
+    from bot.console import EMOJI
+
+    root = Path(__file__).resolve().parent.parent
+    used = set()
+    for folder in ("bot", "handlers", "store", "scheduler"):
+        for path in (root / folder).rglob("*.py"):
+            used |= set(re.findall(r"(?<=['\" ])(:[a-z][a-z_0-9]+:)(?=['\" ])", path.read_text(encoding="utf-8")))
+    assert used, "the scan found the bot's emoji codes"
+    assert sorted(used - set(EMOJI)) == []
