@@ -80,3 +80,15 @@ def test_any_command_text_gets_a_reply_never_an_exception(services, text):
     reply = run_command(services, user_id=DUTY_USER, channel_id="C0ALERTS01", text=text, is_admin=False)
     assert isinstance(reply.text, str) and reply.text
     assert "something went wrong" not in reply.text, (text, reply.text)
+
+
+@pytest.mark.parametrize("text, keywords", [
+    ("C1 at 12:00 location Park at the lake cse yes", {"at": "12:00", "location": "Park at the lake", "cse": "yes"}),
+    ("C1 location stayed at a friend's at 2h ago", {"location": "stayed at a friend's", "at": "2h ago"}),
+    ("C1 location Derby bus station cse yes", {"location": "Derby bus station", "cse": "yes"}),
+    ('C1 location "cse yes lane"', {"location": "cse yes lane"}),
+])
+def test_time_words_in_free_text(text, keywords):
+    from handlers.record import FOUND
+
+    assert g.parse_args(text, FOUND).keywords == keywords

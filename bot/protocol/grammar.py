@@ -40,6 +40,13 @@ class Spec:
     single_word: tuple[str, ...] = field(default=())
     # Words people type for one token: (("no apparent risk", "no_apparent_risk"),) reads three words as one.
     phrases: tuple[tuple[str, str], ...] = ()
+    # Keywords that take a time. Inside free text they are ordinary words ("stayed at a friend's")
+    # unless a time follows them ("location Park at 14:30").
+    time_keywords: tuple[str, ...] = ("at", "offered", "returned")
+
+
+# What a time typed after `at` can start with (bot/protocol/when.py reads the rest).
+TIME_START = re.compile(r"^(now|today|yesterday|\d)", re.IGNORECASE)
 
 
 @dataclass
@@ -112,7 +119,7 @@ def parse_args(text: str, spec: Spec) -> Parsed:
             raise GrammarError(f"`{word}` is given twice. When it is part of a text, put that text in quotes: "
                                f'`account "we met {word} the park"`.', spec.example)
         j = i + 1
-        while j < len(tokens) and tokens[j].lower() not in keys:
+        while j < len(tokens) and not _ends_value(tokens, j, word, keywords, keys, spec):
             j += 1
         value = " ".join(tokens[i + 1:j]).strip()
         if not value:
@@ -122,6 +129,26 @@ def parse_args(text: str, spec: Spec) -> Parsed:
         keywords[word] = value
         i = j
     return Parsed(positional, keywords, flags)
+
+
+def _ends_value(tokens: list[str], j: int, word: str, given: dict, keys: set[str], spec: Spec) -> bool:
+    """Whether tokens[j] starts the next keyword section while the value of `word` is read.
+
+    Keywords end free text (`location Derby bus station cse yes`), except where practitioners use
+    them as words: in free text, a keyword already given is a word (`found C1 at 12:00 location
+    Park at the lake`), and so is a time keyword not followed by a time (`account stayed at a
+    friend's`). Quoting keeps any word in a text."""
+    token = tokens[j].lower()
+    if token not in keys:
+        return False
+    free_text = word not in spec.single_word and word not in spec.time_keywords
+    if not free_text:
+        return True
+    if token in given or token == word:
+        return False
+    if token in spec.time_keywords:
+        return j + 1 < len(tokens) and bool(TIME_START.match(tokens[j + 1]))
+    return True
 
 
 # -- value converters: each raises GrammarError with the valid choices -----------------
