@@ -168,6 +168,24 @@ def _state(values: dict, block: str) -> dict:
 
 
 # -- Bolt listeners -------------------------------------------------------------------------
+def _open_form(services: Services, client, body: dict, user: str, alert_id: int | None, view: dict,
+               instead: str) -> None:
+    """Open an alert's form; when Slack will not, tell the user the command that does the same."""
+    try:
+        client.views_open(trigger_id=body.get("trigger_id"), view=view)
+    except SlackApiError as exc:
+        log.warning("alert %s: views.open refused: %s", alert_id, exc.response.get("error"))
+        _ephemeral(services, body, user, f":warning: Slack would not open the form. Use {instead}.")
+
+
+def _form_alert_id(view: dict) -> int | None:
+    """The alert an alert's form was opened from (its private metadata), or None."""
+    try:
+        return int(json.loads(view.get("private_metadata") or "{}")["alert"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def register_actions(app, services: Services) -> None:
     def _button(body: dict, change) -> None:
         """The preamble and ending the buttons share: the alert the button carries, one transaction
@@ -218,20 +236,15 @@ def register_actions(app, services: Services) -> None:
         if view is None:
             _refresh(services, alert_id, _clicked(body))
             return
-        try:
-            client.views_open(trigger_id=body.get("trigger_id"), view=view)
-        except SlackApiError as exc:
-            log.warning("alert %s: views.open refused: %s", alert_id, exc.response.get("error"))
-            _ephemeral(services, body, user, ":warning: Slack would not open the form. Use "
-                                             "`/missing held <child-ref> strategy|ipm|discussion at <when>`.")
+        _open_form(services, client, body, user, alert_id, view,
+                   "`/missing held <child-ref> strategy|ipm|discussion at <when>`")
 
     @app.view(HELD_CALLBACK)
     def held_submitted(ack, body, view):
         user = body["user"]["id"]
         values = (view.get("state") or {}).get("values") or {}
-        try:
-            alert_id = int(json.loads(view.get("private_metadata") or "{}")["alert"])
-        except (KeyError, TypeError, ValueError):
+        alert_id = _form_alert_id(view)
+        if alert_id is None:
             ack()
             return
         kind = (_state(values, "kind").get("selected_option") or {}).get("value")
@@ -285,20 +298,15 @@ def register_actions(app, services: Services) -> None:
                                                  f"{episode.ri_outcome} ({local(episode.ri_at, services.zone)}).")
                 return
             view = ri_modal(alert, child, episode, services.now(), services.zone, services.protocol)
-        try:
-            client.views_open(trigger_id=body.get("trigger_id"), view=view)
-        except SlackApiError as exc:
-            log.warning("alert %s: views.open refused: %s", alert_id, exc.response.get("error"))
-            _ephemeral(services, body, user, ":warning: Slack would not open the form. Use "
-                                             "`/missing interview <child-ref> completed|declined|voided`.")
+        _open_form(services, client, body, user, alert_id, view,
+                   "`/missing interview <child-ref> completed|declined|voided`")
 
     @app.view(RI_CALLBACK)
     def ri_submitted(ack, body, view):
         user = body["user"]["id"]
         values = (view.get("state") or {}).get("values") or {}
-        try:
-            alert_id = int(json.loads(view.get("private_metadata") or "{}")["alert"])
-        except (KeyError, TypeError, ValueError):
+        alert_id = _form_alert_id(view)
+        if alert_id is None:
             ack()
             return
         outcome = (_state(values, "outcome").get("selected_option") or {}).get("value")

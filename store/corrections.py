@@ -16,7 +16,6 @@ from bot.protocol.when import WhenError, parse_when
 from bot.render import local, who
 from store import alerts
 from store.audit import audit, snapshot
-from store.db import INCLUDE_WITHDRAWN
 from store.models import AuditRecord, Child, Episode, Outbox
 from store.records import _post, check_times, latest_episode, lock_child
 
@@ -189,8 +188,3 @@ def _move_alerts(ctx: Ctx, episode: Episode) -> None:
         ctx.session.execute(delete(alerts.Alert).where(alerts.Alert.id == alert_id)
                             .execution_options(synchronize_session=False))
 
-
-def withdrawn_episodes(ctx: Ctx, child: Child) -> list[Episode]:
-    return list(ctx.session.scalars(select(Episode).where(Episode.child_id == child.id,
-                                                          Episode.withdrawn_at.is_not(None))
-                                    .execution_options(**{INCLUDE_WITHDRAWN: True})))

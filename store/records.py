@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from bot.context import Ctx
@@ -17,8 +17,7 @@ from bot.protocol.rules import RuleError, Span
 from bot.render import local, who
 from store import alerts, councils
 from store.audit import audit, snapshot
-from store.db import INCLUDE_WITHDRAWN
-from store.models import AuditRecord, Child, Episode, HeldMeeting, Outbox
+from store.models import Child, Episode, HeldMeeting
 from store.outbox import enqueue
 
 @dataclass
