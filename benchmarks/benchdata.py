@@ -25,7 +25,7 @@ CHILD_COLUMNS = ("id", "child_ref", "label", "date_of_birth", "gender", "looked_
                  "worker_user_id", "created_at", "updated_at")
 EPISODE_COLUMNS = ("id", "child_id", "episode_type", "started_at", "missing_from", "placement_type", "looked_after",
                    "police_ref", "risk_grade", "reported_by", "returned_at", "found_location", "reasons", "cse_concern",
-                   "cce_concern", "ri_outcome", "ri_at", "ri_by", "strategy_meeting_by", "source", "created_at",
+                   "cce_concern", "ri_outcome", "ri_at", "ri_by", "returned_by", "source", "created_at",
                    "updated_at")
 
 
