@@ -13,6 +13,9 @@ from slack_bolt.logger import get_bolt_app_logger
 from slack_sdk.errors import SlackApiError
 
 from bot.auth import REFUSAL, Authorizer
+from bot.messages import Message
+from handlers.slack.render import mrkdwn, render
+from handlers.slack.text import from_slack
 from bot.context import Services
 from handlers import clock, imports, meetings, modals
 from handlers.commands import log_failure, run_command
@@ -84,8 +87,11 @@ def build_app(services: Services, *, token_verification: bool = True) -> App:
     def missing(ack, body, client):
         user = body.get("user_id", "")
         reply = run_command(services, user_id=user, channel_id=body.get("channel_id", ""),
-                            text=body.get("text", ""), is_admin=authorizer.is_admin(user),
+                            text=from_slack(body.get("text", "")), is_admin=authorizer.is_admin(user),
                             trigger_id=body.get("trigger_id"))
+        if isinstance(reply, Message):
+            ack(ephemeral(*render(reply)))
+            return
         if reply.modal is not None:
             try:
                 client.views_open(trigger_id=body.get("trigger_id"), view=reply.modal)
@@ -94,7 +100,7 @@ def build_app(services: Services, *, token_verification: bool = True) -> App:
                 ack(ephemeral(":warning: Slack would not open the form (it allows 3 seconds). "
                               "Run the command again, or give the details inline: `/missing help`."))
                 return
-        ack(ephemeral(reply.text, reply.blocks))
+        ack(ephemeral(reply.text if isinstance(reply.text, str) else mrkdwn(reply.text), reply.blocks))
 
     @app.view(modals.REPORT_CALLBACK)
     @app.view(modals.CHILD_CALLBACK)

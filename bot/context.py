@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,7 +24,8 @@ class Services:
     protocol: Protocol
     engine: Engine
     sessions: sessionmaker[Session]
-    client: WebClient
+    # The Slack Web API client (handlers/slack/client.py), or None where Slack is not configured.
+    client: object | None
     clock: Callable[[], datetime] = utcnow
     # Sessions for commands that only read (store/db.py: no write lock, no transaction round trips).
     reads: sessionmaker[Session] | None = None
@@ -34,6 +34,8 @@ class Services:
     on_enqueued: Callable[[], None] = lambda: None
     # Set by bot.app.build_app: who may use the bot (bot.auth.Authorizer); None outside Slack.
     authorizer: object | None = None
+    # The delivery transports by platform (scheduler/transports.for_services builds them once).
+    _transports: dict | None = None
     worker_id: str = field(default_factory=lambda: __import__("socket").gethostname() + f":{__import__('os').getpid()}")
 
     def __post_init__(self) -> None:
@@ -48,7 +50,7 @@ class Services:
         return self.clock()
 
 
-def build_services(settings: Settings, *, migrate: bool | None = None, client: WebClient | None = None,
+def build_services(settings: Settings, *, migrate: bool | None = None, client: object | None = None,
                    clock: Callable[[], datetime] | None = None) -> Services:
     """Engine, sessions, protocol and Slack client from settings.
 
@@ -61,9 +63,9 @@ def build_services(settings: Settings, *, migrate: bool | None = None, client: W
         upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     if client is None:
-        client = WebClient(token=settings.slack_bot_token or None, base_url=settings.slack_api_url, timeout=10)
-        # Retries are the outbox's job (it knows what was sent); the client must not repeat posts.
-        client.retry_handlers = []
+        from handlers.slack.client import make_client
+
+        client = make_client(settings)
     return Services(settings=settings, protocol=protocol, engine=engine, sessions=make_sessionmaker(engine),
                     client=client, clock=clock or utcnow)
 

@@ -40,15 +40,23 @@ ICONS = {
 ICON = re.compile(r":([a-z0-9_+-]+):")
 
 
+class _Spanned:
+    def __add__(self, other) -> "Rich":
+        return Rich((self, *as_rich(other)))
+
+    def __radd__(self, other) -> "Rich":
+        return Rich((*as_rich(other), self))
+
+
 @dataclass(frozen=True)
-class Person:
+class Person(_Spanned):
     """A user of a chat platform, by the platform's id (Slack U…, Teams Entra object id)."""
 
     id: str
 
 
 @dataclass(frozen=True)
-class Place:
+class Place(_Spanned):
     """A conversation (a channel), by the platform's id."""
 
     id: str

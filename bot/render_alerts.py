@@ -1,11 +1,13 @@
-"""Alerts as Block Kit: case reference and label only (never a name or date of birth), what
-happened, what the protocol asks, since when (in the council's zone), and buttons."""
+"""Alerts as neutral messages (bot/messages.py): case reference and label only (never a name or
+date of birth), what happened, what the protocol asks, since when (in the council's zone), who
+acted, and buttons. Rendered when delivered, so a copy shows the alert as it is then."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot import render_councils
+from bot.messages import CHANNEL, Action, Message, Person
 from bot.protocol import clock as rules
 from bot.protocol import councils as council_rules
 from bot.protocol.config import Protocol
@@ -83,9 +85,9 @@ def _headline(alert, child_txt: str, episode=None, zone: ZoneInfo | None = None)
     return (f"Alert: {child_txt}", alert.rule, "")
 
 
-def render_alert(alert, child, episode, protocol: Protocol, zone: ZoneInfo, held=()) -> tuple[str, list[dict]]:
-    """The fallback text and blocks of an alert; acknowledgement, and the meetings held in answer
-    to it (`held`: HeldMeeting rows linked to the alert), shown when recorded."""
+def render_alert(alert, child, episode, protocol: Protocol, zone: ZoneInfo, held=(), visibility: str = CHANNEL) -> Message:
+    """The alert as a message; acknowledgement, and the meetings held in answer to it (`held`:
+    HeldMeeting rows linked to the alert), shown when recorded."""
     child_txt = who(child.child_ref, child.label) if child is not None else "unknown child"
     headline, what, asks = _headline(alert, child_txt, episode, zone)
     if alert.rule in (rules.RI_REMINDER, rules.RI_OVERDUE) and episode is not None and episode.episode_type == "away":
@@ -112,35 +114,27 @@ def render_alert(alert, child, episode, protocol: Protocol, zone: ZoneInfo, held
                  rules.HIGH_RISK: "Graded high", rules.RI_REMINDER: "Reminder due",
                  council_rules.COUNCIL_NOTIFY: "Since", council_rules.RI_CONFIRM: "Reminder due"}.get(alert.rule, "Due")
         lines.append(f"*{label}:* {local(alert.due_at, zone)}")
-    blocks: list[dict] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*\n" + "\n".join(lines)}},
-    ]
+    notes = []
     button, done = (render_councils.done_words(alert) if alert.rule in council_rules.RULES
                     else ("Acknowledge", "Acknowledged by"))
     if alert.acknowledged_at is not None:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
-                       f":white_check_mark: {done} <@{alert.acknowledged_by}> at {local(alert.acknowledged_at, zone)}"}]})
+        notes.append(f":white_check_mark: {done} " + Person(alert.acknowledged_by)
+                     + f" at {local(alert.acknowledged_at, zone)}")
     if alert.rule in (rules.RI_REMINDER, rules.RI_OVERDUE) and episode is not None and episode.ri_outcome:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
-                       f":memo: Return interview {outcome_word(episode.ri_outcome)} {local(episode.ri_at, zone)}"}]})
+        notes.append(f":memo: Return interview {outcome_word(episode.ri_outcome)} {local(episode.ri_at, zone)}")
     for m in held:  # the kind and time only: a meeting's note is never posted
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
-                       f":handshake: {held_meeting_word(m.kind).capitalize()} held {local(m.held_at, zone)}"
-                       + (f", recorded by <@{m.recorded_by}>" if m.recorded_by else "")}]})
-    buttons = []
+        note = f":handshake: {held_meeting_word(m.kind).capitalize()} held {local(m.held_at, zone)}"
+        notes.append(note + ", recorded by " + Person(m.recorded_by) if m.recorded_by else note)
+    actions = []
     if alert.acknowledged_at is None:
-        buttons.append({"type": "button", "action_id": ACK, "value": str(alert.id), "style": "primary",
-                        "text": {"type": "plain_text", "text": button}})
+        actions.append(Action(ACK, button, str(alert.id), style="primary"))
     if alert.rule in (rules.RI_REMINDER, rules.RI_OVERDUE) and (episode is None or episode.ri_outcome is None):
-        buttons.append({"type": "button", "action_id": RECORD_RI, "value": str(alert.id),
-                        "text": {"type": "plain_text", "text": "Record interview outcome"}})
+        actions.append(Action(RECORD_RI, "Record interview outcome", str(alert.id)))
     wants_strategy = alert.rule in (rules.LONG_MISSING, rules.HIGH_RISK) or (
         alert.rule == rules.PERSISTENCE and any("strategy" in str(c.get("action", "")).lower()
                                                 for c in (d.get("actions") or [d])))
     wants_meeting = wants_strategy or alert.rule == rules.PERSISTENCE
     if wants_meeting and not held:
-        buttons.append({"type": "button", "action_id": STRATEGY_HELD, "value": str(alert.id),
-                        "text": {"type": "plain_text", "text": "Strategy meeting held" if wants_strategy else "Meeting held"}})
-    if buttons:
-        blocks.append({"type": "actions", "block_id": f"alert:{alert.id}", "elements": buttons})
-    return headline.split(" ", 1)[1] if headline.startswith(":") else headline, blocks
+        actions.append(Action(STRATEGY_HELD, "Strategy meeting held" if wants_strategy else "Meeting held", str(alert.id)))
+    return Message(headline=headline, text="\n".join(lines), notes=notes, actions=actions, ref=f"alert:{alert.id}",
+                   visibility=visibility)

@@ -69,25 +69,12 @@ def health(ctx: Ctx, rest: str) -> Reply:
 
 # -- shared ----------------------------------------------------------------------------------
 def _refresh(services: Services, alert_id: int, clicked: tuple[str, str] | None = None) -> None:
-    """Re-render the alert and update every posted copy of it in place."""
-    with services.sessions() as s:
-        alert = s.get(alerts.Alert, alert_id)
-        if alert is None:
-            return
-        child = s.get(Child, alert.child_id)
-        episode = s.get(Episode, alert.episode_id) if alert.episode_id else None
-        text, blocks = render_alert(alert, child, episode, services.protocol, services.zone,
-                                    held=records.held_for_alert(s, alert.id))
-        copies = {(r.slack_channel, r.slack_ts) for r in s.scalars(select(Outbox).where(
-            Outbox.key.in_([f"alert:{alert.key}", f"alert-dm:{alert.key}"]), Outbox.status == "sent",
-            Outbox.slack_ts.is_not(None)))}
-    if clicked and all(clicked):
-        copies.add(clicked)
-    for channel, ts in sorted(copies):
-        try:
-            services.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
-        except SlackApiError as exc:
-            log.warning("alert %s: chat.update refused: %s", alert_id, exc.response.get("error"))
+    """Update every posted copy of the alert in place: update rows in the outbox, delivered by the
+    deliverer (never a Web API call inside the button's 3 seconds)."""
+    with services.sessions.begin() as s:
+        queued = alerts.queue_refresh(s, alert_id, services.now())
+    if queued:
+        services.on_enqueued()
 
 
 def _clicked(body: dict) -> tuple[str, str] | None:

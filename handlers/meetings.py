@@ -13,7 +13,9 @@ from bot.context import Ctx, Services
 from bot.protocol import agenda as ag
 from bot.protocol import grammar as g
 from bot.protocol import meetings as pm
+from bot.messages import PRIVATE, Place
 from bot.render import local, who
+from bot.render_agenda import agenda_message
 from handlers.registry import Reply, UserError, subcommand
 from store import meetings as sm
 from store.models import Child
@@ -261,21 +263,23 @@ def agenda(ctx: Ctx, args: str) -> Reply:
                         "/missing agenda")
     channel = sm.channel_of(series, ctx.settings.alert_channel)
     if post:
-        from bot.safety import NotPrivate, require_private
+        from bot.platforms import platform_for
+        from scheduler.transports import NotPrivate, require_private
 
         try:
-            require_private(ctx.services.client, channel)
+            require_private(ctx.services, platform_for(channel), channel)
         except NotPrivate as exc:
-            raise UserError(f"{exc}: the agenda names children with where they were found and any concerns, so I "
-                            "post it only to a private channel. Set the series' channel to a private one "
+            raise UserError(Place(channel) + f" {exc}: the agenda names children with where they were found and any "
+                            "concerns, so I post it only to a private channel. Set the series' channel to a private one "
                             "(`/missing meeting setup`), or leave out `post` to see it here, privately.",
                             "/missing agenda") from None
         key = f"meeting:agenda-on-demand:{series.id}:{start:%Y%m%d}:{ctx.now:%Y%m%dT%H%M%S}:{ctx.user_id}"
         sm.post_agenda(ctx.session, series, built, channel=channel, now=ctx.now, key=key)
-        return Reply(f":white_check_mark: The agenda for {local(start, spec.zone)} is posted to <#{channel}> "
-                     "with the full document.")
-    return Reply(ag.summary_text(built), blocks=ag.to_blocks(
-        built, document_note="`/missing agenda ... post` puts the full agenda in the channel."))
+        return Reply(f":white_check_mark: The agenda for {local(start, spec.zone)} is posted to " + Place(channel)
+                     + " with the full document.")
+    msg = agenda_message(built, document_note="`/missing agenda ... post` puts the full agenda in the channel.")
+    msg.visibility = PRIVATE
+    return msg
 
 
 # -- actions -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from bot.messages import as_rich
 from bot.protocol.words import Refusal
 
 
@@ -20,8 +21,8 @@ def refusal_text(exc: Refusal, example: str = "") -> str:
     """The ephemeral answer to a refusal: what was wrong, then a command that works (`example` if it has none)."""
     example = exc.example or example
     if example:
-        return f":warning: {exc.message}\nFor example: `{example}`"
-    return f":warning: {exc.message}"
+        return ":warning: " + as_rich(exc.message) + f"\nFor example: `{example}`"
+    return ":warning: " + as_rich(exc.message)
 
 
 class UserError(Refusal):

@@ -7,6 +7,7 @@ from bot.protocol import rules
 from bot.protocol.clock import window_start
 from bot.protocol.when import ACCEPTED_FORMS
 from bot.protocol.words import episode_word, outcome_word, risk_word
+from bot.messages import Person, join
 from bot.render import duration, local, who
 from handlers.registry import ORDER, SUBCOMMANDS, Reply, UserError, subcommand
 from store import records
@@ -57,7 +58,7 @@ def status(ctx: Ctx, text: str) -> Reply:
     if latest and latest not in episodes[:10] and latest.returned_at:
         lines.append("Latest episode: " + episode_line(ctx, latest))
         lines += [f"    {d}" for d in practice_lines(ctx, latest, held.get(latest.id, []))]
-    return Reply("\n".join(lines))
+    return Reply(join(lines))
 
 
 def practice_lines(ctx: Ctx, e, held: list) -> list[str]:
@@ -84,10 +85,10 @@ def practice_lines(ctx: Ctx, e, held: list) -> list[str]:
         if e.ri_offered_at:
             bits.append(f"offered {local(e.ri_offered_at, ctx.zone)}")
         if e.ri_recorded_by:
-            bits.append(f"recorded by <@{e.ri_recorded_by}>")
-        bits.append(f"signed off by <@{e.ri_signed_off_by}> {local(e.ri_signed_off_at, ctx.zone)}"
+            bits.append("recorded by " + Person(e.ri_recorded_by))
+        bits.append("signed off by " + Person(e.ri_signed_off_by) + f" {local(e.ri_signed_off_at, ctx.zone)}"
                     if e.ri_signed_off_at else "not signed off")
-        out.append("Return interview: " + "; ".join(bits))
+        out.append("Return interview: " + join(bits, "; "))
     elif e.ri_offered_at:
         out.append(f"Return interview offered {local(e.ri_offered_at, ctx.zone)}")
     if e.ri_account:
@@ -137,7 +138,7 @@ def open_now(ctx: Ctx, text: str) -> Reply:
                      f"{local(e.started_at, ctx.zone)}; risk {risk_word(e.risk_grade)}")
     if len(rows) > 50:
         lines.append(f"…and {len(rows) - 50} more.")
-    return Reply("\n".join(lines))
+    return Reply(join(lines))
 
 
 @subcommand("due", usage="/missing due", summary="return interviews overdue or due in the next 72 hours, soonest first",
@@ -160,7 +161,7 @@ def due(ctx: Ctx, text: str) -> Reply:
         lines.append(f"• {who(child.child_ref, child.label)}{away}: {when}")
     if len(rows) > 50:
         lines.append(f"…and {len(rows) - 50} more.")
-    return Reply("\n".join(lines))
+    return Reply(join(lines))
 
 
 # The areas in the order `/missing help` lists them (within an area: the order they are defined).
@@ -197,4 +198,4 @@ def help_(ctx: Ctx, text: str) -> Reply:
               "    e.g. `/missing interview C1234 completed at 15:00 by Jo (Runaways) independent yes account "
               "wanted to see friends followup school to be told`",
               "*Push/pull factors*: " + ", ".join(ctx.protocol.factors.values()) + "."]
-    return Reply("\n".join(lines))
+    return Reply(join(lines))

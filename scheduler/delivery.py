@@ -25,10 +25,16 @@ messages since the row was created, and marks the row sent if it finds it. This 
 back to the bound above (at most the one message in flight repeated), and `/missing health` says so.
 Files (files_upload_v2) carry no metadata: they keep that bound.
 
+Messages are neutral (bot/messages.py) and rendered by the row's platform's transport when
+delivered. An alert's row names the alert and renders it as it is at that moment (acknowledged,
+answered), so a post that waited out an outage never shows stale buttons. A row with payload
+{"update": id} replaces the message that row `id` posted (an alert after someone acted); it waits
+while that row is still on its way.
+
 Threads: a row with `thread_key` is posted in the thread of the first sent row with the same key in
 the same channel; while an earlier row of the thread is still pending it waits for it, so the first
 message of a thread is its root. The first alert row of a thread is also broadcast to the channel
-(reply_broadcast), later ones stay in the thread. Rows whose payload has `file` are uploaded with files_upload_v2."""
+(reply_broadcast), later ones stay in the thread. Messages with attachments are uploaded as files."""
 from __future__ import annotations
 
 import logging
@@ -38,8 +44,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.context import Services
+from bot.messages import Message, Person, Place
+from bot.platforms import EMAIL, is_user
 from scheduler import transports
-from scheduler.transports import EMAIL, TransportError
+from scheduler.transports import TransportError
+from store.alerts import alert_message
 from store.models import Episode, Outbox
 from store.outbox import UNCHECKED, enqueue
 
@@ -100,15 +109,16 @@ def _thread_root(s: Session, row: Outbox) -> tuple[str | None, datetime | None]:
     if not row.thread_key:
         return None, None
     earlier = s.execute(
-        select(Outbox.status, Outbox.slack_ts, Outbox.next_attempt_at)
-        .where(Outbox.thread_key == row.thread_key, Outbox.channel == row.channel, Outbox.id < row.id,
+        select(Outbox.status, Outbox.sent_ref, Outbox.next_attempt_at)
+        .where(Outbox.thread_key == row.thread_key, Outbox.platform == row.platform, Outbox.address == row.address,
+               Outbox.id < row.id,
                Outbox.status.in_(["sent", "pending", "sending"]))
         .order_by(Outbox.id).limit(1)
     ).first()
     if earlier is None:
         return None, None
     if earlier.status == "sent":
-        return earlier.slack_ts, None
+        return earlier.sent_ref, None
     return None, earlier.next_attempt_at
 
 
@@ -119,7 +129,8 @@ def _first_alert_of_thread(s: Session, row: Outbox) -> bool:
     if not row.kind.startswith("alert."):
         return False
     return s.scalar(
-        select(Outbox.id).where(Outbox.thread_key == row.thread_key, Outbox.channel == row.channel,
+        select(Outbox.id).where(Outbox.thread_key == row.thread_key, Outbox.platform == row.platform,
+                                Outbox.address == row.address,
                                 Outbox.id < row.id, Outbox.kind.like("alert.%"),
                                 Outbox.status.in_(["sent", "pending", "sending"])).limit(1)) is None
 
@@ -143,19 +154,19 @@ def _fail(services: Services, row: Outbox, now: datetime, error: str) -> None:
             day = now.astimezone(services.zone).date().isoformat()
             for admin in services.settings.admin_users:
                 cause = error.rsplit(": ", 1)[-1][:40]  # "gave up after N attempts: http_503" -> http_503
-                enqueue(s, key=f"delivery-failed:{row.channel}:{cause}:{day}:{admin}", kind="admin.delivery_failed",
-                        channel=admin, now=now,
-                        text=_failure_notice(row.channel, error))
+                enqueue(s, key=f"delivery-failed:{row.address[:60]}:{cause}:{day}:{admin}", kind="admin.delivery_failed",
+                        channel=admin, now=now, message=_failure_notice(row, error))
 
 
-def _failure_notice(channel: str, error: str) -> str:
-    if channel == EMAIL:
-        return (f":warning: missing-bot could not send an email (an invite, an agenda or a council notification): "
-                f"`{error[:80]}`. It is marked failed; `/missing health` lists it. Check SMTP_URL and the "
-                "addresses (attendees, `[[authorities]]`).")
-    where = f"<@{channel}>" if channel[:1] in ("U", "W") else f"<#{channel}>"
-    return (f":warning: missing-bot could not post to {where}: `{error[:80]}`. Messages for it are marked failed; "
-            "`/missing health` lists them. Check that the bot is in the channel and its token is valid.")
+def _failure_notice(row: Outbox, error: str) -> Message:
+    if row.platform == EMAIL:
+        return Message(f":warning: missing-bot could not send an email (an invite, an agenda or a council notification): "
+                       f"`{error[:80]}`. It is marked failed; `/missing health` lists it. Check SMTP_URL and the "
+                       "addresses (attendees, `[[authorities]]`).")
+    where = Person(row.address) if is_user(row.address) else Place(row.address)
+    return Message(":warning: missing-bot could not post to " + where + f": `{error[:80]}`. Messages for it are "
+                   "marked failed; `/missing health` lists them. Check that the bot is in the channel and its token "
+                   "is valid.")
 
 
 def _moot(s: Session, row: Outbox) -> str | None:
@@ -175,22 +186,55 @@ def _moot(s: Session, row: Outbox) -> str | None:
     return None
 
 
+def _message(s: Session, services: Services, row: Outbox) -> Message | None:
+    """The neutral message to send now: an alert as it is now, else the stored message."""
+    if row.alert_id is not None:
+        return alert_message(s, row.alert_id, services.protocol, services.zone, visibility=row.message.get("visibility"))
+    return Message.from_json(row.message)
+
+
+def _update_target(s: Session, row: Outbox) -> tuple[Outbox | None, str | None]:
+    """For an update row: the row whose post it replaces, or why it waits or is moot."""
+    target = s.get(Outbox, (row.payload or {}).get("update"))
+    if target is None or target.status in ("failed", "cancelled"):
+        return None, "cancelled"
+    if target.status != "sent":
+        return None, "wait"
+    if not target.sent_ref:
+        return None, "cancelled"  # a file upload: nothing to update in place
+    return target, None
+
+
 def deliver_one(services: Services, row: Outbox, now: datetime) -> bool:
     """Deliver one claimed row through its platform's transport; True when it was delivered."""
+    is_update = bool((row.payload or {}).get("update"))
     with services.sessions() as s:
         # A sweep that read the episode before its interview outcome committed may have stored a
         # reminder after the outcome's transaction cancelled the pending ones: cancel it here.
-        moot = _moot(s, row)
-        thread_ts, wait_until = _thread_root(s, row)
+        moot = None if is_update else _moot(s, row)
+        thread_ts, wait_until = (None, None) if is_update else _thread_root(s, row)
         broadcast = thread_ts is not None and _first_alert_of_thread(s, row)
-    if moot:
-        _set(services, row.id, status="cancelled", error=moot)
+        target, why = _update_target(s, row) if is_update else (None, None)
+        message = None if moot or why else _message(s, services, row)
+    if moot or why == "cancelled" or (message is None and not why):
+        _set(services, row.id, status="cancelled", error=moot or ("nothing to update" if is_update else "alert gone"))
+        return False
+    if why == "wait":  # the post it updates is not out yet: it will render as things are when it goes
+        _set(services, row.id, status="pending", attempts=row.attempts - 1, next_attempt_at=now + timedelta(seconds=5))
         return False
     if wait_until is not None:  # the thread's first message is not out yet: go after it
         _set(services, row.id, status="pending", attempts=row.attempts - 1,
              next_attempt_at=max(now, wait_until) + timedelta(seconds=1))
         return False
-    transport = transports.for_services(services)[transports.platform_of(row)]
+    transport = transports.for_services(services)[row.platform]
+    if is_update:
+        try:
+            transport.update(target.sent_address, target.sent_ref, message)
+        except TransportError as exc:
+            return _failed_attempt(services, row, now, exc)
+        _set(services, row.id, status="sent", sent_at=now, sent_address=target.sent_address, sent_ref=target.sent_ref,
+             error=None)
+        return True
     unchecked = None
     if (row.error or "").startswith(UNKNOWN) and transport.can_find(row):
         try:
@@ -204,24 +248,28 @@ def deliver_one(services: Services, row: Outbox, now: datetime) -> bool:
             log.warning("outbox %s (%s): could not look for an earlier copy: %s", row.id, row.kind, unchecked)
         else:
             if found is not None:
-                _set(services, row.id, status="sent", sent_at=now, slack_channel=found.address, slack_ts=found.ref,
+                _set(services, row.id, status="sent", sent_at=now, sent_address=found.address, sent_ref=found.ref,
                      error=None)
                 return True
     try:
-        delivered = transport.send(row, thread_ts, broadcast)
+        delivered = transport.send(row, message, thread_ts, broadcast)
     except TransportError as exc:
-        if exc.retry_after is not None:
-            _retry_later(services, row, now, now + timedelta(seconds=exc.retry_after), exc.code)
-        elif exc.permanent:
-            _fail(services, row, now, exc.code)
-        else:
-            cause = f"{UNKNOWN}: {exc.code}" if exc.unknown else exc.code
-            _retry_later(services, row, now, now + _backoff(row.attempts), cause)
-            log.warning("outbox %s (%s): will retry: %s", row.id, row.kind, cause)
-        return False
-    _set(services, row.id, status="sent", sent_at=now, slack_channel=delivered.address, slack_ts=delivered.ref,
+        return _failed_attempt(services, row, now, exc)
+    _set(services, row.id, status="sent", sent_at=now, sent_address=delivered.address, sent_ref=delivered.ref,
          error=f"{UNCHECKED}: {unchecked}" if unchecked else None)
     return True
+
+
+def _failed_attempt(services: Services, row: Outbox, now: datetime, exc: TransportError) -> bool:
+    if exc.retry_after is not None:
+        _retry_later(services, row, now, now + timedelta(seconds=exc.retry_after), exc.code)
+    elif exc.permanent:
+        _fail(services, row, now, exc.code)
+    else:
+        cause = f"{UNKNOWN}: {exc.code}" if exc.unknown else exc.code
+        _retry_later(services, row, now, now + _backoff(row.attempts), cause)
+        log.warning("outbox %s (%s): will retry: %s", row.id, row.kind, cause)
+    return False
 
 
 def deliver_due(services: Services, now: datetime | None = None) -> int:

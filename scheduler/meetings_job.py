@@ -26,9 +26,10 @@ from bot.context import Services
 from bot.protocol import agenda as ag
 from bot.protocol import meetings as pm
 from bot.render import local, who
-from bot.safety import NotPrivate, require_private
+from bot.messages import Message, Person
+from bot.platforms import EMAIL, platform_for
+from scheduler.transports import NotPrivate, require_private
 from store import meetings as sm
-from scheduler.delivery import EMAIL
 from store.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def build_due_agendas(services: Services, now: datetime) -> int:
                 key = f"meeting:agenda:{series.id}:{nxt.astimezone(timezone.utc):%Y%m%dT%H%M}"
                 target = sm.channel_of(series, channel)
                 try:
-                    require_private(services.client, target)
+                    require_private(services, platform_for(target), target)
                 except NotPrivate:
                     # The agenda names children with places and concerns: a public channel gets a pointer only.
                     enqueue(s, key=f"{key}:notice", kind="meeting_agenda", channel=target, now=now,
@@ -76,10 +77,11 @@ def remind_overdue_actions(services: Services, now: datetime) -> int:
             series = s.get(sm.MeetingSeries, action.series_id) if action.series_id else None
             channel = sm.channel_of(series, services.settings.alert_channel) if series else services.settings.alert_channel
             subject = who(action.child.child_ref, action.child.label) if action.child else "general"
-            text = (f":alarm_clock: Action #{action.id} ({subject}) for <@{action.owner_user_id}> was due "
-                    f"{action.due_on:%a %d %b %Y}: {action.text}\nWhen it is done: `/missing action done {action.id}`")
+            text = (f":alarm_clock: Action #{action.id} ({subject}) for " + Person(action.owner_user_id)
+                    + f" was due {action.due_on:%a %d %b %Y}: {action.text}\nWhen it is done: "
+                    f"`/missing action done {action.id}`")
             sent += enqueue(s, key=f"meeting:action-overdue:{action.id}:{(late - 1) // 7}", kind="action_overdue",
-                               channel=channel, text=text, now=now)
+                            channel=channel, message=Message(text, visibility="channel"), now=now)
     return sent
 
 
@@ -192,10 +194,3 @@ def meetings_step(services: Services, now: datetime) -> None:
     if failed:
         raise failed[0]  # the sweep records the step as failed
 
-
-try:
-    from scheduler.sweep import register_step
-except ImportError:  # pragma: no cover - the sweep module not present
-    pass
-else:
-    register_step(meetings_step)

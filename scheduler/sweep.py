@@ -34,11 +34,12 @@ def register_step(fn: SweepStep) -> SweepStep:
     return fn
 
 
-# The meetings area registers its steps (agenda building, action reminders) on import.
-import scheduler.meetings_job  # noqa: E402,F401
-# The daily retention report (never erases; see scheduler/retention_job.py).
+# Every sweep's steps, listed here: meetings (agendas, action reminders, invites) and the daily
+# retention report (never erases; see scheduler/retention_job.py).
+from scheduler.meetings_job import meetings_step  # noqa: E402
 from scheduler.retention_job import retention_report  # noqa: E402
 
+register_step(meetings_step)
 register_step(retention_report)
 
 

@@ -15,12 +15,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ForeignKey, Index, Integer, delete, String, func, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from bot.messages import CHANNEL, PRIVATE, Message
 from bot.protocol import clock as rules
 from bot.protocol import councils as council_rules
 from bot.protocol.config import Protocol
 from store import councils
 from store.db import insert_new
-from store.models import Base, Child, Episode, Outbox
+from store.models import USER, Base, Child, Episode, Outbox
 from store.outbox import UNCHECKED, enqueue
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,7 +42,7 @@ class Alert(Base):
     created_at: Mapped[datetime]
     detail: Mapped[dict | None]
     acknowledged_at: Mapped[datetime | None]
-    acknowledged_by: Mapped[str | None] = mapped_column(String(32))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(USER))
 
 
 class SweepRun(Base):
@@ -97,8 +98,6 @@ def _announce(session: Session, group: list[Alert], env: Env) -> None:
     90 days). The first alert carries the message (its key, its buttons) and, in its detail,
     every rule crossed with what each asks for; the others keep their own row, so each rule still
     fires once per crossing, and point at it (`announced_with`)."""
-    from bot.render_alerts import render_alert
-
     alert = group[0]
     if len(group) > 1:
         alert.detail = {**(alert.detail or {}), "actions": [
@@ -108,14 +107,44 @@ def _announce(session: Session, group: list[Alert], env: Env) -> None:
             other.detail = {**(other.detail or {}), "announced_with": alert.key}
         session.flush()
     child = session.get(Child, alert.child_id)
-    episode = session.get(Episode, alert.episode_id) if alert.episode_id else None
-    text, blocks = render_alert(alert, child, episode, env.protocol, env.zone)
     thread = f"episode:{alert.episode_id}" if alert.episode_id else None
-    common = dict(kind=f"alert.{alert.rule}", text=text, blocks=blocks, now=env.now, child_id=alert.child_id,
-                  episode_id=alert.episode_id)
-    enqueue(session, key=f"alert:{alert.key}", channel=env.channel, thread_key=thread, **common)
+    # The rows name the alert; the message is rendered when each is delivered (scheduler/delivery.py).
+    common = dict(kind=f"alert.{alert.rule}", now=env.now, child_id=alert.child_id, episode_id=alert.episode_id,
+                  alert_id=alert.id)
+    channel = alert_message(session, alert.id, env.protocol, env.zone, visibility=CHANNEL)
+    enqueue(session, key=f"alert:{alert.key}", channel=env.channel, thread_key=thread, message=channel, **common)
     if child is not None and child.worker_user_id:
-        enqueue(session, key=f"alert-dm:{alert.key}", channel=child.worker_user_id, **common)
+        enqueue(session, key=f"alert-dm:{alert.key}", channel=child.worker_user_id,
+                message=alert_message(session, alert.id, env.protocol, env.zone, visibility=PRIVATE), **common)
+
+
+def alert_message(session: Session, alert_id: int, protocol: Protocol, zone: ZoneInfo,
+                  visibility: str | None = CHANNEL) -> Message | None:
+    """The alert as it is now (acknowledged, answered, meetings held), or None if it is gone."""
+    from bot.render_alerts import render_alert
+    from store.records import held_for_alert
+
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        return None
+    child = session.get(Child, alert.child_id)
+    episode = session.get(Episode, alert.episode_id) if alert.episode_id else None
+    return render_alert(alert, child, episode, protocol, zone, held=held_for_alert(session, alert.id),
+                        visibility=visibility or CHANNEL)
+
+
+def queue_refresh(session: Session, alert_id: int, now: datetime) -> int:
+    """After someone acted on an alert: update every posted copy in place (outbox rows written in
+    the same transaction as the change, so the update is delivered exactly as surely as the post).
+    Copies not yet posted need nothing: they render as the alert is when they go."""
+    queued = 0
+    for row in session.scalars(select(Outbox).where(
+            Outbox.alert_id == alert_id, Outbox.status.in_(["sent", "sending"]), Outbox.kind.like("alert.%"))):
+        queued += enqueue(session, key=f"refresh:{row.id}:{now.isoformat()}", kind="update.alert", channel=row.address,
+                          platform=row.platform, now=now, alert_id=alert_id, text=row.text,
+                          message=Message(visibility=row.message.get("visibility", CHANNEL)),
+                          payload={"update": row.id})
+    return queued
 
 
 # -- evaluation ------------------------------------------------------------------------------
@@ -303,8 +332,8 @@ def health(session: Session) -> Health:
     last = session.scalars(select(SweepRun).order_by(SweepRun.at.desc()).limit(1)).first()
     oldest = session.scalar(select(func.min(Outbox.created_at)).where(Outbox.status.in_(["pending", "sending"])))
     failures = [(c, e or "", n) for c, e, n in session.execute(
-        select(Outbox.channel, Outbox.error, func.count()).where(Outbox.status == "failed")
-        .group_by(Outbox.channel, Outbox.error).order_by(func.count().desc()).limit(5))]
+        select(Outbox.address, Outbox.error, func.count()).where(Outbox.status == "failed")
+        .group_by(Outbox.address, Outbox.error).order_by(func.count().desc()).limit(5))]
     unchecked = [(e or "", n) for e, n in session.execute(
         select(Outbox.error, func.count()).where(Outbox.status == "sent", Outbox.error.like(f"{UNCHECKED}%"))
         .group_by(Outbox.error))]

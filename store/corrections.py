@@ -13,6 +13,7 @@ from bot.context import Ctx
 from bot.protocol import clock as clock_rules
 from bot.protocol.rules import RuleError
 from bot.protocol.when import WhenError, parse_when
+from bot.messages import Person
 from bot.render import local, who
 from store import alerts
 from store.audit import audit, snapshot
@@ -135,7 +136,7 @@ def withdraw(ctx: Ctx, child: Child, episode: Episode, reason: str, example: str
           now=ctx.now, before=before, after=snapshot(episode))
     _cancel_pending(ctx, episode, None, "episode withdrawn")
     _post(ctx, "withdrawn", f":wastebasket: {who(child.child_ref, child.label)}: the episode from "
-                            f"{local(episode.started_at, ctx.zone)} was withdrawn (recorded in error) by <@{ctx.user_id}>. "
+                            f"{local(episode.started_at, ctx.zone)} was withdrawn (recorded in error) by " + Person(ctx.user_id) + ". "
                             "It no longer counts anywhere.", child, episode)
     return episode
 
@@ -165,7 +166,7 @@ def amend(ctx: Ctx, child: Child, episode: Episode, field: str, when: datetime, 
     _move_alerts(ctx, episode)
     what = "start" if field == "start" else "return"
     _post(ctx, f"amended-{field}", f":pencil2: {who(child.child_ref, child.label)}: {what} time corrected from "
-                                   f"{local(old, ctx.zone)} to {local(when, ctx.zone)} by <@{ctx.user_id}>.", child, episode)
+                                   f"{local(old, ctx.zone)} to {local(when, ctx.zone)} by " + Person(ctx.user_id) + ".", child, episode)
     alerts.evaluate_child(ctx.session, child.id, alerts.env_of(ctx))
     return old, episode
 

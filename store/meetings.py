@@ -21,7 +21,7 @@ from bot.protocol.config import Protocol
 from bot.render import local, who
 from store.audit import audit, snapshot
 from store.db import insert_new
-from store.models import Base, Child, Episode
+from store.models import USER, Base, Child, Episode
 from store.outbox import enqueue
 from store.records import held_for_episodes
 
@@ -40,10 +40,10 @@ class MeetingSeries(Base):
     mailed_sequence: Mapped[int] = mapped_column(Integer, default=-1)
     source: Mapped[str] = mapped_column(String(16), default="slack")  # slack | protocol
     created_at: Mapped[datetime]
-    created_by: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(USER))
     updated_at: Mapped[datetime]
     cancelled_at: Mapped[datetime | None]
-    cancelled_by: Mapped[str | None] = mapped_column(String(32))
+    cancelled_by: Mapped[str | None] = mapped_column(String(USER))
 
     occurrences: Mapped[list["MeetingOccurrence"]] = relationship(back_populates="series",
                                                                    order_by="MeetingOccurrence.starts_at")
@@ -66,7 +66,7 @@ class MeetingOccurrence(Base):
     series_id: Mapped[int] = mapped_column(ForeignKey("meeting_series.id"), index=True)
     starts_at: Mapped[datetime]  # the start the rule gives (RECURRENCE-ID), UTC
     cancelled_at: Mapped[datetime | None]
-    cancelled_by: Mapped[str | None] = mapped_column(String(32))
+    cancelled_by: Mapped[str | None] = mapped_column(String(USER))
     cancel_mailed_at: Mapped[datetime | None]
     agenda_built_at: Mapped[datetime | None]
     agenda_text: Mapped[str | None] = mapped_column(Text)
@@ -81,12 +81,12 @@ class Action(Base):
     series_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_series.id"))
     child_id: Mapped[int | None] = mapped_column(ForeignKey("children.id"))
     text: Mapped[str] = mapped_column(Text)
-    owner_user_id: Mapped[str] = mapped_column(String(32))
+    owner_user_id: Mapped[str] = mapped_column(String(USER))
     due_on: Mapped[date] = mapped_column(Date, index=True)
     created_at: Mapped[datetime]
-    created_by: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(USER))
     done_at: Mapped[datetime | None] = mapped_column(index=True)
-    done_by: Mapped[str | None] = mapped_column(String(32))
+    done_by: Mapped[str | None] = mapped_column(String(USER))
 
     child: Mapped[Child | None] = relationship()
 
@@ -352,9 +352,11 @@ def build_agenda(session: Session, series: MeetingSeries, meeting: datetime, *, 
 
 def post_agenda(session: Session, series: MeetingSeries, agenda: ag.Agenda, *, channel: str, now: datetime,
                 key: str) -> bool:
-    """Queue the agenda for the channel: the Block Kit summary, then the full document as Markdown and HTML."""
+    """Queue the agenda for the channel: the summary, then the full document as Markdown and HTML."""
+    from bot.render_agenda import agenda_message
+
     added = enqueue(session, key=f"{key}:summary", kind="meeting_agenda", channel=channel, now=now,
-                    text=ag.summary_text(agenda), blocks=ag.to_blocks(agenda), thread_key=key)
+                    text=ag.summary_text(agenda), message=agenda_message(agenda), thread_key=key)
     stamp = f"{agenda.meeting.astimezone(agenda.zone):%Y-%m-%d}"
     for ext, content in (("md", ag.to_markdown(agenda)), ("html", ag.to_html(agenda))):
         enqueue(session, key=f"{key}:{ext}", kind="meeting_agenda", channel=channel, now=now, thread_key=key,

@@ -20,6 +20,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+# Widths of platform ids: a user (Slack U…, an Entra object id) and a conversation (a Teams
+# conversation id runs past 100 characters).
+USER = 255
+ADDRESS = 400
+
 
 class UTCDateTime(TypeDecorator):
     """Aware datetimes in, aware UTC datetimes out; stored naive UTC on every backend."""
@@ -59,7 +64,7 @@ class Child(Base):
     # council (theirs to report and interview), or our child placed in another council's area.
     placed_by: Mapped[str | None] = mapped_column(String(100))
     placed_in: Mapped[str | None] = mapped_column(String(100))
-    worker_user_id: Mapped[str | None] = mapped_column(String(32))
+    worker_user_id: Mapped[str | None] = mapped_column(String(USER))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -114,9 +119,9 @@ class Episode(Base):
     looked_after: Mapped[bool | None] = mapped_column(Boolean)
     police_ref: Mapped[str] = mapped_column(String(64), default="")
     risk_grade: Mapped[str | None] = mapped_column(String(20))
-    reported_by: Mapped[str] = mapped_column(String(32), default="")
+    reported_by: Mapped[str] = mapped_column(String(USER), default="")
     returned_at: Mapped[datetime | None]
-    returned_by: Mapped[str] = mapped_column(String(64), default="")
+    returned_by: Mapped[str] = mapped_column(String(USER), default="")
     found_location: Mapped[str] = mapped_column(String(200), default="")
     reasons: Mapped[str] = mapped_column(Text, default="")
     # Push/pull factors: codes from the protocol's `push_pull_factors` list.
@@ -133,13 +138,13 @@ class Episode(Base):
     # The child's own account: private, never posted to a channel.
     ri_account: Mapped[str] = mapped_column(Text, default="")
     ri_followup: Mapped[str] = mapped_column(Text, default="")
-    ri_recorded_by: Mapped[str] = mapped_column(String(64), default="")
+    ri_recorded_by: Mapped[str] = mapped_column(String(USER), default="")
     ri_signed_off_at: Mapped[datetime | None]
-    ri_signed_off_by: Mapped[str] = mapped_column(String(64), default="")
+    ri_signed_off_by: Mapped[str] = mapped_column(String(USER), default="")
     source: Mapped[str] = mapped_column(String(16), default="slack")
     # Recorded in error: kept for the audit, out of every count, status, alert and return.
     withdrawn_at: Mapped[datetime | None]
-    withdrawn_by: Mapped[str] = mapped_column(String(64), default="")
+    withdrawn_by: Mapped[str] = mapped_column(String(USER), default="")
     withdrawn_reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -160,7 +165,7 @@ class HeldMeeting(Base):
     kind: Mapped[str] = mapped_column(String(16))  # strategy | ipm | discussion
     held_at: Mapped[datetime]
     note: Mapped[str] = mapped_column(Text, default="")
-    recorded_by: Mapped[str] = mapped_column(String(64))
+    recorded_by: Mapped[str] = mapped_column(String(USER))
     created_at: Mapped[datetime]
 
 
@@ -171,7 +176,7 @@ class AuditRecord(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(index=True)
-    actor: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(USER))
     action: Mapped[str] = mapped_column(String(40))
     entity: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[int | None] = mapped_column(Integer)
@@ -186,15 +191,24 @@ class Outbox(Base):
     Delivery claims a row by a conditional UPDATE (status pending -> sending) before posting."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"), Index("ix_outbox_alert", "alert_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(40))
-    channel: Mapped[str] = mapped_column(String(32))
+    # Which transport delivers it (scheduler/transports: slack, teams, teams_webhook, email) and
+    # where to: a channel, conversation or user id on that platform ("email" for email rows).
+    platform: Mapped[str] = mapped_column(String(16), server_default="slack")
+    address: Mapped[str] = mapped_column(String(ADDRESS))
+    # The plain text of the message when it was queued (the subject of an email): for logs of
+    # delivery and the health page; what is sent is `message`, rendered by the transport.
     text: Mapped[str] = mapped_column(Text)
-    blocks: Mapped[list | None] = mapped_column(JSON)
-    # Extra delivery data, e.g. {"file": {"filename", "content", "title"}} for a file upload.
+    # The neutral message (bot/messages.py Message.to_json()). An alert's row names its alert
+    # instead (`alert_id`) and is rendered when delivered, as the alert is then.
+    message: Mapped[dict] = mapped_column(JSON)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", name="fk_outbox_alert"))
+    # Extra delivery data: {"email": ...} for an email, {"files": [...]} for a file upload,
+    # {"update": outbox id} for an update of a posted message in place.
     payload: Mapped[dict | None] = mapped_column(JSON)
     thread_key: Mapped[str | None] = mapped_column(String(200), index=True)
     child_id: Mapped[int | None] = mapped_column(ForeignKey("children.id"))
@@ -206,6 +220,7 @@ class Outbox(Base):
     claimed_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     sent_at: Mapped[datetime | None]
-    slack_channel: Mapped[str | None] = mapped_column(String(32))
-    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    # Where it landed: the platform's conversation and message reference (Slack's channel and ts).
+    sent_address: Mapped[str | None] = mapped_column(String(ADDRESS))
+    sent_ref: Mapped[str | None] = mapped_column(String(USER))
     error: Mapped[str | None] = mapped_column(String(200))

@@ -197,7 +197,7 @@ def erase_child(session: Session, child: Child, *, actor: str, now: datetime, zo
         a.detail = None
     for row in outbox_rows:
         row.text = ERASED_TEXT
-        row.blocks = None
+        row.message = {"text": ERASED_TEXT}
         row.payload = None
         row.error = None
     for action in session.scalars(select(Action).where(Action.child_id == child.id)):

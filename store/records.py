@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, aliased
 from bot.context import Ctx
 from bot.protocol import rules
 from bot.protocol.rules import RuleError, Span
+from bot.messages import CHANNEL, THREAD, Message, Person, Rich
 from bot.render import local, who
 from store import alerts, councils
 from store.audit import audit, snapshot
@@ -171,10 +172,11 @@ def check_times(ctx: Ctx, child: Child, started_at: datetime, returned_at: datet
 
 # -- changes -------------------------------------------------------------------------------
 
-def _post(ctx: Ctx, kind: str, text: str, child: Child, episode: Episode | None = None) -> None:
+def _post(ctx: Ctx, kind: str, text: Rich | str, child: Child, episode: Episode | None = None) -> None:
     ident = episode.id if episode is not None else f"child{child.id}"
     enqueue(ctx.session, key=f"change:{kind}:{ident}:{ctx.now.isoformat()}", kind=f"change.{kind}",
-            channel=ctx.settings.alert_channel, text=text, now=ctx.now, child_id=child.id,
+            channel=ctx.settings.alert_channel, message=Message(text, visibility=THREAD if episode else CHANNEL),
+            now=ctx.now, child_id=child.id,
             episode_id=episode.id if episode is not None else None,
             thread_key=f"episode:{episode.id}" if episode is not None else None)
 
@@ -242,11 +244,11 @@ def report_missing(ctx: Ctx, child: Child, *, started_at: datetime, missing_from
     kind = "away from placement" if episode_type == "away" else "missing"
     if returned_at is None:
         _post(ctx, "reported", f":rotating_light: {who(child.child_ref, child.label)} reported {kind} since "
-                               f"{local(started_at, ctx.zone)}. Recorded by <@{ctx.user_id}>.", child, episode)
+                               f"{local(started_at, ctx.zone)}. Recorded by " + Person(ctx.user_id) + ".", child, episode)
     else:
         _post(ctx, "reported", f":rotating_light: {who(child.child_ref, child.label)}: an earlier episode reported late: "
                                f"{kind} {local(started_at, ctx.zone)} to {local(returned_at, ctx.zone)}. "
-                               f"Recorded by <@{ctx.user_id}>.", child, episode)
+                               "Recorded by " + Person(ctx.user_id) + ".", child, episode)
     alerts.on_episode_opened(ctx, child, episode)
     return episode
 
@@ -259,9 +261,9 @@ def record_found(ctx: Ctx, child: Child, *, returned_at: datetime, location: str
         latest = latest_episode(ctx.session, child.id)
         if latest is not None and latest.returned_at is not None:
             # Most often the same return sent twice, or two colleagues at once: say what is recorded.
-            by = f", recorded by <@{latest.returned_by}>" if latest.returned_by else ""
+            by = ", recorded by " + Person(latest.returned_by) if latest.returned_by else ""
             raise RuleError(f"{child.child_ref} is not recorded missing: already returned {local(latest.returned_at, ctx.zone)}"
-                            f"{by}. Nothing was changed; to change the return time use `/missing amend`.",
+                            + by + ". Nothing was changed; to change the return time use `/missing amend`.",
                             f"/missing amend {child.child_ref} latest returned 14:30")
         raise RuleError(f"{child.child_ref} has no open episode to end.", f"/missing report {child.child_ref}")
     rules.check_return(episode.started_at, returned_at, ctx.now, ctx.protocol, example)
@@ -320,8 +322,8 @@ def record_interview(ctx: Ctx, child: Child, *, outcome: str, at: datetime, by: 
     corrected = episode.ri_outcome is not None
     if corrected and not correct:
         raise RuleError(f"{child.child_ref}: the return interview after the return of "
-                        f"{local(episode.returned_at, ctx.zone)} is already recorded as {describe_interview(episode, ctx.zone)}. "
-                        "Nothing was changed. To change it, add `correct`:",
+                        f"{local(episode.returned_at, ctx.zone)} is already recorded as " + describe_interview(episode, ctx.zone)
+                        + ". Nothing was changed. To change it, add `correct`:",
                         f"/missing interview {child.child_ref} {outcome} at {at.astimezone(ctx.zone):%Y-%m-%d %H:%M} correct")
     details = details or Interview(by=by)
     if details.by == "" and by:
@@ -338,7 +340,7 @@ def record_interview(ctx: Ctx, child: Child, *, outcome: str, at: datetime, by: 
         e.ri_outcome, e.ri_at, e.updated_at = outcome, at, ctx.now
         e.ri_recorded_by = ctx.user_id
         if details.by or not (corrected and e is episode):
-            e.ri_by = details.by or f"<@{ctx.user_id}>"
+            e.ri_by = details.by  # none given: the recorder held it (ri_recorded_by says who)
         if details.independent is not None:
             e.ri_independent = details.independent
         if details.offered_at is not None:
@@ -364,11 +366,13 @@ def record_interview(ctx: Ctx, child: Child, *, outcome: str, at: datetime, by: 
     return [episode, *owed]
 
 
-def describe_interview(e: Episode, zone) -> str:
-    """`completed Thu 19 Nov 2026 14:30 GMT by Jo`: an interview as recorded (for private replies)."""
+def describe_interview(e: Episode, zone) -> Rich:
+    """`completed Thu 19 Nov 2026 14:30 GMT by Jo`: an interview as recorded (for private replies);
+    by the person who recorded it when no one else was named."""
     if e.ri_outcome is None:
-        return "not recorded"
-    return f"{e.ri_outcome} {local(e.ri_at, zone)}" + (f" by {e.ri_by}" if e.ri_by else "")
+        return Rich(("not recorded",))
+    by = f" by {e.ri_by}" if e.ri_by else (" by " + Person(e.ri_recorded_by) if e.ri_recorded_by else "")
+    return f"{e.ri_outcome} {local(e.ri_at, zone)}" + Rich((by,))
 
 
 def regrade(ctx: Ctx, child: Child, grade: str) -> Episode:
@@ -404,13 +408,13 @@ def record_concern(ctx: Ctx, child: Child, kind: str, episode: Episode, note: st
     before = snapshot(episode)
     setattr(episode, flag, True)
     if note:
-        line = f"{kind.upper()} ({local(ctx.now, ctx.zone, with_day=False)}, <@{ctx.user_id}>): {note}"
+        line = f"{kind.upper()} ({local(ctx.now, ctx.zone, with_day=False)}): {note}"  # who: the audit log
         episode.concern_note = f"{episode.concern_note}\n{line}" if episode.concern_note else line
     episode.updated_at = ctx.now
     ctx.session.flush()
     audit(ctx.session, actor=ctx.user_id, action="episode.concern", entity="episode", entity_id=episode.id,
           now=ctx.now, before=before, after=snapshot(episode))
-    _post(ctx, "concern", f":pencil2: {who(child.child_ref, child.label)}: record updated by <@{ctx.user_id}>.",
+    _post(ctx, "concern", f":pencil2: {who(child.child_ref, child.label)}: record updated by " + Person(ctx.user_id) + ".",
           child, episode)
     return True
 
@@ -431,8 +435,8 @@ def signoff_interview(ctx: Ctx, child: Child) -> Episode:
         raise RuleError(f"{child.child_ref} has no return interview recorded to sign off.",
                         f"/missing interview {child.child_ref} completed at 14:30")
     if episode.ri_signed_off_at is not None:
-        raise RuleError(f"{child.child_ref}: the return interview ({describe_interview(episode, ctx.zone)}) was already "
-                        f"signed off by <@{episode.ri_signed_off_by}> {local(episode.ri_signed_off_at, ctx.zone)}.",
+        raise RuleError(f"{child.child_ref}: the return interview (" + describe_interview(episode, ctx.zone) + ") was already "
+                        "signed off by " + Person(episode.ri_signed_off_by) + f" {local(episode.ri_signed_off_at, ctx.zone)}.",
                         f"/missing status {child.child_ref}")
     before = snapshot(episode)
     episode.ri_signed_off_at, episode.ri_signed_off_by, episode.updated_at = ctx.now, ctx.user_id, ctx.now
@@ -440,7 +444,7 @@ def signoff_interview(ctx: Ctx, child: Child) -> Episode:
     audit(ctx.session, actor=ctx.user_id, action="episode.signoff", entity="episode", entity_id=episode.id,
           now=ctx.now, before=before, after=snapshot(episode))
     _post(ctx, "signoff", f":ballot_box_with_check: {who(child.child_ref, child.label)}: return interview signed off "
-                          f"by <@{ctx.user_id}>.", child, episode)
+                          "by " + Person(ctx.user_id) + ".", child, episode)
     return episode
 
 
@@ -518,8 +522,9 @@ def record_held(ctx: Ctx, child: Child, *, kind: str, held_at: datetime, note: s
     audit(ctx.session, actor=ctx.user_id, action="meeting.held", entity="held_meeting", entity_id=meeting.id,
           now=ctx.now, after=snapshot(meeting))
     enqueue(ctx.session, key=f"change:held:{meeting.id}", kind="change.held", channel=ctx.settings.alert_channel,
-            text=f":handshake: {who(child.child_ref, child.label)}: {HELD_MEETING_WORDS[kind]} held "
-                 f"{local(held_at, ctx.zone)}, recorded by <@{ctx.user_id}>.", now=ctx.now, child_id=child.id,
+            message=Message(f":handshake: {who(child.child_ref, child.label)}: {HELD_MEETING_WORDS[kind]} held "
+                            f"{local(held_at, ctx.zone)}, recorded by " + Person(ctx.user_id) + ".", visibility=THREAD),
+            now=ctx.now, child_id=child.id,
             episode_id=meeting.episode_id, thread_key=f"episode:{meeting.episode_id}" if meeting.episode_id else None)
     return meeting
 

@@ -126,3 +126,14 @@ def app(services):
 
     services.on_enqueued = lambda: deliver_due(services)
     return build_app(services)
+
+
+def files(row) -> list[dict]:
+    """The files an outbox row carries (its neutral message's attachments), as {filename, content, title}."""
+    from bot.messages import Message
+
+    out = []
+    for a in Message.from_json(row.message).attachments:
+        text = a.content.decode("utf-8") if not a.media_type.startswith("image/") else a.content
+        out.append({"filename": a.name, "content": text, "title": a.title, "media_type": a.media_type})
+    return out

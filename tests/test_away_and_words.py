@@ -139,7 +139,7 @@ def test_one_crossing_of_two_rules_is_one_message_acknowledged_as_one(services, 
     ack = next(el for b in post["blocks"] if b["type"] == "actions" for el in b["elements"]
                if el["action_id"] == "alert_ack")
     assert ack["value"] == str(rows[0].id)
-    ts = next(r.slack_ts for r in outbox(services) if r.kind == "alert.persistence" and r.channel == ALERT_CHANNEL)
+    ts = next(r.sent_ref for r in outbox(services) if r.kind == "alert.persistence" and r.address == ALERT_CHANNEL)
     resp = dispatch(bolt, block_actions_body("alert_ack", ack["value"], message_ts=ts))
     assert resp.status == 200
     with services.sessions() as s:

@@ -39,7 +39,7 @@ def alert_message(stub, rule_text: str, channel: str = ALERT_CHANNEL) -> dict:
 def ts_of(services, text: str, channel: str = ALERT_CHANNEL) -> str:
     from tests.clock_helpers import outbox
 
-    return next(r.slack_ts for r in outbox(services) if r.text == text and r.channel == channel)
+    return next(r.sent_ref for r in outbox(services) if r.text == text and r.address == channel)
 
 
 def button(post: dict, action_id: str) -> dict:

@@ -45,7 +45,7 @@ def test_429_with_retry_after_then_500_then_ok_delivers_once_after_the_wait(serv
     assert deliver_due(services) == 1
     assert texts(slack_stub) == ["message k1"] * 3  # three calls ...
     [row] = outbox(services)
-    assert row.status == "sent" and row.attempts == 3 and row.slack_ts  # ... one message delivered
+    assert row.status == "sent" and row.attempts == 3 and row.sent_ref  # ... one message delivered
     clock.advance(minutes=5)
     assert deliver_due(services) == 0 and len(slack_stub.posts()) == 3
 
@@ -114,10 +114,10 @@ def test_later_messages_about_an_episode_go_in_the_thread_of_the_first(services,
     deliver_due(services)
     rows = {r.key: r for r in outbox(services)}
     reply = slack_stub.posts()[-1]
-    assert reply["text"] == "message reply1" and reply["thread_ts"] == rows["root"].slack_ts
+    assert reply["text"] == "message reply1" and reply["thread_ts"] == rows["root"].sent_ref
     put(services, "reply2", thread_key="episode:1")
     deliver_due(services)
-    assert slack_stub.posts()[-1]["thread_ts"] == rows["root"].slack_ts
+    assert slack_stub.posts()[-1]["thread_ts"] == rows["root"].sent_ref
 
 
 def test_direct_message_posts_to_the_user(services, slack_stub, clock):

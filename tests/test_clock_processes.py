@@ -82,7 +82,7 @@ def test_two_processes_sweeping_at_once_post_each_alert_exactly_once(db_url, ser
     assert set(posts.values()) == {1}, [k for k, v in posts.items() if v > 1]
     rows = [r for r in outbox(services) if r.kind.startswith("alert.")]
     assert len(rows) == 80 and {r.status for r in rows} == {"sent"}
-    assert len({r.slack_ts for r in rows}) == 80
+    assert len({r.sent_ref for r in rows}) == 80
     assert len({r.claimed_by for r in rows}) == 2  # both processes delivered some of them
     enqueued = sorted(int(out.split(": ")[1].split()[0]) for out, _ in outs)
     assert sum(enqueued) == 40  # each alert stored by exactly one of the two

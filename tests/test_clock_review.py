@@ -115,7 +115,7 @@ def test_first_alert_of_an_episode_is_broadcast_to_the_channel_later_ones_are_no
     clock.set(start + timedelta(hours=72))
     sweep(services)
     posts = {p["text"]: p for p in alert_posts(slack_stub)}
-    root = next(r.slack_ts for r in outbox(services) if r.kind == "change.reported")
+    root = next(r.sent_ref for r in outbox(services) if r.kind == "change.reported")
     long24 = "Missing for 24 hours since Thu 19 Nov 2026 10:00 GMT: C100 (AB)"
     long72 = "Missing for 72 hours since Thu 19 Nov 2026 10:00 GMT: C100 (AB)"
     assert list(posts) == ["High risk: C100 (AB)", long24, long72]

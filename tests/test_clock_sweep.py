@@ -37,7 +37,7 @@ def test_long_missing_at_24_hours_not_at_23_59_in_the_reports_thread(services, s
     report(services, "C100", start)
     deliver_due(services)
     root = slack_stub.posts()[0]
-    root_ts = next(r.slack_ts for r in outbox(services) if r.kind == "change.reported")
+    root_ts = next(r.sent_ref for r in outbox(services) if r.kind == "change.reported")
 
     clock.set(start + timedelta(hours=23, minutes=59))
     assert sweep(services).enqueued == 0
@@ -140,7 +140,7 @@ def test_third_episode_in_30_days_alerts_in_the_same_transaction_once(services, 
     deliver_due(services)
     [post] = alert_posts(slack_stub)
     assert post["text"] == "3 episodes in 30 days and 3 in 90 days: C400 (IJ)"
-    report_ts = next(r.slack_ts for r in outbox(services) if r.kind == "change.reported" and r.episode_id == third)
+    report_ts = next(r.sent_ref for r in outbox(services) if r.kind == "change.reported" and r.episode_id == third)
     assert post["thread_ts"] == report_ts
     body = post["blocks"][0]["text"]["text"]
     assert "• missing intervention planning meeting (3 in 30 days)" in body

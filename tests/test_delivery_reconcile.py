@@ -42,7 +42,7 @@ def test_slack_accepts_but_answers_after_the_client_gave_up(impatient, slack_stu
     assert row.status == "sent" and row.error is None
     messages = slack_stub.channel_messages(ALERT_CHANNEL)
     assert [m["text"] for m in messages] == ["line k1"]  # once, not twice
-    assert row.slack_ts == messages[0]["ts"]
+    assert row.sent_ref == messages[0]["ts"]
     assert len(slack_stub.posts()) == 1  # found by its key, never posted again
 
 

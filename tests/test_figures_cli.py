@@ -14,7 +14,7 @@ from bot.cli import main
 from bot.protocol.csvimport import COLUMNS
 from handlers.commands import run_command
 from store.models import Episode, Outbox
-from tests.conftest import ADMIN_USER, ALERT_CHANNEL, DUTY_USER
+from tests.conftest import files, ADMIN_USER, ALERT_CHANNEL, DUTY_USER
 
 UTC = timezone.utc
 
@@ -125,10 +125,10 @@ def test_slack_stats_posts_summary_and_charts(services, cli_env):
     with services.sessions() as s:
         rows = s.scalars(select(Outbox).where(Outbox.kind.like("figures.%")).order_by(Outbox.id)).all()
     assert [r.kind for r in rows] == ["figures.summary"] + ["figures.chart"] * 5
-    assert {r.channel for r in rows} == {ALERT_CHANNEL} and len({r.thread_key for r in rows}) == 1
+    assert {r.address for r in rows} == {ALERT_CHANNEL} and len({r.thread_key for r in rows}) == 1
     assert "5 episodes, 3 children" in rows[0].text and "F001" not in rows[0].text
-    f = rows[1].payload["file"]
-    assert f["encoding"] == "base64" and base64.b64decode(f["content"])[:4] == b"\x89PNG"
+    [f] = files(rows[1])
+    assert f["media_type"] == "image/png" and f["content"][:4] == b"\x89PNG"
 
     reply = run_command(services, user_id=DUTY_USER, channel_id="C1", text="stats 2025-13-01", is_admin=False)
     assert reply.text.startswith(":warning: I could not read the dates")
@@ -165,9 +165,9 @@ def test_slack_export_is_admin_only_and_sent_to_the_admins_own_direct_message(se
     assert [c.args["users"] for c in slack_stub.calls if c.method == "conversations.open"] == [ADMIN_USER, ADMIN_USER]
     with services.sessions() as s:
         rows = s.scalars(select(Outbox).where(Outbox.kind == "figures.export").order_by(Outbox.id)).all()
-    assert [r.channel for r in rows] == ["DADMIN0001", "DADMIN0001"]
-    assert rows[0].payload["file"]["content"].splitlines()[-1] == "F003,01/01/2010,M,31/03/2026,"
-    assert rows[0].payload["file"]["filename"] == "ssda903_missing_2025-26.csv"
+    assert [r.address for r in rows] == ["DADMIN0001", "DADMIN0001"]
+    assert files(rows[0])[0]["content"].splitlines()[-1] == "F003,01/01/2010,M,31/03/2026,"
+    assert files(rows[0])[0]["filename"] == "ssda903_missing_2025-26.csv"
     reply = run_command(services, user_id=ADMIN_USER, channel_id="D0ADMIN", text="export ssda903", is_admin=True)
     assert reply.text.startswith(":warning: Give the year")
 

@@ -1,6 +1,9 @@
 """Meeting commands, the setup form, the sweep step and the calendar feed, on a real database."""
 from __future__ import annotations
 
+from handlers.slack.render import blocks_of, mrkdwn
+from handlers.slack.text import from_slack
+from tests.conftest import files
 import json
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -36,7 +39,8 @@ def after_the_november_meeting(clock):
 
 
 def run(services, text: str, user: str = DUTY_USER):
-    return run_command(services, user_id=user, channel_id=ALERT_CHANNEL, text=text, is_admin=False)
+    """A command typed in Slack, as the Slack edge hands it to the router."""
+    return run_command(services, user_id=user, channel_id=ALERT_CHANNEL, text=from_slack(text), is_admin=False)
 
 
 def outbox(services, kind: str | None = None) -> list[Outbox]:
@@ -111,8 +115,8 @@ def test_setup_inline_list_and_update_raises_sequence(services):
         assert [x.name for x in series] == ["Missing Children Monitoring Meeting", "MACE"]
         assert series[0].sequence == 1 and series[0].uid != series[1].uid
     invites = outbox(services, "meeting_invite")
-    assert [r.payload["file"]["filename"] for r in invites] == ["invite.ics"] * 3
-    cal = icalendar.Calendar.from_ical(invites[1].payload["file"]["content"])
+    assert [files(r)[0]["filename"] for r in invites] == ["invite.ics"] * 3
+    cal = icalendar.Calendar.from_ical(files(invites[1])[0]["content"])
     assert cal.walk("VEVENT")[0]["SEQUENCE"] == 1
 
 
@@ -140,7 +144,7 @@ def test_cancel_a_date_and_the_series(services):
     assert "Next: Thu 21 Jan 2027" in run(services, "meeting list").text
     cancel = outbox(services, "meeting_invite")[-1]
     # one upload: the date's CANCEL, then the whole series without that date
-    first, then = (icalendar.Calendar.from_ical(f["content"]) for f in cancel.payload["files"])
+    first, then = (icalendar.Calendar.from_ical(f["content"]) for f in files(cancel))
     assert first["METHOD"] == "CANCEL" and first.walk("VEVENT")[0]["RECURRENCE-ID"].dt == datetime(2026, 12, 17, 10, tzinfo=LONDON)
     assert then["METHOD"] == "REQUEST" and [d.dt for d in then.walk("VEVENT")[0]["EXDATE"].dts] == [
         datetime(2026, 12, 17, 10, tzinfo=LONDON)]
@@ -154,23 +158,23 @@ def test_agenda_on_demand_and_posted(services, slack_stub, clock):
     assert "No meeting series is set up yet" in run(services, "agenda").text
     setup_default(services)
     add_child(services)
-    reply = run(services, "agenda")
-    assert reply.blocks and reply.blocks[0]["type"] == "header"
-    assert "agenda for Thu 17 Dec 2026 10:00 GMT" in reply.blocks[0]["text"]["text"]
+    reply = blocks_of(run(services, "agenda"))  # Block Kit internals: the neutral agenda rendered for Slack
+    assert reply and reply[0]["type"] == "header"
+    assert "agenda for Thu 17 Dec 2026 10:00 GMT" in reply[0]["text"]["text"]
     assert "does not meet" in run(services, "agenda 2026-12-18").text
     clock.set(datetime(2026, 12, 17, 11, 0, tzinfo=UTC))  # during the December meeting: its agenda
-    assert "agenda for Thu 17 Dec 2026" in run(services, "agenda").blocks[0]["text"]["text"]
+    assert "agenda for Thu 17 Dec 2026" in blocks_of(run(services, "agenda"))[0]["text"]["text"]
     clock.set(datetime(2026, 12, 17, 11, 30, tzinfo=UTC))  # once it has ended: January's
-    assert "agenda for Thu 21 Jan 2027" in run(services, "agenda").blocks[0]["text"]["text"]
+    assert "agenda for Thu 21 Jan 2027" in blocks_of(run(services, "agenda"))[0]["text"]["text"]
     clock.set(datetime(2026, 11, 19, 12, 0, tzinfo=UTC))
     later = run(services, "agenda 21/01/2027")  # the meeting after next: its review period has not begun
-    assert "reviews from Tue 15 Dec 2026 09:00 GMT, which has not come yet" in later.text and not later.blocks
+    assert "reviews from Tue 15 Dec 2026 09:00 GMT, which has not come yet" in later.text and not blocks_of(later)
     before = len(outbox(services))
     posted = run(services, "agenda missing 17/12/2026 post")
-    assert "is posted to <#C0ALERTS01>" in posted.text
+    assert "is posted to <#C0ALERTS01>" in mrkdwn(posted.text)
     rows = outbox(services)[before:]
     assert [r.kind for r in rows] == ["meeting_agenda"] * 3
-    assert rows[0].blocks and [r.payload["file"]["filename"] for r in rows[1:]] == ["agenda-2026-12-17.md", "agenda-2026-12-17.html"]
+    assert rows[0].message.get("sections") and [files(r)[0]["filename"] for r in rows[1:]] == ["agenda-2026-12-17.md", "agenda-2026-12-17.html"]
     assert deliver_due(services, clock.now) >= 3
     assert slack_stub.posts("chat.postMessage")[-1]["text"].startswith("Missing Children Monitoring Meeting: agenda")
 
@@ -178,7 +182,7 @@ def test_agenda_on_demand_and_posted(services, slack_stub, clock):
 def test_actions_add_list_done(services, clock):
     add_child(services)
     ok = run(services, 'action add C1234 “Book a strategy meeting” owner <@U0OWNER01|jo> due friday')
-    assert ok.text.startswith(":pushpin: Action #1 (C1234 (JB)) for <@U0OWNER01>, due Fri 20 Nov 2026"), ok.text
+    assert mrkdwn(ok.text).startswith(":pushpin: Action #1 (C1234 (JB)) for <@U0OWNER01>, due Fri 20 Nov 2026"), ok.text
     general = run(services, "action add general Map hot spots with police owner <@U0OWNER02> due 2026-12-20")
     assert "Action #2 (general)" in general.text
     listing = run(services, "action list").text
@@ -261,7 +265,7 @@ def test_overdue_action_reminded_the_day_after_then_weekly(services):
     assert reminders_after(27) == 1
     assert reminders_after(28) == 2  # a week later
     (first, second) = outbox(services, "action_overdue")
-    assert first.channel == ALERT_CHANNEL and "<@U0OWNER01>" in first.text and "C1234 (JB)" in first.text
+    assert first.address == ALERT_CHANNEL and "@U0OWNER01" in first.text and "C1234 (JB)" in first.text
     run(services, "action done 1")
     meetings_job.remind_overdue_actions(services, datetime(2026, 12, 5, 9, tzinfo=UTC))
     assert len(outbox(services, "action_overdue")) == 2

@@ -5,6 +5,7 @@ itself; dateutil reads the VTIMEZONE we wrote; khal imports the channel's upload
 SMTP server (aiosmtpd) receives the emails."""
 from __future__ import annotations
 
+from handlers.slack.text import from_slack
 import io
 import re
 import shutil
@@ -405,12 +406,12 @@ def test_only_admins_and_meeting_chairs_set_up_change_or_cancel_a_series(mail_se
 def test_meeting_free_text_cannot_ping_the_channel(mail_services, slack_stub):
     svc = mail_services
     reply = run_command(svc, user_id=CHAIR_USER, channel_id=ALERT_CHANNEL, is_admin=False,
-                        text='meeting setup name="<!channel> review" location="<!here> Room <@U0SOMEONE|jo> 4" '
-                             'chair="@everyone Jo <chair@example.org>"')
+                        text=from_slack('meeting setup name="<!channel> review" location="<!here> Room <@U0SOMEONE|jo> 4" '
+                                        'chair="@everyone Jo &lt;chair@example.org&gt;"'))  # as the Slack edge hands it over
     assert reply.text.startswith(":calendar: Saved"), reply.text
     with svc.sessions() as s:
         (series,) = sm.all_series(s)
-        assert (series.name, series.spec.location) == ("channel review", "here Room jo 4")
+        assert (series.name, series.spec.location) == ("channel review", "here Room someone 4")
         assert series.spec.chair.name == "everyone Jo"
     posted = " ".join(p.get("initial_comment", "") + p.get("text", "") for p in slack_stub.posts("files.completeUploadExternal")
                       + slack_stub.posts("chat.postMessage"))

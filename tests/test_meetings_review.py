@@ -1,6 +1,8 @@
 """Defects found in review of the meetings area, each shown through the real code paths."""
 from __future__ import annotations
 
+from handlers.slack.render import blocks_of
+from handlers.slack.text import from_slack
 import json
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
@@ -34,7 +36,8 @@ def after_the_november_meeting(clock):
 
 
 def run(services, text: str, user: str = DUTY_USER):
-    return run_command(services, user_id=user, channel_id=ALERT_CHANNEL, text=text, is_admin=False)
+    """A command typed in Slack, as the Slack edge hands it to the router."""
+    return run_command(services, user_id=user, channel_id=ALERT_CHANNEL, text=from_slack(text), is_admin=False)
 
 
 def outbox(services, kind: str) -> list[Outbox]:
@@ -169,10 +172,10 @@ def test_agenda_holds_only_this_series_actions(services):
         sm.add_action(s, child=None, text="MACE only", owner="U0OWNER01", due_on=date(2026, 12, 20),
                       actor=DUTY_USER, now=datetime(2026, 11, 19, 12, tzinfo=UTC), series=mace)
     run(services, "action add general Everyone owner <@U0OWNER02> due 2026-12-20")
-    blocks = run(services, "agenda missing").blocks
+    blocks = blocks_of(run(services, "agenda missing"))
     text = json.dumps(blocks)
     assert "Monitoring only" in text and "Everyone" in text and "MACE only" not in text
-    text = json.dumps(run(services, "agenda mace").blocks)
+    text = json.dumps(blocks_of(run(services, "agenda mace")))
     assert "MACE only" in text and "Everyone" in text and "Monitoring only" not in text
 
 
@@ -182,8 +185,8 @@ def test_action_add_names_its_series_when_there_are_several(services):
     ok = run(services, 'action add general "Map hot spots" owner <@U0OWNER02> due 2026-12-20 series MACE')
     assert ok.text.startswith(":pushpin:"), ok.text
     assert "MACE" in ok.text
-    assert "Map hot spots" in json.dumps(run(services, "agenda mace").blocks)
-    assert "Map hot spots" not in json.dumps(run(services, "agenda missing").blocks)
+    assert "Map hot spots" in json.dumps(blocks_of(run(services, "agenda mace")))
+    assert "Map hot spots" not in json.dumps(blocks_of(run(services, "agenda missing")))
     bad = run(services, 'action add general "x" owner <@U0OWNER02> due 2026-12-20 series nonesuch')
     assert bad.text.startswith(":warning:") and "No single series" in bad.text
 

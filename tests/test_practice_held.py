@@ -49,8 +49,8 @@ def test_held_inline_is_linked_to_the_alert_that_asked_for_it(app, services, clo
         a = s.scalar(select(AuditRecord).where(AuditRecord.action == "meeting.held"))
         assert a.entity_id == m.id and a.after["alert_id"] == alert.id
         line = s.scalar(select(Outbox).where(Outbox.kind == "change.held"))
-    assert line.text == (f":handshake: C1 (AB): strategy meeting held Fri 20 Nov 2026 10:30 GMT, recorded by <@{DUTY_USER}>.")
-    assert line.channel == ALERT_CHANNEL and "school" not in line.text
+    assert line.text == (f":handshake: C1 (AB): strategy meeting held Fri 20 Nov 2026 10:30 GMT, recorded by @{DUTY_USER}.")  # the plain preview of the neutral message
+    assert line.address == ALERT_CHANNEL and "school" not in line.text
 
 
 def test_phrases_and_aliases_name_the_kind(app, services, clock):

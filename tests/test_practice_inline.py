@@ -245,7 +245,7 @@ def test_concern_on_the_latest_episode_with_a_note(app, services):
     [a] = audits(services, "episode.concern")
     assert a.before["cse_concern"] is False and a.after["cse_concern"] is True
     last = channel_lines(services)[-1]
-    assert last == f":pencil2: C1 (AB): record updated by <@{DUTY_USER}>."
+    assert last == f":pencil2: C1 (AB): record updated by @{DUTY_USER}."  # the plain preview
 
 
 def test_concern_on_an_earlier_episode_named_as_status_shows_it(app, services, clock):

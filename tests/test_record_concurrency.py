@@ -6,6 +6,7 @@ episode is ended once, no two episodes overlap, at most one is open, and each ac
 one channel line. The database itself refuses an overlapping episode written directly."""
 from __future__ import annotations
 
+from bot.messages import Person
 import json
 import subprocess
 import sys
@@ -113,7 +114,8 @@ def test_a_second_found_says_what_is_recorded_and_how_to_change_it(services, clo
     with pytest.raises(RuleError) as exc:
         with change(services, user="UOTHER0001") as ctx:
             records.record_found(ctx, records.require_child(ctx.session, "C1"), returned_at=clock.now)
-    assert "already returned Thu 19 Nov 2026 09:00 GMT, recorded by <@UDUTY00001>" in exc.value.message
+    assert "already returned Thu 19 Nov 2026 09:00 GMT, recorded by @UDUTY00001" in exc.value.message
+    assert Person("UDUTY00001") in exc.value.message  # the person, not a platform's mention
     assert "/missing amend" in exc.value.message
     [ep] = live_episodes(services)
     assert ep.returned_at == clock.now - timedelta(hours=1)

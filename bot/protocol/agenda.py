@@ -1,8 +1,8 @@
 """The monitoring meeting agenda, built from plain data and `now`.
 
 `build_agenda` takes the episodes (with their child), the open actions and the review
-period, and returns an `Agenda`: nine sections, each a small table. Three renderers turn it
-into Block Kit (within Slack's limits), Markdown and HTML. Children appear only by case
+period, and returns an `Agenda`: nine sections, each a small table. Two renderers here turn it
+into Markdown and HTML documents; bot/render_agenda.py makes the short posted summary. Children appear only by case
 reference and label; no names, dates of birth, police references or reasons.
 
 Which episodes each section looks at (period = [start, end), end = min(now, meeting); start is
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.messages import Person
 from bot.protocol.clock import LONG_MISSING, PERSISTENCE, count_at, counts
 from bot.protocol.config import Protocol
 from bot.protocol.words import held_meeting_word, episode_word, outcome_word, placement_word, risk_word
@@ -72,7 +73,7 @@ class Section:
     number: int
     title: str
     columns: list[str]
-    rows: list[list[str]] = field(default_factory=list)
+    rows: list[list] = field(default_factory=list)  # cells: text, or the Person who owns an action
     empty: str = "None."
     note: str = ""
 
@@ -279,7 +280,7 @@ def build_agenda(*, series: str, meeting: datetime, period_start: datetime, prev
     for a in sorted(actions, key=lambda a: (a.due_on, a.id)):
         due = a.due_on.strftime("%a %d %b %Y") + (" (overdue)" if a.due_on < today else "")
         s8.rows.append([str(a.id), who(a.child.ref, a.child.label) if a.child else "general", a.text,
-                        f"<@{a.owner_user_id}>", due])
+                        Person(a.owner_user_id), due])
     sections.append(s8)
 
     # 9. Headline figures against the previous period.
@@ -296,9 +297,10 @@ def build_agenda(*, series: str, meeting: datetime, period_start: datetime, prev
                   built_at=now, zone=zone, sections=sections)
 
 
-# -- renderers ---------------------------------------------------------------
-MAX_BLOCKS = 50
-MAX_SECTION_TEXT = 3000
+# -- renderers (documents; the posted summary is bot/render_agenda.py) ----------------------
+def cell_text(cell) -> str:
+    """A cell as document text: an action's owner (a Person) by their platform id."""
+    return cell if isinstance(cell, str) else f"@{cell.id}"
 
 
 def _md_cell(text: str) -> str:
@@ -316,7 +318,7 @@ def to_markdown(agenda: Agenda) -> str:
             continue
         lines.append("| " + " | ".join(s.columns) + " |")
         lines.append("|" + "---|" * len(s.columns))
-        lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in s.rows]
+        lines += ["| " + " | ".join(_md_cell(cell_text(c)) for c in row) + " |" for row in s.rows]
         lines.append("")
     return "\n".join(lines)
 
@@ -336,49 +338,10 @@ def to_html(agenda: Agenda) -> str:
             out.append(f"<p>{e(s.empty)}</p>")
             continue
         out.append("<table><thead><tr>" + "".join(f"<th>{e(c)}</th>" for c in s.columns) + "</tr></thead><tbody>")
-        out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in s.rows]
+        out += ["<tr>" + "".join(f"<td>{e(cell_text(c))}</td>" for c in row) + "</tr>" for row in s.rows]
         out.append("</tbody></table>")
     out.append("</body></html>")
     return "\n".join(out)
-
-
-def _slack_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _row_line(s: Section, row: list[str]) -> str:
-    cells = [c if c.startswith("<@") else _slack_escape(c) for c in row]
-    first, rest = cells[0], cells[1:]
-    details = "; ".join(f"{col.lower()}: {val}" for col, val in zip(s.columns[1:], rest, strict=True))
-    return f"• *{first}* — {details}"
-
-
-def to_blocks(agenda: Agenda, max_rows: int = 10, document_note: str = "Full agenda attached.") -> list[dict]:
-    """A Block Kit summary: at most `max_rows` lines a section, within 50 blocks and 3,000
-    characters a text. Longer sections say how many more rows the full document has."""
-    blocks: list[dict] = [
-        {"type": "header", "text": {"type": "plain_text", "text": agenda.title[:150]}},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": _slack_escape(agenda.period)[:2000]}]},
-    ]
-    for s in agenda.sections:
-        head = f"*{s.number}. {_slack_escape(s.title)}*"
-        if s.note:
-            head += f"\n{_slack_escape(s.note)}"
-        lines = [head]
-        if not s.rows:
-            lines.append(s.empty)
-        shown = 0
-        for row in s.rows[:max_rows]:
-            line = _row_line(s, row)[:500]
-            if sum(len(x) + 1 for x in lines) + len(line) > MAX_SECTION_TEXT - 80:
-                break
-            lines.append(line)
-            shown += 1
-        if shown < len(s.rows):
-            lines.append(f"_…and {len(s.rows) - shown} more. {document_note}_")
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:MAX_SECTION_TEXT]}})
-        blocks.append({"type": "divider"})
-    return blocks[:MAX_BLOCKS]
 
 
 def summary_text(agenda: Agenda) -> str:

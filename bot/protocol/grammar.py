@@ -19,7 +19,9 @@ from bot.protocol import words
 CHILD_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.\-]{0,63}$")
 # A label is initials or a pseudonym; it appears in channel lines, so no Slack markup (< > & * ` ~).
 LABEL = re.compile(r"^[\w .'\u2019()/-]{1,64}$")
-USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$|^([UW][A-Z0-9]{6,})$")
+# A person: `@id` (how the platform edges hand over someone picked from a menu) or a bare id:
+# a Slack user id or a Teams user's Entra object id.
+USER_MENTION = re.compile(r"^@?([UW][A-Z0-9]{6,}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")
 MAX_TEXT = 2000
 
 
@@ -194,9 +196,9 @@ def yes_no(value: str, what: str, example: str) -> bool:
 def user_id(value: str, example: str) -> str:
     m = USER_MENTION.match(value.strip())
     if not m:
-        raise GrammarError("Name the worker as a Slack mention (type @ and pick them) or a user ID like U012AB3CD.",
-                           example)
-    return m.group(1) or m.group(2)
+        raise GrammarError("Name the worker by mentioning them (type @ and pick them) or by their user ID "
+                           "(Slack: like U012AB3CD).", example)
+    return m.group(1)
 
 
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y")

@@ -21,20 +21,15 @@ DEFAULT_NAME = "Missing Children Monitoring Meeting"
 DEFAULT_RRULE = "FREQ=MONTHLY;BYDAY=+3TH"
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _PERSON = re.compile(r"^\s*(?P<name>[^<]*?)\s*<(?P<email>[^>]+)>\s*$")
-_SLACK_SPECIAL = re.compile(r"<!(?:subteam\^)?([^|>]*)(?:\|([^>]*))?>")  # <!channel>, <!subteam^S1|@team>
-_SLACK_REF = re.compile(r"<[@#]([^|>]*)(?:\|([^>]*))?>")  # <@U123|jo>, <#C123|general>
-_SLACK_LINK = re.compile(r"<((?:https?|mailto):[^|>]*)(?:\|[^>]*)?>")
 _AT_ALL = re.compile(r"@(?=(?:here|channel|everyone)\b)", re.IGNORECASE)
+_AT_PERSON = re.compile(r"@(?:[UW][A-Z0-9]{6,}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b")
 
 
 def neutral(text: str) -> str:
-    """Free text of a series (name, location, people's names) as plain words: no Slack markup that
-    would ping a channel or a person when the bot posts it, nothing that reads as markup in a calendar.
-    A link Slack made of a URL (an online meeting's) stays as the URL."""
-    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    text = _SLACK_LINK.sub(lambda m: m[1].removeprefix("mailto:"), text)
-    text = _SLACK_SPECIAL.sub(lambda m: (m[2] or m[1]).lstrip("@!"), text)
-    text = _SLACK_REF.sub(lambda m: (m[2] or "someone"), text)
+    """Free text of a series (name, location, people's names) as plain words (the platform edges
+    have already turned their markup into words, handlers/slack/text.py): nothing that would read
+    as a broadcast or a person picked from a menu, nothing that reads as markup in a calendar."""
+    text = _AT_PERSON.sub("someone", text)
     text = _AT_ALL.sub("", text.replace("<", "").replace(">", ""))
     return " ".join(text.split())
 

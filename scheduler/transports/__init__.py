@@ -5,24 +5,38 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scheduler.transports.base import Delivered, Transport, TransportError
-from scheduler.transports.email import EMAIL, EmailTransport
+from bot.platforms import EMAIL, SLACK
+from scheduler.transports.base import Delivered, NotPrivate, Transport, TransportError
+from scheduler.transports.email import EmailTransport
 from scheduler.transports.slack import SlackTransport
-from store.models import Outbox
 
 if TYPE_CHECKING:  # pragma: no cover
     from bot.context import Services
 
-__all__ = ["EMAIL", "Delivered", "Transport", "TransportError", "for_services", "platform_of"]
+__all__ = ["EMAIL", "Delivered", "NotPrivate", "Transport", "TransportError", "for_services", "require_private"]
 
 
 def for_services(services: "Services") -> dict[str, Transport]:
-    return {
-        "slack": SlackTransport(services.client),
-        "email": EmailTransport(services.settings.smtp_url),
-    }
+    """The transports of this process, by platform (built once per process and kept on `services`)."""
+    built = getattr(services, "_transports", None)
+    made_for = (services.client, services.settings.smtp_url)
+    if built is None or built[0] != made_for:  # (tests swap the client; a process never does)
+        built = (made_for, {
+            SLACK: SlackTransport(services.client),
+            EMAIL: EmailTransport(services.settings.smtp_url),
+        })
+        services._transports = built
+    return built[1]
 
 
-def platform_of(row: Outbox) -> str:
-    """Which transport delivers a row (the outbox will store it per row with Teams)."""
-    return "email" if row.channel == EMAIL or (row.payload or {}).get("email") else "slack"
+def require_private(services: "Services", platform: str, address: str) -> None:
+    """Details (agendas, board summaries) go only where only invited members read: ask the platform."""
+    transport = for_services(services).get(platform)
+    if transport is None:
+        raise NotPrivate(f"no {platform} transport is configured")
+    try:
+        private = transport.is_private(address)
+    except TransportError as exc:
+        raise NotPrivate(f"could not be checked as private ({exc.code})") from None
+    if not private:
+        raise NotPrivate("is a public channel")

@@ -1,13 +1,15 @@
 """What every delivery transport offers the deliverer, and the one error it raises.
 
-A transport turns one outbox row into a message on its platform (Healthchecks' shape: one small
-class per channel). It knows its platform's wire and its error codes; the deliverer
-(scheduler/delivery.py) knows the outbox, claims, retries and threads, and never a platform."""
+A transport turns one neutral message (bot/messages.py) into a message on its platform,
+rendering it at send time (Healthchecks' shape: one small class per channel). It knows its
+platform's wire and its error codes; the deliverer (scheduler/delivery.py) knows the outbox,
+claims, retries and threads, and never a platform."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.messages import Message
 from store.models import Outbox
 
 
@@ -31,7 +33,7 @@ class TransportError(Exception):
 
 @dataclass(frozen=True)
 class Delivered:
-    """Where the message landed: the platform's address (channel) and reference (Slack ts)."""
+    """Where the message landed: the platform's address (conversation) and reference (Slack ts, Teams activity id)."""
 
     address: str | None
     ref: str | None
@@ -40,11 +42,22 @@ class Delivered:
 class Transport(Protocol):
     name: str
 
-    def send(self, row: Outbox, thread_ref: str | None, broadcast: bool) -> Delivered:
-        """Deliver the row (as a reply in `thread_ref` when given); raise TransportError."""
+    def send(self, row: Outbox, message: Message, thread_ref: str | None, broadcast: bool) -> Delivered:
+        """Deliver `message` to the row's address (as a reply in `thread_ref` when given); raise TransportError."""
+
+    def update(self, address: str, ref: str, message: Message) -> None:
+        """Replace a delivered message in place (an alert after someone acted); raise TransportError."""
 
     def can_find(self, row: Outbox) -> bool:
         """Whether `find_sent` can tell if this row was already delivered."""
 
     def find_sent(self, row: Outbox, thread_ref: str | None) -> Delivered | None:
         """The row's earlier delivery, if any; raise TransportError (permanent: cannot look)."""
+
+    def is_private(self, address: str) -> bool:
+        """Whether only invited members read the address (agendas and board summaries go only there);
+        raise TransportError when it cannot be checked."""
+
+
+class NotPrivate(Exception):
+    """The address is read by anyone in the organisation (or cannot be checked): details may not go there."""

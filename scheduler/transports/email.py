@@ -5,9 +5,10 @@ import smtplib
 
 from bot import mail
 from scheduler.transports.base import Delivered, TransportError
+from bot.messages import Message
 from store.models import Outbox
 
-EMAIL = "email"  # the outbox channel of rows that are emails (payload {"email": the whole message})
+EMAIL = "email"  # the platform and address of rows that are emails (payload {"email": the whole message})
 
 
 class EmailTransport:
@@ -16,7 +17,7 @@ class EmailTransport:
     def __init__(self, smtp_url: str) -> None:
         self.smtp_url = smtp_url
 
-    def send(self, row: Outbox, thread_ref: str | None, broadcast: bool) -> Delivered:
+    def send(self, row: Outbox, message: Message, thread_ref: str | None, broadcast: bool) -> Delivered:
         message = mail.parse((row.payload or {})["email"])  # read back under the policy it was written with
         try:
             mail.send(self.smtp_url, message)
@@ -28,6 +29,12 @@ class EmailTransport:
         except (smtplib.SMTPException, OSError) as exc:
             raise TransportError(type(exc).__name__) from exc
         return Delivered(EMAIL, None)
+
+    def update(self, address: str, ref: str, message: Message) -> None:
+        raise TransportError("an email cannot be changed once sent", permanent=True)
+
+    def is_private(self, address: str) -> bool:
+        return True
 
     def can_find(self, row: Outbox) -> bool:
         return False

@@ -1,14 +1,16 @@
-"""Slack through the Web API (slack_sdk's WebClient): posts, file uploads, and finding a post by
+"""Slack through the Web API (slack_sdk's WebClient): neutral messages rendered as Block Kit at
+send time (handlers/slack/render.py), posts, updates in place, file uploads, and finding a post by
 the outbox key it carries in its message metadata."""
 from __future__ import annotations
 
-import base64
 import socket
 from datetime import timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.messages import Message
+from handlers.slack.render import mrkdwn, render
 from scheduler.transports.base import Delivered, TransportError
 from store.models import Outbox
 
@@ -24,8 +26,7 @@ TRANSIENT = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "se
 
 
 def _has_files(row: Outbox) -> bool:
-    payload = row.payload or {}
-    return bool(payload.get("file") or payload.get("files"))
+    return bool((row.message or {}).get("attachments"))
 
 
 def _header(headers, name: str) -> str | None:
@@ -67,40 +68,46 @@ class SlackTransport:
     def __init__(self, client: WebClient) -> None:
         self.client = client
 
-    def send(self, row: Outbox, thread_ref: str | None, broadcast: bool) -> Delivered:
+    def _call(self, fn, *args, **kwargs):
         try:
-            resp = self._send(row, thread_ref, broadcast)
+            return fn(*args, **kwargs)
         except SlackApiError as exc:
             raise classify(exc) from exc
         except Exception as exc:  # connection refused/reset, timeouts, DNS
             raise TransportError(type(exc).__name__, unknown=not _never_reached(exc)) from exc
-        if _has_files(row):
-            return Delivered(row.channel, None)
-        return Delivered(resp.get("channel") or row.channel, resp.get("ts"))
 
-    def _send(self, row: Outbox, thread_ts: str | None, broadcast: bool):
-        files = (row.payload or {}).get("files")
-        if files:  # several files in one upload (e.g. a meeting date's CANCEL, then the whole series)
-            return self.client.files_upload_v2(channel=row.channel, initial_comment=row.text, thread_ts=thread_ts,
-                                               file_uploads=[{"content": f["content"], "filename": f["filename"],
-                                                              "title": f.get("title") or f["filename"]} for f in files])
-        file = (row.payload or {}).get("file")
-        if file:
-            content = file["content"]
-            if file.get("encoding") == "base64":  # binary files (PNG charts) are stored as base64 text
-                content = base64.b64decode(content)
-            return self.client.files_upload_v2(channel=row.channel, content=content, filename=file["filename"],
-                                               title=file.get("title") or file["filename"], initial_comment=row.text,
-                                               thread_ts=thread_ts)
-        kwargs = {"channel": row.channel, "text": row.text,
+    def send(self, row: Outbox, message: Message, thread_ref: str | None, broadcast: bool) -> Delivered:
+        resp = self._call(self._send, row, message, thread_ref, broadcast)
+        if message.attachments:
+            return Delivered(row.address, None)
+        return Delivered(resp.get("channel") or row.address, resp.get("ts"))
+
+    def _send(self, row: Outbox, message: Message, thread_ts: str | None, broadcast: bool):
+        if message.attachments:  # one upload, the text as its comment (e.g. a CANCEL, then the whole series)
+            return self.client.files_upload_v2(
+                channel=row.address, initial_comment=mrkdwn(message.text), thread_ts=thread_ts,
+                file_uploads=[{"content": a.content, "filename": a.name, "title": a.title or a.name}
+                              for a in message.attachments])
+        text, blocks = render(message)
+        kwargs = {"channel": row.address, "text": text,
                   "metadata": {"event_type": METADATA_TYPE, "event_payload": {"key": row.key}}}
-        if row.blocks:
-            kwargs["blocks"] = row.blocks
+        if blocks:
+            kwargs["blocks"] = blocks
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
             if broadcast:
                 kwargs["reply_broadcast"] = True
         return self.client.chat_postMessage(**kwargs)
+
+    def update(self, address: str, ref: str, message: Message) -> None:
+        text, blocks = render(message)
+        self._call(self.client.chat_update, channel=address, ts=ref, text=text, blocks=blocks or [])
+
+    def is_private(self, address: str) -> bool:
+        if address[:1] not in ("C", "G"):
+            return True  # a direct message or a user
+        info = self._call(self.client.conversations_info, channel=address).get("channel") or {}
+        return bool(info.get("is_private") or info.get("is_im") or info.get("is_mpim"))
 
     def can_find(self, row: Outbox) -> bool:
         """Posts carry their key in the message metadata; files (files_upload_v2) cannot."""
@@ -118,7 +125,7 @@ class SlackTransport:
             raise TransportError(type(exc).__name__, unknown=True) from exc
 
     def _find(self, row: Outbox, thread_ts: str | None) -> Delivered | None:
-        channel = row.channel
+        channel = row.address
         if channel[:1] in ("U", "W"):  # a direct message: its history is the IM channel's
             channel = self.client.conversations_open(users=channel)["channel"]["id"]
         oldest = f"{(row.created_at - timedelta(minutes=1)).timestamp():.6f}"
