@@ -1,78 +1,38 @@
-"""`missing-bot console`: the whole bot driven from a terminal, with no Slack workspace.
+"""`missing-bot console`: the whole bot driven from a terminal, with no workspace: the text backend.
 
-Each `/missing ...` line becomes a correctly signed slash-command request dispatched into the
-same Bolt app the server uses; the bot's outbound Slack calls go through the real WebClient to
-a local stand-in (bot/slack_stub.py), and both the reply and the posts are printed. Lines can
-be piped in: `printf '/missing open\\n' | missing-bot console`."""
+Each `/missing ...` line goes through the same router as Slack and Teams (handlers/commands.py),
+as an administrator of a throw-away (or its own) database; the outbox is the same, and every
+message it holds is delivered by the text transport (scheduler/transports/text.py), which prints
+where it went and what it said. Lines can be piped in: `printf '/missing open\\n' | missing-bot console`."""
 from __future__ import annotations
 
-import json
-import re
-import secrets
 import tempfile
-import time
+from datetime import datetime
 from pathlib import Path
-from typing import TextIO
-from urllib.parse import urlencode
+from typing import Callable, TextIO
 
-from slack_bolt import BoltRequest
-from slack_sdk.signature import SignatureVerifier
-
+from bot.messages import Message, to_text
+from bot.platforms import PLATFORMS
 from bot.settings import Settings
-from bot.slack_stub import SlackStub
 
 CONSOLE_CHANNEL = "CCONSOLE01"
-EMOJI = {":rotating_light:": "🚨", ":white_check_mark:": "✅", ":memo:": "📝", ":warning:": "⚠️",
-         ":large_orange_diamond:": "🔶", ":bust_in_silhouette:": "👤", ":pencil2:": "✏️", ":no_entry:": "⛔",
-         ":grey_question:": "❔", ":alarm_clock:": "⏰", ":red_circle:": "🔴", ":calendar:": "📅",
-         ":bar_chart:": "📊", ":hourglass:": "⏳", ":repeat:": "🔁",
-         ":ballot_box_with_check:": "☑️", ":file_cabinet:": "🗄️", ":handshake:": "🤝", ":hourglass_flowing_sand:": "⏳",
-         ":information_source:": "ℹ️", ":office:": "🏢", ":pushpin:": "📌", ":round_pushpin:": "📍",
-         ":telephone_receiver:": "📞", ":wastebasket:": "🗑️", ":x:": "❌"}
-
-
-def plain(text: str) -> str:
-    """Slack mrkdwn to terminal text."""
-    text = re.sub(r"<@([A-Z0-9]+)(?:\|[^>]*)?>", r"@\1", text or "")
-    text = re.sub(r"<#([A-Z0-9]+)(?:\|([^>]*))?>", lambda m: "#" + (m.group(2) or m.group(1)), text)
-    text = re.sub(r"<(https?://[^|>]+)\|([^>]+)>", r"\2 (\1)", text)
-    for code, symbol in EMOJI.items():
-        text = text.replace(code, symbol)
-    return text.replace("*", "").replace("`", "")
-
-
-def blocks_text(blocks: list | None) -> list[str]:
-    lines: list[str] = []
-    for block in blocks or []:
-        kind = block.get("type")
-        if kind in ("section", "header"):
-            lines.append(plain((block.get("text") or {}).get("text", "")))
-            for field in block.get("fields") or []:
-                lines.append("  " + plain(field.get("text", "")))
-        elif kind == "context":
-            lines.append("  " + " ".join(plain(e.get("text", "")) for e in block.get("elements", [])))
-        elif kind == "actions":
-            lines.append("  " + " ".join(f"[{e.get('text', {}).get('text', '')}]" for e in block.get("elements", [])))
-    return [line for line in lines if line.strip()]
 
 
 class Console:
-    def __init__(self, settings: Settings, user: str, out: TextIO) -> None:
-        from bot.app import build_app
+    def __init__(self, settings: Settings, user: str, out: TextIO, clock: Callable[[], datetime] | None = None) -> None:
         from bot.context import build_services
+        from scheduler.transports.text import TextTransport
 
         self.out = out
         self.user = user
-        self.stub = SlackStub().start()
-        self.secret = secrets.token_hex(16)
-        # Everything goes to the stand-in and its own channel; nothing is emailed (SMTP_URL off).
+        # Everything goes to the terminal: the team channel is the console's; nothing is emailed.
         settings = settings.model_copy(update={
-            "slack_bot_token": "xoxb-console", "slack_signing_secret": self.secret, "slack_api_url": self.stub.url,
-            "alert_channel": CONSOLE_CHANNEL, "smtp_url": "",
+            "slack_bot_token": "", "alert_channel": CONSOLE_CHANNEL, "smtp_url": "",
             "authorized_users": [*settings.authorized_users, user], "admin_users": [*settings.admin_users, user],
         })
-        self.services = build_services(settings)
-        self.app = build_app(self.services)
+        self.services = build_services(settings, client=None, clock=clock)
+        text = TextTransport(out, names={CONSOLE_CHANNEL: "#team-channel", user: "your direct messages"})
+        self.services.transports = {platform: text for platform in PLATFORMS}
 
         def deliver_now() -> None:
             from scheduler.delivery import deliver_due
@@ -80,73 +40,35 @@ class Console:
             deliver_due(self.services)
 
         self.services.on_enqueued = deliver_now
-        self.verifier = SignatureVerifier(self.secret)
-        self.stub.take()  # auth.test at start-up
 
     def close(self) -> None:
         self.services.engine.dispose()
-        self.stub.stop()
 
     def say(self, line: str = "") -> None:
         print(line, file=self.out, flush=True)
 
-    def command(self, line: str) -> None:
+    def command(self, line: str) -> Message:
+        from handlers.commands import run_command
+
         text = line.strip()
         if text.startswith("/missing"):
             text = text[len("/missing"):].strip()
-        body = urlencode({
-            "token": "console", "team_id": "T0001", "team_domain": "console", "channel_id": CONSOLE_CHANNEL,
-            "channel_name": "console", "user_id": self.user, "user_name": "console", "command": "/missing",
-            "text": text, "api_app_id": "A0CONSOLE", "is_enterprise_install": "false",
-            "response_url": "https://hooks.slack.com/commands/T0001/1/console", "trigger_id": "1.1.console",
-        })
-        ts = str(int(time.time()))
-        headers = {"content-type": ["application/x-www-form-urlencoded"], "x-slack-request-timestamp": [ts],
-                   "x-slack-signature": [self.verifier.generate_signature(timestamp=ts, body=body)]}
-        resp = self.app.dispatch(BoltRequest(body=body, headers=headers))
-        if resp.status != 200:
-            self.say(f"(the bot answered HTTP {resp.status})")
-        elif resp.body:
-            try:
-                data = json.loads(resp.body)
-            except ValueError:
-                data = {"text": resp.body}
-            lines = blocks_text(data.get("blocks")) or [plain(data.get("text", ""))]
-            self.say("\n".join(lines))
-        self.show_calls()
+        reply = run_command(self.services, user_id=self.user, channel_id=CONSOLE_CHANNEL, text=text, is_admin=True)
+        reply = reply if isinstance(reply, Message) else Message(reply.text, form=getattr(reply, "form", None))
+        form = reply.form
+        if form is not None:
+            reply = Message(reply.text, headline=reply.headline, facts=reply.facts, notes=reply.notes)
+        self.say("\n".join(to_text(reply)))
+        if form is not None:
+            labels = [f.label for f in form.fields if f.kind != "note"]
+            self.say(f"  ↳ a form opens: {form.title} — " + "; ".join(labels))
+            self.say("    (the console cannot fill in forms: give the details inline, see /missing help)")
+        return reply
 
     def tick(self) -> None:
         from scheduler.sweep import sweep
 
         sweep(self.services, self.services.now())
-        self.show_calls()
-
-    def show_calls(self) -> None:
-        for call in self.stub.take():
-            a = call.args
-            if call.method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
-                where = a.get("channel", "")
-                where = "#team-channel" if where == self.services.settings.alert_channel else where
-                verb = {"chat.update": "updated in", "chat.postEphemeral": "only you, in"}.get(call.method, "posted to")
-                thread = " (in thread)" if a.get("thread_ts") else ""
-                self.say(f"  ↳ {verb} {where}{thread}:")
-                lines = blocks_text(a.get("blocks")) or [plain(a.get("text", ""))]
-                for line in lines:
-                    self.say("      " + line.replace("\n", "\n      "))
-            elif call.method == "views.open":
-                view = a.get("view") or {}
-                labels = [b.get("label", {}).get("text", "") for b in view.get("blocks", []) if b.get("type") == "input"]
-                self.say(f"  ↳ a form opens: {view.get('title', {}).get('text', '')} — " + "; ".join(labels))
-                self.say("    (the console cannot fill in forms: give the details inline, see /missing help)")
-            elif call.method == "files.completeUploadExternal":
-                try:
-                    titles = ", ".join(f.get("title", "") for f in json.loads(a.get("files") or "[]"))
-                except (ValueError, AttributeError):
-                    titles = "a file"
-                comment = plain(a.get("initial_comment", ""))
-                self.say(f"  ↳ a file is shared in the team channel: {titles}" + (f" — {comment}" if comment else ""))
-            elif call.method in ("conversations.open",):
-                continue
 
 
 TOUR = [
@@ -171,6 +93,8 @@ def live_database(settings: Settings) -> str:
     pending message of its database to the stand-in, so it must never share one with a real bot."""
     if settings.slack_bot_token:
         return "SLACK_BOT_TOKEN is set"
+    if getattr(settings, "teams_client_secret", ""):
+        return "TEAMS_CLIENT_SECRET is set"
     from sqlalchemy import func, inspect, select
 
     from store.db import make_engine
@@ -182,10 +106,11 @@ def live_database(settings: Settings) -> str:
             return ""
         with engine.connect() as conn:
             real = conn.execute(select(func.count()).select_from(Outbox).where(
-                Outbox.channel != CONSOLE_CHANNEL, func.substr(Outbox.channel, 1, 1).in_(["C", "G"]))).scalar()
+                Outbox.address != CONSOLE_CHANNEL, Outbox.platform != "email",
+                func.substr(Outbox.address, 1, 1).in_(["C", "G", "1", "a"]))).scalar()
     finally:
         engine.dispose()
-    return "it holds messages for a Slack channel" if real else ""
+    return "it holds messages for a team's channel" if real else ""
 
 
 def run_console(settings: Settings, *, demo: bool, user: str, stdin: TextIO, stdout: TextIO) -> int:

@@ -34,8 +34,10 @@ class Services:
     on_enqueued: Callable[[], None] = lambda: None
     # Set by bot.app.build_app: who may use the bot (bot.auth.Authorizer); None outside Slack.
     authorizer: object | None = None
-    # The delivery transports by platform (scheduler/transports.for_services builds them once).
-    _transports: dict | None = None
+    # The delivery transports by platform (scheduler/transports.for_services builds them once), or
+    # `transports`: those a backend brings (the console delivers every platform's messages as text).
+    _transports: tuple | None = None
+    transports: dict | None = None
     worker_id: str = field(default_factory=lambda: __import__("socket").gethostname() + f":{__import__('os').getpid()}")
 
     def __post_init__(self) -> None:
@@ -62,7 +64,7 @@ def build_services(settings: Settings, *, migrate: bool | None = None, client: o
     if migrate:
         upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
-    if client is None:
+    if client is None and (settings.slack_bot_token or settings.slack_app_token):
         from handlers.slack.client import make_client
 
         client = make_client(settings)

@@ -18,6 +18,8 @@ __all__ = ["EMAIL", "Delivered", "NotPrivate", "Transport", "TransportError", "f
 
 def for_services(services: "Services") -> dict[str, Transport]:
     """The transports of this process, by platform (built once per process and kept on `services`)."""
+    if services.transports is not None:  # a backend that brings its own (the console: text for every platform)
+        return services.transports
     built = getattr(services, "_transports", None)
     made_for = (services.client, services.settings.smtp_url)
     if built is None or built[0] != made_for:  # (tests swap the client; a process never does)
