@@ -60,7 +60,7 @@ def serve(mode: str, url: str, port: int) -> None:
 
     logging.disable(logging.WARNING)
     from bot.serve import create_web_app
-    from bot.slack_stub import SlackStub
+    from tests.slack_stub import SlackStub
 
     stub = SlackStub().start()
     client = WebClient(token="xoxb-bench", base_url=stub.url)
@@ -243,7 +243,7 @@ def measure_sweep(url: str) -> float:
 
     from bot.context import build_services
     from bot.settings import Settings
-    from bot.slack_stub import SlackStub
+    from tests.slack_stub import SlackStub
     from scheduler.sweep import sweep
 
     logging.disable(logging.WARNING)

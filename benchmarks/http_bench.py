@@ -95,7 +95,7 @@ def serve(mode: str, url: str, port: int) -> None:
 
     logging.disable(logging.WARNING)
     from bot.serve import create_web_app
-    from bot.slack_stub import SlackStub
+    from tests.slack_stub import SlackStub
 
     stub = SlackStub().start()
     client = WebClient(token="xoxb-bench", base_url=stub.url)

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 
 from bot.context import Services, build_services
 from bot.settings import Settings
-from bot.slack_stub import SlackStub
+from tests.slack_stub import SlackStub
 from store.db import upgrade
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"

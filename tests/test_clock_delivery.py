@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from slack_sdk import WebClient
 
-from bot.slack_stub import Failure
+from tests.slack_stub import Failure
 from scheduler.delivery import GIVE_UP_AFTER, SENDING_TIMEOUT, claim_next, deliver_due
 from store.alerts import health
 from store.outbox import enqueue

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from slack_sdk import WebClient
 
-from bot.slack_stub import Failure
+from tests.slack_stub import Failure
 from scheduler.delivery import UNCHECKED, UNKNOWN, deliver_due
 from store.outbox import enqueue
 from tests.clock_helpers import outbox
