@@ -37,3 +37,54 @@ def test_downgrade_and_upgrade_again(db_url):
     cfg = alembic_config(db_url)
     command.downgrade(cfg, "base")
     command.upgrade(cfg, "head")
+
+
+def test_0011_moves_queued_slack_rows_to_neutral_messages(db_url):
+    """Rows queued before the neutral outbox are delivered after it: their Slack text becomes a
+    neutral message (people as people, Slack's escapes undone), an alert's row names its alert,
+    a file stays a file, an email stays an email."""
+    import json
+    from datetime import datetime, timezone
+
+    from sqlalchemy import text
+
+    from bot.messages import Message, Person
+
+    cfg = alembic_config(db_url)
+    engine = create_engine(db_url)
+    now = datetime(2026, 11, 28, 9, tzinfo=timezone.utc)
+    command.downgrade(cfg, "0010")
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO children (id, child_ref, label, gender, looked_after, placement_type, out_of_area, "
+                       "created_at, updated_at) VALUES (1, 'C1', 'AB', 'unknown', false, 'other', false, :n, :n)"),
+                  {"n": now})
+        c.execute(text("INSERT INTO alerts (id, key, rule, variant, child_id, due_at, created_at) "
+                       "VALUES (7, 'long_missing:ep:1:24h', 'long_missing', '24h', 1, :n, :n)"), {"n": now})
+        rows = [
+            ("alert:long_missing:ep:1:24h", "alert.long_missing", "C0ALERTS01", "Missing for 24 hours: C1 (AB)", None),
+            ("change:x", "change.reported", "C0ALERTS01", ":rotating_light: C1 reported by <@U0DUTY001> at &lt;home&gt;", None),
+            ("mail:x", "meeting.email", "email", "Invite", json.dumps({"email": "Subject: Invite\n\nbody"})),
+            ("file:x", "figures.export", "U0ADMIN01", "Export",
+             json.dumps({"file": {"filename": "a.csv", "content": "x,y\n", "title": "Export"}})),
+        ]
+        for key, kind, channel, body, payload in rows:
+            c.execute(text("INSERT INTO outbox (key, kind, channel, text, blocks, payload, status, attempts, created_at, "
+                           "next_attempt_at) VALUES (:k, :kind, :ch, :t, :b, :p, 'pending', 0, :n, :n)"),
+                      {"k": key, "kind": kind, "ch": channel, "t": body, "b": json.dumps([{"type": "divider"}]),
+                       "p": payload, "n": now})
+    command.upgrade(cfg, "head")
+    with engine.connect() as c:
+        got = {r.key: r for r in c.execute(text("SELECT key, platform, address, message, alert_id, payload FROM outbox"))}
+    engine.dispose()
+
+    def msg(key):
+        m = got[key].message
+        return Message.from_json(m if isinstance(m, dict) else json.loads(m))
+
+    assert got["alert:long_missing:ep:1:24h"].alert_id == 7
+    change = msg("change:x")
+    assert Person("U0DUTY001") in change.text and "at <home>" in change.text.plain()
+    assert (got["mail:x"].platform, got["mail:x"].address) == ("email", "email")
+    assert (got["change:x"].platform, got["change:x"].address) == ("slack", "C0ALERTS01")
+    [attached] = msg("file:x").attachments
+    assert (attached.name, attached.content, attached.media_type) == ("a.csv", b"x,y\n", "text/csv")

@@ -14,7 +14,9 @@ User and conversation id columns widen (a Teams conversation id is over 100 char
 object id 36). On SQLite lengths are not enforced, so only PostgreSQL is altered (a batch rebuild
 of `episodes` or `audit_log` on SQLite would drop their triggers).
 """
+import base64
 import json
+import mimetypes
 import re
 
 from alembic import op
@@ -73,8 +75,16 @@ def upgrade() -> None:
         payload = row.payload if isinstance(row.payload, dict) or row.payload is None else json.loads(row.payload)
         platform = "email" if row.address == "email" or (payload or {}).get("email") else "slack"
         alert_key = row.key.split(":", 1)[1] if row.key.startswith(("alert:", "alert-dm:")) else None
-        values = {"platform": platform, "message": {"text": neutral(row.text), "visibility": "channel"},
-                  "alert_id": alerts.get(alert_key)}
+        message = {"text": neutral(row.text), "visibility": "channel"}
+        files = (payload or {}).get("files") or ([payload["file"]] if (payload or {}).get("file") else [])
+        if files:  # files move into the neutral message as attachments (see store/outbox.py)
+            message["attachments"] = [{
+                "name": f["filename"], "title": f.get("title") or f["filename"],
+                "media_type": mimetypes.guess_type(f["filename"])[0] or "application/octet-stream",
+                "content": f["content"] if f.get("encoding") == "base64"
+                else base64.b64encode(f["content"].encode("utf-8")).decode("ascii")} for f in files]
+            payload = {k: v for k, v in payload.items() if k not in ("file", "files")} or None
+        values = {"platform": platform, "message": message, "alert_id": alerts.get(alert_key), "payload": payload}
         bind.execute(sa.update(outbox).where(outbox.c.id == row.id).values(**values))
     with op.batch_alter_table("outbox") as b:
         b.drop_column("blocks")
