@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.messages import Person
-from bot.protocol.clock import LONG_MISSING, PERSISTENCE, count_at, counts
+from bot.protocol.clock import LONG_MISSING, PERSISTENCE, count_at, counts, ri_deadline, ri_overdue
 from bot.protocol.config import Protocol
 from bot.protocol.words import held_meeting_word, episode_word, outcome_word, placement_word, risk_word
 from bot.render import duration, local, who
@@ -115,7 +115,7 @@ def _ri_status(e: EpisodeInfo, now: datetime, protocol: Protocol) -> str:
         return "still away" if e.episode_type == "away" else "still missing"
     if e.ri_outcome:
         return e.ri_outcome
-    return "overdue" if now >= e.returned_at + timedelta(hours=protocol.interview_hours) else "due"
+    return "overdue" if ri_overdue(e.returned_at, protocol, now) else "due"
 
 
 def persistence_crossings(episodes: list[EpisodeInfo], start: datetime, end: datetime,
@@ -151,7 +151,7 @@ def headline(episodes: list[EpisodeInfo], start: datetime, end: datetime, now: d
     long_h = protocol.long_missing_hours[0] if protocol.long_missing_hours else 24
     returned = [e for e in episodes if e.returned_at and start <= e.returned_at < end]
     in_time = [e for e in returned if e.ri_outcome == "completed" and e.ri_at
-               and e.ri_at <= e.returned_at + timedelta(hours=protocol.interview_hours)]
+               and e.ri_at <= ri_deadline(e.returned_at, protocol)]
     return {
         "Episodes started": len(started),
         "of which away from placement": sum(1 for e in started if e.episode_type == "away"),
@@ -231,7 +231,7 @@ def build_agenda(*, series: str, meeting: datetime, period_start: datetime, prev
     pending = [e for e in episodes if e.returned_at and e.returned_at >= previous_start and not e.ri_outcome
                and e.returned_at <= now]
     for e in sorted(pending, key=lambda e: e.returned_at):
-        deadline = e.returned_at + timedelta(hours=protocol.interview_hours)
+        deadline = ri_deadline(e.returned_at, protocol)
         status = f"overdue by {duration(now - deadline)}" if now >= deadline else f"due in {duration(deadline - now)}"
         s4.rows.append([who(e.child.ref, e.child.label), at(e.returned_at), at(deadline), status])
     sections.append(s4)

@@ -80,7 +80,13 @@ def counts(ep, protocol: Protocol, rule: str | None = None) -> bool:
 
 # -- return interviews -----------------------------------------------------------------------
 def ri_deadline(returned_at: datetime, protocol: Protocol) -> datetime:
+    """The return interview deadline: `interview_hours` elapsed hours after the return."""
     return returned_at + timedelta(hours=protocol.interview_hours)
+
+
+def ri_overdue(returned_at: datetime, protocol: Protocol, now: datetime) -> bool:
+    """Overdue from the deadline's instant on (when the clock's overdue alert fires)."""
+    return now >= ri_deadline(returned_at, protocol)
 
 
 def interview_due(ep: Ep, protocol: Protocol, now: datetime) -> list[Due]:
