@@ -86,7 +86,7 @@ def serve(mode: str, url: str, port: int) -> None:
                 ack({"response_type": "ephemeral", "text": f"ok {row[1] if row else '-'}"})
         web = plain_web_app(app)
     else:
-        from bot.app import build_app
+        from handlers.slack.app import build_app
         from bot.context import build_services
         from bot.settings import Settings
         from scheduler.jobs import start_scheduler

@@ -109,7 +109,7 @@ def serve(mode: str, url: str, port: int) -> None:
         services = None
         web = create_web_app(type("S", (), {"engine": None})(), app)
     else:
-        from bot.app import build_app
+        from handlers.slack.app import build_app
         from bot.context import build_services
         from bot.settings import Settings
 

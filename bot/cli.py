@@ -42,7 +42,7 @@ def _slack_start_error(exc: BaseException, settings) -> SettingsError | None:
 
 
 def _build_app(services):
-    from bot.app import build_app
+    from handlers.slack.app import build_app
 
     sdk_log = logging.getLogger("slack_sdk.web.base_client")
     level = sdk_log.level

@@ -32,7 +32,7 @@ class Services:
     # Called after a transaction that enqueued messages commits; entry points set it to
     # deliver now (console, tests) or to wake a background deliverer (serve, run).
     on_enqueued: Callable[[], None] = lambda: None
-    # Set by bot.app.build_app: who may use the bot (bot.auth.Authorizer); None outside Slack.
+    # Set by handlers.slack.app.build_app: who may use the bot (bot.auth.Authorizer); None outside Slack.
     authorizer: object | None = None
     # The delivery transports by platform (scheduler/transports.for_services builds them once), or
     # `transports`: those a backend brings (the console delivers every platform's messages as text).

@@ -17,7 +17,7 @@ MANAGER_REFUSAL = ":no_entry: Only team managers (MANAGER_USERS) and administrat
 def audit_trail(ctx: Ctx, args: str) -> Reply:
     from sqlalchemy import select
 
-    from bot.safety import neutralise
+    from bot.messages import Person, join
     from store.models import Child
     from store.privacy import _audit_about
 
@@ -34,12 +34,12 @@ def audit_trail(ctx: Ctx, args: str) -> Reply:
     if child is None:
         raise UserError(f"I don't know {ref}.", EXAMPLE)
     rows = _audit_about(ctx.session, child)
-    lines = [f"*Audit trail of {neutralise(child.child_ref)}* ({len(rows)} change(s), newest last)"]
+    lines = [f"*Audit trail of {child.child_ref}* ({len(rows)} change(s), newest last)"]
     for r in rows[-LIMIT:]:
         changed = ", ".join(sorted((r.after or {}).keys()))
-        actor = f"<@{r.actor}>" if r.actor[:1] in "UW" and r.actor.isalnum() else neutralise(r.actor)
-        lines.append(f"• {local(r.at, ctx.zone)} {actor} {r.action} {r.entity} {r.entity_id or ''}"
-                     + (f": {neutralise(changed)}" if changed else ""))
+        actor = Person(r.actor) if r.actor[:1] in "UW" and r.actor.isalnum() else r.actor
+        lines.append(f"• {local(r.at, ctx.zone)} " + actor + f" {r.action} {r.entity} {r.entity_id or ''}"
+                     + (f": {changed}" if changed else ""))
     if len(rows) > LIMIT:
         lines.insert(1, f"_(the last {LIMIT}; `missing-bot sar {ref}` on the server gives all of it)_")
-    return Reply("\n".join(lines))
+    return Reply(join(lines))

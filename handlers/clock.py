@@ -3,36 +3,38 @@
 The interview and meeting buttons open forms: the outcome with who held it and what the child
 said; the meeting's kind and the time it was actually held (not the time of the click).
 
-Buttons carry the alert's id. Every change runs in one transaction with an audit record, then
-every posted copy of the alert (team channel and the worker's DM) is updated in place with
-chat.update, so the channel shows who acted and the buttons that are no longer needed go."""
+Buttons carry the alert's id; each handler here takes (ctx, value) and returns a neutral reply
+or form (handlers/commands.py routes them). Every change runs in one transaction with an audit
+record and marks the alert changed, so every posted copy (team channel and the worker's DM) is
+re-rendered: the channel shows who acted and the buttons that are no longer needed go."""
 from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
 
-from slack_sdk.errors import SlackApiError
-from sqlalchemy import select
-
-from bot.context import Ctx, Services
+from bot.context import Ctx
+from bot.messages import Field, Form, Person, Place, join
 from bot.protocol import clock as rules
 from bot.protocol import words
 from bot.protocol.councils import COUNCIL_NOTIFY
 from bot.protocol.rules import RuleError
 from bot.render import duration, local, who
-from bot.render_alerts import ACK, RECORD_RI, STRATEGY_HELD, render_alert
+from bot.render_alerts import ACK, RECORD_RI, STRATEGY_HELD
 from handlers import modals
-from handlers.registry import Reply, subcommand
+from handlers.registry import Reply, field_error, subcommand
 from store import alerts, records
 from store.audit import audit
 from store.councils import notified_audit
-from store.models import Child, Episode, Outbox
+from store.models import Child, Episode
 
 log = logging.getLogger(__name__)
 
-RI_CALLBACK = "alert_ri_modal"
-HELD_CALLBACK = "alert_held_modal"
+RI_FORM = "alert_ri_modal"
+HELD_FORM = "alert_held_modal"
+RI_CALLBACK, HELD_CALLBACK = RI_FORM, HELD_FORM
+# What to use when a platform cannot open an alert's form.
+INSTEAD = {RI_FORM: "`/missing interview <child-ref> completed|declined|voided`",
+           HELD_FORM: "`/missing held <child-ref> strategy|ipm|discussion at <when>`"}
 STALE_SWEEP_MINUTES = 5
 
 
@@ -58,285 +60,157 @@ def health(ctx: Ctx, rest: str) -> Reply:
     else:
         lines.append("Oldest undelivered: none, everything is delivered")
     for channel, error, n in h.recent_failures:
-        target = f"<@{channel}>" if channel[:1] in "UW" else f"<#{channel}>"
-        lines.append(f":x: {n} failed to {target}: `{error}`")
+        target = Person(channel) if channel[:1] in "UW" else Place(channel)
+        lines.append(f":x: {n} failed to " + target + f": `{error}`")
     for error, n in h.unchecked:
         lines.append(f":warning: {n} message(s) {error.split(': ', 1)[0]} after an unknown outcome "
                      f"(`{error.split(': ', 1)[-1]}`): add the `channels:history`, `groups:history` and `im:history` "
                      "scopes so the bot can look before posting again.")
-    return Reply("\n".join(lines))
+    return Reply(join(lines))
 
 
 # -- shared ----------------------------------------------------------------------------------
-def _refresh(services: Services, alert_id: int, clicked: tuple[str, str] | None = None) -> None:
-    """Update every posted copy of the alert in place: update rows in the outbox, delivered by the
-    deliverer (never a Web API call inside the button's 3 seconds)."""
-    with services.sessions.begin() as s:
-        queued = alerts.queue_refresh(s, alert_id, services.now())
-    if queued:
-        services.on_enqueued()
+def changed(ctx: Ctx, alert_id: int) -> None:
+    """The alert changed: every posted copy is re-rendered as it is now, by update rows in the
+    outbox written in this transaction (delivered after the answer, never inside it)."""
+    alerts.queue_refresh(ctx.session, alert_id, ctx.now)
 
 
-def _clicked(body: dict) -> tuple[str, str] | None:
-    container = body.get("container") or {}
-    channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
-    ts = (body.get("message") or {}).get("ts") or container.get("message_ts")
-    return (channel, ts) if channel and ts else None
-
-
-def _alert_id(body: dict) -> int | None:
+def _alert(ctx: Ctx, value) -> alerts.Alert | None:
     try:
-        return int(body["actions"][0]["value"])
-    except (KeyError, IndexError, TypeError, ValueError):
+        return ctx.session.get(alerts.Alert, int(value))
+    except (TypeError, ValueError):
         return None
 
 
-def _ephemeral(services: Services, body: dict, user: str, text: str) -> None:
-    where = _clicked(body)
+def _form_alert_id(meta: str) -> int | None:
+    """The alert an alert's form was opened from (its metadata), or None."""
     try:
-        if where:
-            services.client.chat_postEphemeral(channel=where[0], user=user, text=text)
-        else:
-            services.client.chat_postMessage(channel=user, text=text)
-    except SlackApiError:
-        pass
-
-
-def ri_modal(alert: alerts.Alert, child: Child, episode: Episode, now: datetime, zone, protocol) -> dict:
-    due = rules.ri_deadline(episode.returned_at, protocol)
-    options = [{"text": {"type": "plain_text", "text": o.capitalize()}, "value": o}
-               for o in ("completed", "declined", "voided")]
-    return {
-        "type": "modal", "callback_id": RI_CALLBACK, "private_metadata": json.dumps({"alert": alert.id}),
-        "title": {"type": "plain_text", "text": "Return interview"},
-        "submit": {"type": "plain_text", "text": "Record"}, "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
-            {"type": "context", "elements": [{"type": "mrkdwn", "text":
-             f"{who(child.child_ref, child.label)}: returned {local(episode.returned_at, zone)}, due by {local(due, zone)}"}]},
-            {"type": "input", "block_id": "outcome", "label": {"type": "plain_text", "text": "Outcome"},
-             "element": {"type": "static_select", "action_id": "value", "options": options,
-                         "initial_option": options[0]}},
-            {"type": "input", "block_id": "at", "label": {"type": "plain_text", "text": "When"},
-             "element": {"type": "datetimepicker", "action_id": "value", "initial_date_time": int(now.timestamp())}},
-            {"type": "input", "block_id": "by", "optional": True, "label": {"type": "plain_text", "text": "By (name or service)"},
-             "element": {"type": "plain_text_input", "action_id": "value", "max_length": 100}},
-            *modals.interview_blocks(protocol),
-            *modals.practice_blocks(protocol, episode),
-        ],
-    }
-
-
-def held_modal(alert: alerts.Alert, child: Child, now: datetime, zone) -> dict:
-    asks = records.asks_for(alert)
-    initial = "ipm" if asks == {"ipm"} else "strategy"
-    options = [{"text": {"type": "plain_text", "text": words.HELD_MEETING_WORDS[k].capitalize()}, "value": k}
-               for k in words.HELD_MEETING_KINDS]
-    return {
-        "type": "modal", "callback_id": HELD_CALLBACK, "private_metadata": json.dumps({"alert": alert.id}),
-        "title": {"type": "plain_text", "text": "Meeting held"},
-        "submit": {"type": "plain_text", "text": "Record"}, "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
-            {"type": "context", "elements": [{"type": "mrkdwn", "text":
-             f"{who(child.child_ref, child.label)}: alert of {local(alert.due_at, zone)}"}]},
-            {"type": "input", "block_id": "kind", "label": {"type": "plain_text", "text": "Meeting"},
-             "element": {"type": "static_select", "action_id": "value", "options": options,
-                         "initial_option": options[words.HELD_MEETING_KINDS.index(initial)]}},
-            {"type": "input", "block_id": "at", "label": {"type": "plain_text", "text": "When was it held?"},
-             "element": {"type": "datetimepicker", "action_id": "value", "initial_date_time": int(now.timestamp())}},
-            {"type": "input", "block_id": "note", "optional": True,
-             "label": {"type": "plain_text", "text": "Note (who attended, decisions; private)"},
-             "element": {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 1000}},
-        ],
-    }
-
-
-def _state(values: dict, block: str) -> dict:
-    return (values.get(block) or {}).get("value") or {}
-
-
-# -- Bolt listeners -------------------------------------------------------------------------
-def _open_form(services: Services, client, body: dict, user: str, alert_id: int | None, view: dict,
-               instead: str) -> None:
-    """Open an alert's form; when Slack will not, tell the user the command that does the same."""
-    try:
-        client.views_open(trigger_id=body.get("trigger_id"), view=view)
-    except SlackApiError as exc:
-        log.warning("alert %s: views.open refused: %s", alert_id, exc.response.get("error"))
-        _ephemeral(services, body, user, f":warning: Slack would not open the form. Use {instead}.")
-
-
-def _form_alert_id(view: dict) -> int | None:
-    """The alert an alert's form was opened from (its private metadata), or None."""
-    try:
-        return int(json.loads(view.get("private_metadata") or "{}")["alert"])
+        return int(json.loads(meta or "{}")["alert"])
     except (KeyError, TypeError, ValueError):
         return None
 
 
-def register_actions(app, services: Services) -> None:
-    def _button(body: dict, change) -> None:
-        """The preamble and ending the buttons share: the alert the button carries, one transaction
-        with `change(session, alert, user, now)`, then every copy of the alert updated in place."""
-        user, alert_id = body["user"]["id"], _alert_id(body)
-        if alert_id is None:
-            return
-        now = services.now()
-        with services.sessions.begin() as s:
-            alert = s.get(alerts.Alert, alert_id)
-            if alert is None:
-                return
-            change(s, alert, user, now)
-        _refresh(services, alert_id, _clicked(body))
+def ri_form(alert: alerts.Alert, child: Child, episode: Episode, now, zone, protocol) -> Form:
+    due = rules.ri_deadline(episode.returned_at, protocol)
+    return Form(RI_FORM, "Return interview", [
+        Field("about", "note", f"{who(child.child_ref, child.label)}: returned {local(episode.returned_at, zone)}, "
+                               f"due by {local(due, zone)}"),
+        Field("outcome", "choice", "Outcome", [(o, o.capitalize()) for o in ("completed", "declined", "voided")],
+              required=True, initial="completed"),
+        Field("at", "datetime", "When", required=True, initial=now),
+        Field("by", "text", "By (name or service)", max_length=100),
+        *modals.interview_fields(protocol),
+        *modals.practice_fields(protocol, episode),
+    ], submit="Record", meta=json.dumps({"alert": alert.id}))
 
-    def _acknowledge(s, alert, user, now) -> None:
-        if alerts.acknowledge(s, alert.id, user, now):  # False when someone pressed first
-            after = {"rule": alert.rule, "acknowledged_at": now.isoformat()}
-            if alert.rule == COUNCIL_NOTIFY:  # who told whom and when
-                after["notified"] = notified_audit(alert)
-            audit(s, actor=user, action="council.notified" if alert.rule == COUNCIL_NOTIFY else "alert.acknowledge",
-                  entity="alert", entity_id=alert.id, now=now, after=after)
 
-    @app.action(ACK)
-    def acknowledge(ack, body):
-        ack()
-        _button(body, _acknowledge)
+def held_form(alert: alerts.Alert, child: Child, now, zone) -> Form:
+    asks = records.asks_for(alert)
+    initial = "ipm" if asks == {"ipm"} else "strategy"
+    return Form(HELD_FORM, "Meeting held", [
+        Field("about", "note", f"{who(child.child_ref, child.label)}: alert of {local(alert.due_at, zone)}"),
+        Field("kind", "choice", "Meeting", [(k, words.HELD_MEETING_WORDS[k].capitalize()) for k in words.HELD_MEETING_KINDS],
+              required=True, initial=initial),
+        Field("at", "datetime", "When was it held?", required=True, initial=now),
+        Field("note", "multiline", "Note (who attended, decisions; private)", max_length=1000),
+    ], submit="Record", meta=json.dumps({"alert": alert.id}))
 
-    @app.action(STRATEGY_HELD)
-    def strategy_held(ack, body, client):
-        """Opens the form that asks when the meeting was held (and which kind, and a note)."""
-        ack()
-        user, alert_id = body["user"]["id"], _alert_id(body)
-        with services.sessions() as s:
-            alert = s.get(alerts.Alert, alert_id) if alert_id is not None else None
-            child = s.get(Child, alert.child_id) if alert else None
-            if child is None:
-                return
-            done = records.held_for_alert(s, alert.id)
-            if done:
-                m = done[0]
-                _ephemeral(services, body, user, f":information_source: Already recorded: "
-                                                 f"{words.HELD_MEETING_WORDS.get(m.kind, m.kind)} held "
-                                                 f"{local(m.held_at, services.zone)} by <@{m.recorded_by}>.")
-                view = None
-            else:
-                view = held_modal(alert, child, services.now(), services.zone)
-        if view is None:
-            _refresh(services, alert_id, _clicked(body))
-            return
-        _open_form(services, client, body, user, alert_id, view,
-                   "`/missing held <child-ref> strategy|ipm|discussion at <when>`")
 
-    @app.view(HELD_CALLBACK)
-    def held_submitted(ack, body, view):
-        user = body["user"]["id"]
-        values = (view.get("state") or {}).get("values") or {}
-        alert_id = _form_alert_id(view)
-        if alert_id is None:
-            ack()
-            return
-        kind = (_state(values, "kind").get("selected_option") or {}).get("value")
-        stamp = _state(values, "at").get("selected_date_time")
-        note = " ".join((_state(values, "note").get("value") or "").split())
-        if kind not in words.HELD_MEETING_KINDS:
-            ack(response_action="errors", errors={"kind": "Choose strategy meeting, IPM or strategy discussion."})
-            return
-        if stamp is None:
-            ack(response_action="errors", errors={"at": "Give the date and time the meeting was held."})
-            return
-        if len(note) > 1000:
-            ack(response_action="errors", errors={"note": "The note is too long (at most 1000 characters)."})
-            return
-        try:
-            with services.sessions.begin() as s:
-                alert = s.get(alerts.Alert, alert_id)
-                child = s.get(Child, alert.child_id) if alert else None
-                if child is None:
-                    ack()
-                    return
-                done = records.held_for_alert(s, alert.id)
-                if done:  # sent twice, or recorded by someone else while this form was open
-                    ack(response_action="errors", errors={"at": (
-                        f"Already recorded: {words.HELD_MEETING_WORDS.get(done[0].kind, done[0].kind)} held "
-                        f"{local(done[0].held_at, services.zone)}. Use /missing held for another meeting.")[:150]})
-                    return
-                ctx = Ctx(services=services, session=s, user_id=user, channel_id="", now=services.now(),
-                          is_admin=services.settings.is_admin(user))
-                records.record_held(ctx, child, kind=kind, held_at=datetime.fromtimestamp(int(stamp), timezone.utc),
-                                    note=note, alert=alert, example="the time the meeting was held, up to now")
-        except RuleError as exc:
-            ack(response_action="errors", errors={"at": exc.message[:150]})
-            return
-        ack()
-        services.on_enqueued()
-        _refresh(services, alert_id)
+# -- the buttons: (ctx, value) -> reply, form or None -------------------------------------------
+def acknowledge(ctx: Ctx, value: str) -> None:
+    alert = _alert(ctx, value)
+    if alert is None:
+        return None
+    if alerts.acknowledge(ctx.session, alert.id, ctx.user_id, ctx.now):  # False when someone pressed first
+        after = {"rule": alert.rule, "acknowledged_at": ctx.now.isoformat()}
+        if alert.rule == COUNCIL_NOTIFY:  # who told whom and when
+            after["notified"] = notified_audit(alert)
+        audit(ctx.session, actor=ctx.user_id,
+              action="council.notified" if alert.rule == COUNCIL_NOTIFY else "alert.acknowledge",
+              entity="alert", entity_id=alert.id, now=ctx.now, after=after)
+    changed(ctx, alert.id)
+    return None
 
-    @app.action(RECORD_RI)
-    def record_ri(ack, body, client):
-        ack()
-        user, alert_id = body["user"]["id"], _alert_id(body)
-        with services.sessions() as s:
-            alert = s.get(alerts.Alert, alert_id) if alert_id is not None else None
-            episode = s.get(Episode, alert.episode_id) if alert and alert.episode_id else None
-            child = s.get(Child, alert.child_id) if alert else None
-            if episode is None or child is None or episode.returned_at is None:
-                return
-            if episode.ri_outcome:
-                _ephemeral(services, body, user, f":information_source: The return interview is already recorded as "
-                                                 f"{episode.ri_outcome} ({local(episode.ri_at, services.zone)}).")
-                return
-            view = ri_modal(alert, child, episode, services.now(), services.zone, services.protocol)
-        _open_form(services, client, body, user, alert_id, view,
-                   "`/missing interview <child-ref> completed|declined|voided`")
 
-    @app.view(RI_CALLBACK)
-    def ri_submitted(ack, body, view):
-        user = body["user"]["id"]
-        values = (view.get("state") or {}).get("values") or {}
-        alert_id = _form_alert_id(view)
-        if alert_id is None:
-            ack()
-            return
-        outcome = (_state(values, "outcome").get("selected_option") or {}).get("value")
-        stamp = _state(values, "at").get("selected_date_time")
-        by = (_state(values, "by").get("value") or "").strip()[:100]
-        try:
-            details = modals.interview_from(values, by)
-            practice = modals.practice_from(values, services.protocol)
-        except modals.FieldError as exc:
-            ack(response_action="errors", errors=exc.errors)
-            return
-        if outcome not in ("completed", "declined", "voided"):
-            ack(response_action="errors", errors={"outcome": "Choose completed, declined or voided."})
-            return
-        if stamp is None:
-            ack(response_action="errors", errors={"at": "Give the date and time of the interview."})
-            return
-        try:
-            with services.sessions.begin() as s:
-                alert = s.get(alerts.Alert, alert_id)
-                child = s.get(Child, alert.child_id) if alert else None
-                if child is None:
-                    ack()
-                    return
-                # The outcome of the episode this alert is about, even when the child has had a later one.
-                episode = s.get(Episode, alert.episode_id) if alert.episode_id else None
-                if episode is None:
-                    ack()
-                    return
-                if episode.ri_outcome:  # recorded by someone else while this form was open
-                    ack(response_action="errors", errors={"outcome": (
-                        f"The return interview is already recorded as {episode.ri_outcome} "
-                        f"({local(episode.ri_at, services.zone)}).")[:150]})
-                    return
-                ctx = Ctx(services=services, session=s, user_id=user, channel_id="", now=services.now(),
-                          is_admin=services.settings.is_admin(user))
-                records.record_interview(ctx, child, outcome=outcome, episode=episode,
-                                         at=datetime.fromtimestamp(int(stamp), timezone.utc), by=by,
-                                         details=details, practice=practice)
-        except RuleError as exc:
-            block = "offered" if "offered" in exc.message else "at"
-            ack(response_action="errors", errors={block: exc.message[:150]})
-            return
-        ack()
-        services.on_enqueued()
-        _refresh(services, alert_id)
+def strategy_held(ctx: Ctx, value: str) -> Reply | Form | None:
+    """Opens the form that asks when the meeting was held (and which kind, and a note)."""
+    alert = _alert(ctx, value)
+    child = ctx.session.get(Child, alert.child_id) if alert else None
+    if child is None:
+        return None
+    done = records.held_for_alert(ctx.session, alert.id)
+    if done:
+        m = done[0]
+        changed(ctx, alert.id)
+        return Reply(f":information_source: Already recorded: {words.HELD_MEETING_WORDS.get(m.kind, m.kind)} held "
+                     f"{local(m.held_at, ctx.zone)} by " + Person(m.recorded_by) + ".")
+    return held_form(alert, child, ctx.now, ctx.zone)
+
+
+def record_ri(ctx: Ctx, value: str) -> Reply | Form | None:
+    alert = _alert(ctx, value)
+    episode = ctx.session.get(Episode, alert.episode_id) if alert and alert.episode_id else None
+    child = ctx.session.get(Child, alert.child_id) if alert else None
+    if episode is None or child is None or episode.returned_at is None:
+        return None
+    if episode.ri_outcome:
+        return Reply(f":information_source: The return interview is already recorded as "
+                     f"{episode.ri_outcome} ({local(episode.ri_at, ctx.zone)}).")
+    return ri_form(alert, child, episode, ctx.now, ctx.zone, ctx.protocol)
+
+
+# -- the forms: (ctx, values, meta) -> reply or None; problems as field errors ----------------
+def held_submitted(ctx: Ctx, values: dict, meta: str) -> None:
+    alert = ctx.session.get(alerts.Alert, _form_alert_id(meta) or 0)
+    kind = values.get("kind")
+    held_at = values.get("at")
+    note = " ".join((values.get("note") or "").split())
+    if kind not in words.HELD_MEETING_KINDS:
+        raise field_error("kind", "Choose strategy meeting, IPM or strategy discussion.")
+    if held_at is None:
+        raise field_error("at", "Give the date and time the meeting was held.")
+    if len(note) > 1000:
+        raise field_error("note", "The note is too long (at most 1000 characters).")
+    child = ctx.session.get(Child, alert.child_id) if alert else None
+    if child is None:
+        return None
+    done = records.held_for_alert(ctx.session, alert.id)
+    if done:  # sent twice, or recorded by someone else while this form was open
+        raise field_error("at", (f"Already recorded: {words.HELD_MEETING_WORDS.get(done[0].kind, done[0].kind)} held "
+                                 f"{local(done[0].held_at, ctx.zone)}. Use /missing held for another meeting.")[:150])
+    try:
+        records.record_held(ctx, child, kind=kind, held_at=held_at, note=note, alert=alert,
+                            example="the time the meeting was held, up to now")
+    except RuleError as exc:
+        raise field_error("at", exc.message[:150]) from None
+    changed(ctx, alert.id)
+    return None
+
+
+def ri_submitted(ctx: Ctx, values: dict, meta: str) -> None:
+    alert = ctx.session.get(alerts.Alert, _form_alert_id(meta) or 0)
+    outcome = values.get("outcome")
+    at = values.get("at")
+    by = (values.get("by") or "").strip()[:100]
+    details = modals.interview_from(values, by)
+    practice = modals.practice_from(values, ctx.protocol)
+    if outcome not in ("completed", "declined", "voided"):
+        raise field_error("outcome", "Choose completed, declined or voided.")
+    if at is None:
+        raise field_error("at", "Give the date and time of the interview.")
+    child = ctx.session.get(Child, alert.child_id) if alert else None
+    # The outcome of the episode this alert is about, even when the child has had a later one.
+    episode = ctx.session.get(Episode, alert.episode_id) if child is not None and alert.episode_id else None
+    if episode is None:
+        return None
+    if episode.ri_outcome:  # recorded by someone else while this form was open
+        raise field_error("outcome", (f"The return interview is already recorded as {episode.ri_outcome} "
+                                      f"({local(episode.ri_at, ctx.zone)}).")[:150])
+    try:
+        records.record_interview(ctx, child, outcome=outcome, episode=episode, at=at, by=by,
+                                 details=details, practice=practice)
+    except RuleError as exc:
+        raise field_error("offered" if "offered" in exc.message else "at", exc.message[:150]) from None
+    changed(ctx, alert.id)
+    return None

@@ -1,49 +1,60 @@
-"""The `/missing` router: one place that turns a line of text into a reply.
+"""The neutral router: one place that turns a line of text, a button press or a submitted form
+into a reply, whatever the platform (handlers/slack/app.py for Slack, the console, the tests).
 
-Bolt, the console and the tests all come through `run_command`. It finds the subcommand,
-checks admin rights, runs the handler in one transaction, and maps every failure to a
-friendly reply: a `Refusal` says what was wrong with an example; anything unexpected is
-logged with a reference (never the child's details) and the user is told nothing changed."""
+The tables are explicit: `COMMANDS` (the `/missing` subcommands, in the order `/missing help`
+lists them), `ACTIONS` (button id -> handler(ctx, value)) and `FORMS` (form id -> handler(ctx,
+values, meta)). Each entry runs in one transaction; every failure is mapped to the reply by
+handlers/errors.py."""
 from __future__ import annotations
 
-import logging
 import re
-import traceback
-import uuid
-
-from sqlalchemy.exc import IntegrityError, OperationalError
+from dataclasses import dataclass, field
+from typing import Callable
 
 from bot.auth import ADMIN_REFUSAL
 from bot.context import Ctx, Services
-from bot.protocol.words import Refusal
-from handlers.registry import ORDER, Reply, find, refusal_text
+from bot.messages import Form, Message
+from handlers import audit, clock, corrections, figures, imports, meetings, modals, record, views
+from handlers.errors import failure_fields, failure_reply, log_failure  # noqa: F401 - log_failure re-exported
+from handlers.registry import FieldErrors, Reply, Subcommand, subcommand
 from store.outbox import queued
 
-log = logging.getLogger(__name__)
 
-# Importing the areas registers their subcommands, in the order `/missing help` lists them.
-from handlers import record, corrections, views, clock, meetings, figures, imports, audit  # noqa: E402,F401,I001
+@subcommand("help", usage="/missing help", summary="this list", read_only=True)
+def help_(ctx: Ctx, text: str) -> Reply:
+    lines = ["*missing-bot* — record children missing from home or care, and run the protocol's clock.", ""]
+    for entry in HELP:
+        if entry.admin and not ctx.is_admin:
+            continue
+        lines.append(f"`{entry.usage}` — {entry.summary}")
+        for ex in entry.examples[:1]:
+            lines.append(f"    e.g. `{ex}`")
+    return Reply("\n".join(lines + views.help_notes(ctx)))
 
 
-def log_failure(where: str, exc: BaseException) -> str:
-    """Log an unexpected error by type and code location only: exception messages can carry data."""
-    ref = uuid.uuid4().hex[:8]
-    frames = traceback.extract_tb(exc.__traceback__)
-    trail = " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in reversed(frames[-6:]))
-    log.error("error ref=%s in %s: %s at %s", ref, where, type(exc).__name__, trail)
-    return ref
+# The subcommands in the order `/missing help` lists them.
+HELP: list[Subcommand] = [fn.subcommand for fn in (
+    record.report, record.found, record.interview, record.concern, record.held, record.child, record.risk,
+    views.status, views.open_now, views.due, help_, clock.health,
+    meetings.meeting, meetings.agenda, meetings.action, figures.stats, figures.export, imports.import_command,
+    corrections.withdraw, corrections.amend, audit.audit_trail)]
+COMMANDS: dict[str, Subcommand] = {key: entry for entry in HELP for key in (entry.name, *entry.aliases)}
+
+
+def find(name: str) -> Subcommand | None:
+    return COMMANDS.get(name.lower())
 
 
 def unknown(word: str) -> Reply:
-    names = ", ".join(f"`{n}`" for n in ORDER)
+    names = ", ".join(f"`{e.name}`" for e in HELP)
     return Reply(f":grey_question: I don't know `{word[:30]}`. Try one of {names}, or `/missing help`.")
 
 
 def run_command(services: Services, *, user_id: str, channel_id: str, text: str, is_admin: bool,
                 trigger_id: str | None = None) -> Reply:
-    # Slack sends `&` in command text as `&amp;`: read it as typed. `&lt;`/`&gt;` stay escaped, so nothing
-    # typed turns into Slack markup when echoed. Text copied from a web page brings non-breaking spaces.
-    text = re.sub(r"\s+", " ", (text or "").replace("&amp;", "&")).strip()
+    """`text` as the user typed it (the platform edge undoes its own escaping)."""
+    # Text copied from a web page brings non-breaking spaces.
+    text = re.sub(r"\s+", " ", text or "").strip()
     word, _, rest = text.partition(" ")
     entry = find(word or "help")
     if entry is None:
@@ -56,19 +67,90 @@ def run_command(services: Services, *, user_id: str, channel_id: str, text: str,
                       now=services.now(), is_admin=is_admin, trigger_id=trigger_id)
             reply = entry.handler(ctx, rest.strip())
             wake = queued(session)
-    except Refusal as exc:
-        return Reply(refusal_text(exc, entry.examples[0] if entry.examples else ""))
-    except IntegrityError:
-        # The database refused a second copy: a double submission or a race with a colleague.
-        return Reply(":warning: That was just recorded by someone else (or sent twice). Nothing more was changed; "
-                     "check with `/missing status <child-ref>`.")
-    except OperationalError as exc:
-        ref = log_failure(f"/missing {entry.name}", exc)
-        return Reply(f":warning: The database is busy or unavailable (ref {ref}). Nothing was changed; try again in a minute.")
     except Exception as exc:  # noqa: BLE001 - one place maps every failure to a reply
-        ref = log_failure(f"/missing {entry.name}", exc)
-        return Reply(f":warning: Sorry, something went wrong (ref {ref}). Nothing was changed. "
-                     "Try again, or tell your administrator the reference.")
+        return failure_reply(exc, f"/missing {entry.name}", entry.examples[0] if entry.examples else "")
     if wake:  # only a change that queued a message has anything for the deliverer
         services.on_enqueued()
     return reply
+
+
+# -- buttons ---------------------------------------------------------------------------------
+# action id -> handler(ctx, value) -> a Message for the user who pressed, a Form to open, or None.
+ACTIONS: dict[str, Callable[[Ctx, str], Message | Form | None]] = {
+    clock.ACK: clock.acknowledge,
+    clock.STRATEGY_HELD: clock.strategy_held,
+    clock.RECORD_RI: clock.record_ri,
+}
+
+
+@dataclass
+class Outcome:
+    """What a button or a form submission led to: the answer, a form to open, or field errors."""
+
+    reply: Message | None = None
+    form: Form | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def press(services: Services, *, action_id: str, value: str, user_id: str, channel_id: str = "",
+          is_admin: bool = False) -> Outcome:
+    handler = ACTIONS.get(action_id)
+    if handler is None:
+        return Outcome()
+    try:
+        with services.sessions.begin() as session:
+            ctx = Ctx(services=services, session=session, user_id=user_id, channel_id=channel_id,
+                      now=services.now(), is_admin=is_admin)
+            result = handler(ctx, value)
+            wake = queued(session)
+    except Exception as exc:  # noqa: BLE001
+        return Outcome(reply=failure_reply(exc, f"button {action_id}"))
+    if wake:
+        services.on_enqueued()
+    if isinstance(result, Form):
+        return Outcome(form=result)
+    return Outcome(reply=result)
+
+
+# -- forms ---------------------------------------------------------------------------------
+# What to use instead when a platform cannot open a form.
+FORM_INSTEAD: dict[str, str] = dict(clock.INSTEAD)
+
+
+@dataclass
+class FormHandler:
+    submit: Callable[[Ctx, dict, str], Message | str | None]
+    field: str  # a field every form of this kind has: where a problem without a field is shown
+    admin: bool = False
+
+
+FORMS: dict[str, FormHandler] = {
+    modals.REPORT_FORM: FormHandler(modals.submit_report, "when"),
+    modals.CHILD_FORM: FormHandler(modals.submit_child, "label"),
+    clock.RI_FORM: FormHandler(clock.ri_submitted, "outcome"),
+    clock.HELD_FORM: FormHandler(clock.held_submitted, "at"),
+    meetings.SETUP_FORM: FormHandler(meetings.submit_setup, "name"),
+}
+
+
+def submit_form(services: Services, *, form_id: str, values: dict, meta: str, user_id: str,
+                is_admin: bool = False) -> Outcome:
+    """Validate and save a submitted form. Nothing is saved unless every field is valid."""
+    handler = FORMS.get(form_id)
+    if handler is None:
+        return Outcome()
+    try:
+        with services.sessions.begin() as session:
+            ctx = Ctx(services=services, session=session, user_id=user_id, channel_id=modals.meta_channel(meta),
+                      now=services.now(), is_admin=is_admin)
+            result = handler.submit(ctx, values, meta)
+            wake = queued(session)
+    except Exception as exc:  # noqa: BLE001
+        return Outcome(errors=failure_fields(exc, f"form {form_id}", handler.field))
+    if wake:
+        services.on_enqueued()
+    reply = Reply(result) if isinstance(result, str) else result
+    return Outcome(reply=reply)
+
+
+__all__ = ["ACTIONS", "COMMANDS", "FORMS", "FieldErrors", "Outcome", "find", "press", "run_command", "submit_form"]

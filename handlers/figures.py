@@ -144,13 +144,13 @@ def export(ctx: Ctx, args: str) -> Reply:
 
 
 def own_dm(ctx: Ctx) -> str:
-    """The requester's own direct-message conversation with the bot (conversations.open)."""
-    from slack_sdk.errors import SlackApiError
+    """The requester's own direct-message conversation with the bot (Slack: conversations.open)."""
+    from handlers.slack.dm import NoDirectMessage, open_dm
 
     try:
-        channel = (ctx.services.client.conversations_open(users=ctx.user_id).get("channel") or {}).get("id")
-    except SlackApiError as exc:
-        raise UserError(f"I could not open a direct message with you ({exc.response.get('error')}); "
+        channel = open_dm(ctx.services.client, ctx.user_id)
+    except NoDirectMessage as exc:
+        raise UserError(f"I could not open a direct message with you ({exc}); "
                         "nothing was sent. Try again in a minute.", EXPORT_EXAMPLE) from None
     if not channel:
         raise UserError("Slack did not give me a direct message with you; nothing was sent.", EXPORT_EXAMPLE)

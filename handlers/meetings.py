@@ -1,4 +1,5 @@
-"""`/missing meeting ...`, `/missing agenda ...`, `/missing action ...` and the meeting setup form."""
+"""`/missing meeting ...`, `/missing agenda ...`, `/missing action ...` and the meeting setup form
+(a neutral `Form`; its submission is read as field name -> value)."""
 from __future__ import annotations
 
 import json
@@ -9,20 +10,19 @@ from datetime import date, datetime, time, timedelta, timezone
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from bot.context import Ctx, Services
-from bot.protocol import agenda as ag
+from bot.context import Ctx
+from bot.messages import PRIVATE, Field, Form, Person, Place, Rich, join
 from bot.protocol import grammar as g
 from bot.protocol import meetings as pm
-from bot.messages import PRIVATE, Place
 from bot.render import local, who
 from bot.render_agenda import agenda_message
-from handlers.registry import Reply, UserError, subcommand
+from handlers.registry import FieldErrors, Reply, UserError, field_error, subcommand
 from store import meetings as sm
 from store.models import Child
 
 log = logging.getLogger(__name__)
 
-SETUP_CALLBACK = "meeting_setup"
+SETUP_FORM = SETUP_CALLBACK = "meeting_setup"
 SETUP_EXAMPLE = '/missing meeting setup name="MACE" rrule="FREQ=MONTHLY;BYDAY=+2TU" time=14:00 location="Room 4"'
 CANCEL_EXAMPLE = "/missing meeting cancel monitoring 2026-12-17"
 AGENDA_EXAMPLE = "/missing agenda monitoring 2026-12-17"
@@ -153,7 +153,7 @@ def _not_from_protocol(session, name: str) -> None:
         raise UserError(PROTOCOL_OWNED.format(name=row.name), SETUP_EXAMPLE)
 
 
-def _series_line(series: sm.MeetingSeries, now: datetime, default_channel: str) -> str:
+def _series_line(series: sm.MeetingSeries, now: datetime, default_channel: str) -> Rich:
     spec = series.spec
     nxt = sm.upcoming(series, now, 3)
     dates = ", ".join(f"{t:%a %d %b %Y}" for t in nxt) or "no more dates"
@@ -162,7 +162,7 @@ def _series_line(series: sm.MeetingSeries, now: datetime, default_channel: str) 
     return (f"*#{series.id} {series.name}* — {pm.describe_rrule(spec.rrule)}, {spec.start_time:%H:%M}–{end:%H:%M} "
             f"({spec.timezone}){', ' + spec.location if spec.location else ''}. Chair: "
             f"{spec.chair or 'not set'}; {len(spec.attendees)} attendee(s); agenda {spec.lead_working_days} working "
-            f"day(s) before{f' in <#{channel}>' if channel else ''}. Next: {dates}."
+            "day(s) before" + (" in " + Place(channel) if channel else "") + f". Next: {dates}."
             + (" _(from the protocol file)_" if series.source == "protocol" else ""))
 
 
@@ -177,17 +177,17 @@ def meeting(ctx: Ctx, args: str) -> Reply:
         if not live:
             return Reply("No meeting series yet. `/missing meeting setup` opens a form "
                          "(default: the third Thursday of each month, 10:00–11:30).")
-        return Reply("\n".join(_series_line(s, ctx.now, ctx.settings.alert_channel) for s in live))
+        return Reply(join(_series_line(s, ctx.now, ctx.settings.alert_channel) for s in live))
     if word in ("setup", "cancel") and not may_manage(ctx):
         return Reply(MANAGE_REFUSAL)
     if word == "setup":
         if not rest.strip():
             live = sm.all_series(ctx.session)
             return Reply("Opening the meeting form…",
-                         modal=setup_view(live[0].spec if len(live) == 1 else None, ctx.channel_id))
+                         form=setup_form(live[0].spec if len(live) == 1 else None, ctx.channel_id))
         if "=" not in rest:  # `/missing meeting setup <series>`: the form, filled with that series
             return Reply("Opening the meeting form…",
-                         modal=setup_view(_series(ctx, rest.strip(), SETUP_EXAMPLE).spec, ctx.channel_id))
+                         form=setup_form(_series(ctx, rest.strip(), SETUP_EXAMPLE).spec, ctx.channel_id))
         try:
             name = next((t.partition("=")[2] for t in g.tokenize(rest) if t.lower().startswith("name=")), "")
             # the settings not given are those of the series being changed (named, or the default one)
@@ -203,12 +203,12 @@ def meeting(ctx: Ctx, args: str) -> Reply:
         except pm.NoMeetingLeft as exc:
             raise UserError(f"No meeting left: {exc} (see its UNTIL or COUNT).", SETUP_EXAMPLE) from None
         if not changed:
-            return Reply(f"Nothing changed: {_series_line(series, ctx.now, ctx.settings.alert_channel)}")
+            return Reply("Nothing changed: " + _series_line(series, ctx.now, ctx.settings.alert_channel))
         if version == series.sequence:  # e.g. the channel or the agenda's lead time: not in the invite
-            return Reply(f":calendar: Saved. Nothing the invite shows has changed, so it is not sent again. "
-                         f"{_series_line(series, ctx.now, ctx.settings.alert_channel)}")
+            return Reply(":calendar: Saved. Nothing the invite shows has changed, so it is not sent again. "
+                         + _series_line(series, ctx.now, ctx.settings.alert_channel))
         return Reply(f":calendar: Saved (invite version {series.sequence}). "
-                     f"{_series_line(series, ctx.now, ctx.settings.alert_channel)}\nThe invite is posted to the channel"
+                     + _series_line(series, ctx.now, ctx.settings.alert_channel) + "\nThe invite is posted to the channel"
                      + (" and emailed to the attendees." if ctx.settings.smtp_url else "."))
     if word == "cancel":
         try:
@@ -295,9 +295,9 @@ def action(ctx: Ctx, args: str) -> Reply:
         rows = sm.open_actions(ctx.session)
         if not rows:
             return Reply("No open actions.")
-        return Reply("\n".join(
-            f"#{a.id} {sm.action_label(ctx.session, a)}: {a.text} — <@{a.owner_user_id}>, due {a.due_on:%a %d %b %Y}"
-            + (" *(overdue)*" if a.due_on < today else "") for a in rows[:50]))
+        return Reply(join(
+            f"#{a.id} {sm.action_label(ctx.session, a)}: {a.text} — " + Person(a.owner_user_id)
+            + f", due {a.due_on:%a %d %b %Y}" + (" *(overdue)*" if a.due_on < today else "") for a in rows[:50]))
     if word == "done":
         ident = rest.strip().lstrip("#")
         if not ident.isdigit():
@@ -346,52 +346,30 @@ def action(ctx: Ctx, args: str) -> Reply:
     row = sm.add_action(ctx.session, child=child, text=text, owner=owner, due_on=due, actor=ctx.user_id,
                         now=ctx.now, series=series)
     label = who(child.child_ref, child.label) if child else "general"
-    return Reply(f":pushpin: Action #{row.id} ({label}) for <@{owner}>, due {due:%a %d %b %Y}"
+    return Reply(f":pushpin: Action #{row.id} ({label}) for " + Person(owner) + f", due {due:%a %d %b %Y}"
                  + (f" ({series.name})" if series else "") + f": {text}\n"
                  f"It stays on the agenda until `/missing action done {row.id}`.")
 
 
 # -- the setup form -------------------------------------------------------------------
-def _input(block_id: str, label: str, element: dict, *, optional: bool = False, hint: str = "") -> dict:
-    block = {"type": "input", "block_id": block_id, "optional": optional,
-             "label": {"type": "plain_text", "text": label}, "element": {"action_id": "value", **element}}
-    if hint:
-        block["hint"] = {"type": "plain_text", "text": hint}
-    return block
-
-
-def _plain(initial: str = "", multiline: bool = False, max_length: int = 300) -> dict:
-    el = {"type": "plain_text_input", "multiline": multiline, "max_length": max_length}
-    if initial:
-        el["initial_value"] = initial
-    return el
-
-
-def setup_view(config: pm.SeriesConfig | None, channel_id: str) -> dict:
+def setup_form(config: pm.SeriesConfig | None, channel_id: str) -> Form:
     c = config or pm.SeriesConfig()
-    channel_el = {"type": "conversations_select", "filter": {"include": ["public", "private"]}}
-    if c.channel or channel_id.startswith(("C", "G")):
-        channel_el["initial_conversation"] = c.channel or channel_id
-    return {
-        "type": "modal", "callback_id": SETUP_CALLBACK,
-        "title": {"type": "plain_text", "text": "Meeting series"},
-        "submit": {"type": "plain_text", "text": "Save"}, "close": {"type": "plain_text", "text": "Cancel"},
-        "private_metadata": json.dumps({"channel_id": channel_id}),
-        "blocks": [
-            _input("name", "Name", _plain(c.name, max_length=120)),
-            _input("rrule", "Recurrence (RFC 5545 RRULE)", _plain(c.rrule, max_length=200),
-                   hint="FREQ=MONTHLY;BYDAY=+3TH is the third Thursday of each month; "
-                        "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU every other Tuesday."),
-            _input("start_time", "Starts at", {"type": "timepicker", "initial_time": f"{c.start_time:%H:%M}"}),
-            _input("duration", "Length in minutes", _plain(str(c.duration_minutes), max_length=4)),
-            _input("location", "Location or online link", _plain(c.location), optional=True),
-            _input("chair", "Chair (Name <email>)", _plain(str(c.chair) if c.chair else ""), optional=True),
-            _input("attendees", "Attendees, one per line (Name <email>)",
-                   _plain("\n".join(str(p) for p in c.attendees), multiline=True, max_length=3000), optional=True),
-            _input("channel", "Channel for the invite and agenda", channel_el, optional=True),
-            _input("lead", "Agenda this many working days before", _plain(str(c.lead_working_days), max_length=2)),
-        ],
-    }
+    channel = c.channel or (channel_id if channel_id.startswith(("C", "G")) else None)
+    return Form(SETUP_FORM, "Meeting series", [
+        Field("name", "text", "Name", required=True, initial=c.name, max_length=120),
+        Field("rrule", "text", "Recurrence (RFC 5545 RRULE)", required=True, initial=c.rrule, max_length=200,
+              hint="FREQ=MONTHLY;BYDAY=+3TH is the third Thursday of each month; "
+                   "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU every other Tuesday."),
+        Field("start_time", "time", "Starts at", required=True, initial=f"{c.start_time:%H:%M}"),
+        Field("duration", "text", "Length in minutes", required=True, initial=str(c.duration_minutes), max_length=4),
+        Field("location", "text", "Location or online link", initial=c.location or None, max_length=300),
+        Field("chair", "text", "Chair (Name <email>)", initial=str(c.chair) if c.chair else None, max_length=300),
+        Field("attendees", "multiline", "Attendees, one per line (Name <email>)",
+              initial="\n".join(str(p) for p in c.attendees) or None, max_length=3000),
+        Field("channel", "place", "Channel for the invite and agenda", initial=channel),
+        Field("lead", "text", "Agenda this many working days before", required=True,
+              initial=str(c.lead_working_days), max_length=2),
+    ], submit="Save", meta=json.dumps({"channel_id": channel_id}))
 
 
 _FIELD_BLOCK = {"name": "name", "rrule": "rrule", "start_time": "start_time", "duration_minutes": "duration",
@@ -399,88 +377,60 @@ _FIELD_BLOCK = {"name": "name", "rrule": "rrule", "start_time": "start_time", "d
                 "lead_working_days": "lead"}
 
 
-def _state_value(state: dict, block: str) -> str:
-    v = (state.get(block) or {}).get("value") or {}
-    return v.get("value") or v.get("selected_time") or v.get("selected_conversation") or ""
+def _given(values: dict, name: str) -> str:
+    return str(values.get(name) or "")
 
 
-def submit_setup(services: Services, *, user_id: str, state: dict) -> tuple[dict | None, str]:
-    """Validate and save the form. Returns (errors by block id, or None; confirmation text)."""
-    if not services.settings.may_manage_meetings(user_id):
-        return {"name": MANAGE_REFUSAL.removeprefix(":no_entry: ")[:150]}, ""
+def submit_setup(ctx: Ctx, values: dict, meta: str) -> str:
+    """Validate and save the form; every problem is a field error and nothing is saved."""
+    if not ctx.settings.may_manage_meetings(ctx.user_id):
+        raise field_error("name", MANAGE_REFUSAL.removeprefix(":no_entry: ")[:150])
     errors: dict[str, str] = {}
-    values: dict = {"name": _state_value(state, "name").strip(), "rrule": _state_value(state, "rrule"),
-                    "location": _state_value(state, "location").strip(),
-                    "channel": _state_value(state, "channel")}
+    config_values: dict = {"name": _given(values, "name").strip(), "rrule": _given(values, "rrule"),
+                           "location": _given(values, "location").strip(), "channel": _given(values, "channel")}
     try:
-        values["start_time"] = time.fromisoformat(_state_value(state, "start_time") or "10:00")
+        config_values["start_time"] = time.fromisoformat(_given(values, "start_time") or "10:00")
     except ValueError:
         errors["start_time"] = "Pick a time."
-    for key, block in (("duration_minutes", "duration"), ("lead_working_days", "lead")):
-        raw = _state_value(state, block).strip()
+    for key, name in (("duration_minutes", "duration"), ("lead_working_days", "lead")):
+        raw = _given(values, name).strip()
         if raw.isdigit():
-            values[key] = int(raw)
+            config_values[key] = int(raw)
         else:
-            errors[block] = "A whole number."
+            errors[name] = "A whole number."
     try:
-        chair = _state_value(state, "chair").strip()
-        values["chair"] = pm.Person.parse(chair) if chair else None
+        chair = _given(values, "chair").strip()
+        config_values["chair"] = pm.Person.parse(chair) if chair else None
     except ValidationError:
         errors["chair"] = "Write Name <email>."
     people = []
-    for line in _state_value(state, "attendees").replace(";", "\n").splitlines():
+    for line in _given(values, "attendees").replace(";", "\n").splitlines():
         if line.strip():
             try:
                 people.append(pm.Person.parse(line))
             except ValidationError:
                 errors["attendees"] = f"`{line[:40]}` is not Name <email>."
-    values["attendees"] = people
+    config_values["attendees"] = people
     if errors:
-        return errors, ""
+        raise FieldErrors(errors)
     try:
-        config = pm.SeriesConfig.model_validate(values)
+        config = pm.SeriesConfig.model_validate(config_values)
     except ValidationError as exc:
         err = exc.errors()[0]
-        block = _FIELD_BLOCK.get(str(err["loc"][0]) if err["loc"] else "", "name")
-        return {block: err["msg"].removeprefix("Value error, ")[:150]}, ""
-    now = services.now()
-    with services.sessions.begin() as session:
-        try:
-            _not_from_protocol(session, config.name)
-        except UserError as exc:
-            return {"name": exc.message[:150]}, ""
-        base = sm.series_named(session, config.name)
-        if base is not None:  # what the form does not show stays as it was
-            config = pm.SeriesConfig.model_validate({**base.spec.model_dump(),
-                                                     **config.model_dump(include=set(_FIELD_BLOCK))})
-        try:
-            series, changed = sm.save_series(session, config, actor=user_id, now=now,
-                                             channel=services.settings.alert_channel)
-        except pm.NoMeetingLeft as exc:
-            return {"rrule": f"No meeting left: {exc}."[:150]}, ""
-        text = (f":calendar: {series.name} saved (invite version {series.sequence})." if changed
-                else f"{series.name}: nothing changed.")
-    services.on_enqueued()
-    return None, text
-
-
-def register_actions(app, services: Services) -> None:
-    """The setup form's submission listener (bot/app.py calls this)."""
-
-    @app.view(SETUP_CALLBACK)
-    def setup_submitted(ack, body, client, view):
-        user = body["user"]["id"]
-        try:
-            errors, text = submit_setup(services, user_id=user, state=(view.get("state") or {}).get("values") or {})
-        except Exception as exc:  # noqa: BLE001 - say so in the form, log the type only
-            log.error("meeting setup form failed: %s", type(exc).__name__)
-            ack(response_action="errors", errors={"name": "Something went wrong; nothing was saved. Try again."})
-            return
-        if errors:
-            ack(response_action="errors", errors=errors)
-            return
-        ack()
-        try:
-            client.chat_postMessage(channel=user, text=text)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("meeting setup confirmation not sent: %s", type(exc).__name__)
+        name = _FIELD_BLOCK.get(str(err["loc"][0]) if err["loc"] else "", "name")
+        raise field_error(name, err["msg"].removeprefix("Value error, ")[:150]) from None
+    try:
+        _not_from_protocol(ctx.session, config.name)
+    except UserError as exc:
+        raise field_error("name", exc.message[:150]) from None
+    base = sm.series_named(ctx.session, config.name)
+    if base is not None:  # what the form does not show stays as it was
+        config = pm.SeriesConfig.model_validate({**base.spec.model_dump(),
+                                                 **config.model_dump(include=set(_FIELD_BLOCK))})
+    try:
+        series, changed = sm.save_series(ctx.session, config, actor=ctx.user_id, now=ctx.now,
+                                         channel=ctx.settings.alert_channel)
+    except pm.NoMeetingLeft as exc:
+        raise field_error("rrule", f"No meeting left: {exc}."[:150]) from None
+    return (f":calendar: {series.name} saved (invite version {series.sequence})." if changed
+            else f"{series.name}: nothing changed.")

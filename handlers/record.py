@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from bot.auth import WORKER_REFUSAL, worker_allowed
 from bot.context import Ctx
+from bot.messages import Person, Rich, join
 from bot.protocol import grammar as g
 from bot.protocol import rules, words
 from bot.protocol.clock import window_start
@@ -125,12 +126,12 @@ def parse_report(ctx: Ctx, text: str) -> dict:
             examples=[REPORT.example, "/missing report C1234", "/missing report C1234 at 2h ago away"])
 def report(ctx: Ctx, text: str) -> Reply:
     if not text.strip():
-        return Reply("Opening the form to report a child missing…", modal=modals.report_view(ctx, None, {}))
+        return Reply("Opening the form to report a child missing…", form=modals.report_form(ctx, None, {}))
     values = parse_report(ctx, text)
     child = records.get_child(ctx.session, values["child_ref"])
     if child is None:
         return Reply(f"{values['child_ref']} is new to the bot: a form has opened for the child's details.",
-                     modal=modals.report_view(ctx, values["child_ref"], values))
+                     form=modals.report_form(ctx, values["child_ref"], values))
     return Reply(**done_report(ctx, child, values))
 
 
@@ -366,31 +367,31 @@ def child(ctx: Ctx, text: str) -> Reply:
     fields = parse_child_fields(ctx, p)
     if not fields:
         existing = records.get_child(ctx.session, ref)
-        return Reply(f"Opening the form for {ref}…", modal=modals.child_view(ctx, ref, existing))
+        return Reply(f"Opening the form for {ref}…", form=modals.child_form(ctx, ref, existing))
     if records.get_child(ctx.session, ref) is None and not fields.get("label"):
         raise UserError("A new child needs a label (initials or a pseudonym; never a full name).",
                         f"/missing child {ref} label JB looked-after yes placement foster_care")
     result = records.upsert_child(ctx, ref, fields)
     if result.created:
-        return Reply(f":bust_in_silhouette: Recorded {who(ref, result.child.label)}: {describe_child(result.child)}.")
+        return Reply(f":bust_in_silhouette: Recorded {who(ref, result.child.label)}: " + describe_child(result.child) + ".")
     if not result.changed:
         return Reply(f"{who(ref, result.child.label)}: nothing changed.")
     return Reply(f":pencil2: Updated {who(ref, result.child.label)}: "
-                 f"{', '.join(_changed_words(k, v) for k, v in sorted(result.changed.items()))}.")
+                 + join((_changed_words(k, v) for k, v in sorted(result.changed.items())), ", ") + ".")
 
 
-def _changed_words(field: str, value) -> str:
+def _changed_words(field: str, value) -> Rich | str:
     """`placement type now LA residential`, not `placement_type`."""
     say = {"placement_type": ("placement type", words.placement_word), "gender": ("gender", words.gender_word),
            "looked_after": ("looked after", lambda v: "yes" if v else "no"),
            "out_of_area": ("placed out of area", lambda v: "yes" if v else "no"),
            "date_of_birth": ("date of birth", None), "label": ("label", None),
-           "worker_user_id": ("allocated worker", lambda v: f"<@{v}>" if v else "none")}
+           "worker_user_id": ("allocated worker", lambda v: Person(v) if v else "none")}
     name, fmt = say.get(field, (field.replace("_", " "), None))
-    return f"{name} now {fmt(value)}" if fmt else name
+    return f"{name} now " + fmt(value) if fmt else name
 
 
-def describe_child(child) -> str:
+def describe_child(child) -> Rich:
     parts = [words.gender_word(child.gender), words.placement_word(child.placement_type),
              "looked after" if child.looked_after else "not looked after"]
     if child.placed_by:
@@ -402,8 +403,8 @@ def describe_child(child) -> str:
     if child.date_of_birth:
         parts.append(f"born {child.date_of_birth:%d/%m/%Y}")
     if child.worker_user_id:
-        parts.append(f"worker <@{child.worker_user_id}>")
-    return ", ".join(parts)
+        parts.append("worker " + Person(child.worker_user_id))
+    return join(parts, ", ")
 
 
 @subcommand("risk", usage=RISK.usage, summary="re-grade the risk of the open episode",

@@ -1,28 +1,32 @@
-"""The `/missing` subcommand registry.
+"""What every `/missing` subcommand, button and form shares: the reply type and the refusal.
 
-Each area module (handlers/record.py, handlers/clock.py, handlers/meetings.py,
-handlers/figures.py, handlers/imports.py) registers its subcommands with `@subcommand(...)`. The router in
-handlers/commands.py splits the first word off the text, finds the entry here, checks
-authorisation, and calls the handler with a `Ctx` and the rest of the text.
+A handler returns a `Reply` (a neutral `bot.messages.Message`: people as `Person`, channels as
+`Place`, icons as `:name:`; each platform renders it) or raises a `Refusal` (`UserError` here,
+or the grammar's, the `<when>` parser's or the rules' own): a clear refusal with an example;
+nothing is changed because the transaction rolls back.
 
-A handler returns a `Reply` (the ephemeral answer) or raises a `Refusal` — `UserError` here,
-or the grammar's, the `<when>` parser's or the rules' own — a clear refusal with an example;
-nothing is changed because the transaction rolls back."""
+`@subcommand(...)` only describes a handler (it sets `fn.subcommand`); the table of commands is
+built in one place, handlers/commands.py, from an explicit list, so importing an area never
+registers anything."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable
 
-from bot.messages import as_rich
+from bot.messages import Message
 from bot.protocol.words import Refusal
+
+# The answer to whoever typed the command or pressed the button: `Reply("text")`,
+# `Reply("Opening the form…", form=Form(...))`, `Reply("Recorded by " + Person(uid))`.
+Reply = Message
 
 
 def refusal_text(exc: Refusal, example: str = "") -> str:
-    """The ephemeral answer to a refusal: what was wrong, then a command that works (`example` if it has none)."""
+    """The answer to a refusal: what was wrong, then a command that works (`example` if it has none)."""
     example = exc.example or example
     if example:
-        return ":warning: " + as_rich(exc.message) + f"\nFor example: `{example}`"
-    return ":warning: " + as_rich(exc.message)
+        return f":warning: {exc.message}\nFor example: `{example}`"
+    return f":warning: {exc.message}"
 
 
 class UserError(Refusal):
@@ -32,14 +36,16 @@ class UserError(Refusal):
         return refusal_text(self)
 
 
-@dataclass
-class Reply:
-    """What the user who typed the command sees (ephemeral)."""
+class FieldErrors(Exception):
+    """A form submission with problems: `errors` maps field names to what was wrong (nothing saved)."""
 
-    text: str
-    blocks: list[dict] | None = None
-    # When set, the router opens this modal view (views.open with the trigger id).
-    modal: dict | None = None
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(", ".join(errors))
+        self.errors = errors
+
+
+def field_error(name: str, message: str) -> FieldErrors:
+    return FieldErrors({name: message})
 
 
 @dataclass
@@ -56,23 +62,12 @@ class Subcommand:
     read_only: bool = False
 
 
-SUBCOMMANDS: dict[str, Subcommand] = {}
-ORDER: list[str] = []
-
-
 def subcommand(name: str, *, usage: str, summary: str, examples: list[str] | None = None,
                admin: bool = False, aliases: tuple[str, ...] = (), read_only: bool = False
                ) -> Callable[[Callable[..., Reply]], Callable[..., Reply]]:
-    def register(fn: Callable[..., Reply]) -> Callable[..., Reply]:
-        entry = Subcommand(name, fn, usage, summary, examples or [], admin, aliases, read_only)
-        for key in (name, *aliases):
-            SUBCOMMANDS[key] = entry
-        ORDER.append(name)
+    """Describe a handler as the subcommand `name` (handlers/commands.py lists it in the table)."""
+    def describe(fn: Callable[..., Reply]) -> Callable[..., Reply]:
+        fn.subcommand = Subcommand(name, fn, usage, summary, examples or [], admin, aliases, read_only)
         return fn
 
-    return register
-
-
-def find(name: str) -> Subcommand | None:
-    return SUBCOMMANDS.get(name.lower())
-
+    return describe

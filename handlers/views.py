@@ -1,15 +1,15 @@
-"""`/missing status | open | due | help`: the read-only views (answered to the asker only)."""
+"""`/missing status | open | due`: the read-only views (answered to the asker only), and the notes under `/missing help`."""
 from __future__ import annotations
 
 from bot.context import Ctx
+from bot.messages import Person, join
 from bot.protocol import grammar as g
 from bot.protocol import rules
 from bot.protocol.clock import window_start
 from bot.protocol.when import ACCEPTED_FORMS
 from bot.protocol.words import episode_word, outcome_word, risk_word
-from bot.messages import Person, join
 from bot.render import duration, local, who
-from handlers.registry import ORDER, SUBCOMMANDS, Reply, UserError, subcommand
+from handlers.registry import Reply, UserError, subcommand
 from store import records
 
 STATUS_EXAMPLE = "/missing status C1234"
@@ -30,7 +30,7 @@ def status(ctx: Ctx, text: str) -> Reply:
     child, episodes, latest = found.child, found.recent, found.latest
     since30 = window_start(now, 30, ctx.zone)
     c30 = sum(1 for e in episodes if e.started_at > since30)
-    lines = [f"*{who(child.child_ref, child.label)}* — {describe(child)}"]
+    lines = [f"*{who(child.child_ref, child.label)}* — " + describe(child)]
     open_ep = found.open
     if open_ep:
         lines.append(f":rotating_light: *{episode_word(open_ep.episode_type).capitalize()} now* for "
@@ -52,16 +52,16 @@ def status(ctx: Ctx, text: str) -> Reply:
     held = records.held_for_episodes(ctx.session, [e.id for e in shown])
     for e in episodes[:10]:
         lines.append("• " + episode_line(ctx, e))
-        lines += [f"    {d}" for d in practice_lines(ctx, e, held.get(e.id, []))]
+        lines += ["    " + d for d in practice_lines(ctx, e, held.get(e.id, []))]
     if len(episodes) > 10:
         lines.append(f"…and {len(episodes) - 10} more.")
     if latest and latest not in episodes[:10] and latest.returned_at:
         lines.append("Latest episode: " + episode_line(ctx, latest))
-        lines += [f"    {d}" for d in practice_lines(ctx, latest, held.get(latest.id, []))]
+        lines += ["    " + d for d in practice_lines(ctx, latest, held.get(latest.id, []))]
     return Reply(join(lines))
 
 
-def practice_lines(ctx: Ctx, e, held: list) -> list[str]:
+def practice_lines(ctx: Ctx, e, held: list) -> list:
     """What practice recorded about an episode, for the asker only (this reply is private): reasons,
     factors, concerns, where found, the return interview (the child's account included), meetings held."""
     from bot.protocol.words import HELD_MEETING_WORDS, factor_word
@@ -97,7 +97,7 @@ def practice_lines(ctx: Ctx, e, held: list) -> list[str]:
         out.append(f"Follow-up: {e.ri_followup}")
     for m in held:
         out.append(f"{HELD_MEETING_WORDS.get(m.kind, m.kind).capitalize()} held {local(m.held_at, ctx.zone)}, recorded by "
-                   f"<@{m.recorded_by}>" + (f": {m.note}" if m.note else ""))
+                   + Person(m.recorded_by) + (f": {m.note}" if m.note else ""))
     return out
 
 
@@ -138,7 +138,7 @@ def open_now(ctx: Ctx, text: str) -> Reply:
                      f"{local(e.started_at, ctx.zone)}; risk {risk_word(e.risk_grade)}")
     if len(rows) > 50:
         lines.append(f"…and {len(rows) - 50} more.")
-    return Reply(join(lines))
+    return Reply("\n".join(lines))
 
 
 @subcommand("due", usage="/missing due", summary="return interviews overdue or due in the next 72 hours, soonest first",
@@ -161,32 +161,12 @@ def due(ctx: Ctx, text: str) -> Reply:
         lines.append(f"• {who(child.child_ref, child.label)}{away}: {when}")
     if len(rows) > 50:
         lines.append(f"…and {len(rows) - 50} more.")
-    return Reply(join(lines))
+    return Reply("\n".join(lines))
 
 
-# The areas in the order `/missing help` lists them (within an area: the order they are defined).
-HELP_AREAS = ("handlers.record", "handlers.views", "handlers.clock", "handlers.meetings", "handlers.figures",
-              "handlers.imports")
-
-
-def _help_rank(name: str) -> int:
-    module = SUBCOMMANDS[name].handler.__module__
-    return HELP_AREAS.index(module) if module in HELP_AREAS else len(HELP_AREAS)
-
-
-@subcommand("help", usage="/missing help", summary="this list", read_only=True)
-def help_(ctx: Ctx, text: str) -> Reply:
-    lines = ["*missing-bot* — record children missing from home or care, and run the protocol's clock.", ""]
-    seen = set()
-    for name in sorted(ORDER, key=_help_rank):
-        entry = SUBCOMMANDS[name]
-        if name in seen or (entry.admin and not ctx.is_admin):
-            continue
-        seen.add(name)
-        lines.append(f"`{entry.usage}` — {entry.summary}")
-        for ex in entry.examples[:1]:
-            lines.append(f"    e.g. `{ex}`")
-    lines += ["", "*Times* (read as UK time): " + ", ".join(f"`{f}`" for f in ACCEPTED_FORMS),
+def help_notes(ctx: Ctx) -> list[str]:
+    """What `/missing help` says after the list of commands."""
+    return ["", "*Times* (read as UK time): " + ", ".join(f"`{f}`" for f in ACCEPTED_FORMS),
               "*Risk grades*: no_apparent_risk, low, medium, high.  Add `away` for away from placement "
               "(whereabouts known).",
               "*What practice records* (on report, found and interview; a keyword ends the text before it, so quote "
@@ -198,4 +178,3 @@ def help_(ctx: Ctx, text: str) -> Reply:
               "    e.g. `/missing interview C1234 completed at 15:00 by Jo (Runaways) independent yes account "
               "wanted to see friends followup school to be told`",
               "*Push/pull factors*: " + ", ".join(ctx.protocol.factors.values()) + "."]
-    return Reply(join(lines))

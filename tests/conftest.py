@@ -121,7 +121,7 @@ def services(settings, slack_stub, clock) -> Services:
 @pytest.fixture
 def app(services):
     """The Bolt app as served, wired to the fake Slack Web API; posts are delivered at once."""
-    from bot.app import build_app
+    from handlers.slack.app import build_app
     from scheduler.delivery import deliver_due
 
     services.on_enqueued = lambda: deliver_due(services)

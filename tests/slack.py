@@ -76,10 +76,16 @@ def block_actions_body(action_id: str, value: str, *, user_id: str = DUTY_USER, 
     return urlencode({"payload": json.dumps(payload)})
 
 
-def dispatch(app: App, body: str, *, content_type: str = FORM, headers: dict | None = None) -> BoltResponse:
+def dispatch(app: App, body: str, *, content_type: str = FORM, headers: dict | None = None,
+             settle: bool = True) -> BoltResponse:
+    """Sign and dispatch a request; then (unless `settle` is False) wait for the work the app does
+    after answering (opening a form, a private answer, updating alert copies)."""
     h = {"Content-Type": content_type, **sign(body)}
     h.update(headers or {})
-    return app.dispatch(BoltRequest(body=body, headers={k.lower(): [v] for k, v in h.items()}))
+    response = app.dispatch(BoltRequest(body=body, headers={k.lower(): [v] for k, v in h.items()}))
+    if settle and hasattr(app, "settle"):
+        app.settle()
+    return response
 
 
 def command(app: App, text: str, **kwargs) -> dict:
@@ -100,3 +106,15 @@ def select(value: str) -> dict:
 
 def datepicker(value: str) -> dict:
     return {"value": {"type": "datepicker", "selected_date": value}}
+
+
+def as_slack(reply):
+    """A neutral reply as Slack shows it: `.text` (people and channels as Slack mentions; the text
+    unescaped, as the user reads it) and `.blocks` (None for a plain reply)."""
+    from types import SimpleNamespace
+
+    from handlers.slack.render import blocks_of
+
+    blocks = blocks_of(reply)
+    text = reply.text.plain("<@{}>", "<#{}>") if blocks is None else reply.summary()
+    return SimpleNamespace(text=text, blocks=blocks)

@@ -106,7 +106,7 @@ def test_persistence_counts_away_episodes_only_when_the_file_says_so(services, s
 
 # -- one message per crossing ----------------------------------------------------------------------
 def test_one_crossing_of_two_rules_is_one_message_acknowledged_as_one(services, slack_stub, clock):
-    from bot.app import build_app
+    from handlers.slack.app import build_app
 
     services.on_enqueued = lambda: deliver_due(services)
     bolt = build_app(services)

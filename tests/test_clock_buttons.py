@@ -21,7 +21,7 @@ WORKER = "UWORKER001"
 
 @pytest.fixture
 def bolt(services):
-    from bot.app import build_app
+    from handlers.slack.app import build_app
 
     services.on_enqueued = lambda: deliver_due(services)
     return build_app(services)

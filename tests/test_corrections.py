@@ -99,7 +99,7 @@ def test_withdrawn_episodes_leave_the_figures_and_the_returns(app, services, clo
 @pytest.fixture
 def team_app(db_url, slack_stub, clock):
     """The Bolt app with a colleague (authorised user) and a manager besides the duty worker."""
-    from bot.app import build_app
+    from handlers.slack.app import build_app
     from bot.context import build_services
     from scheduler.delivery import deliver_due
     from slack_sdk import WebClient

@@ -89,7 +89,7 @@ def council_services(db_url, slack_stub, clock, tmp_path, smtp):
 
 @pytest.fixture
 def council_app(council_services):
-    from bot.app import build_app
+    from handlers.slack.app import build_app
 
     return build_app(council_services)
 
@@ -280,7 +280,7 @@ def test_placed_by_interviews_ours_or_none(db_url, slack_stub, clock, tmp_path, 
 def test_without_smtp_the_alert_alone_asks_for_the_call(db_url, slack_stub, clock, tmp_path):
     svc = _services(db_url, slack_stub, clock, tmp_path)
     try:
-        from bot.app import build_app
+        from handlers.slack.app import build_app
 
         app = build_app(svc)
         command(app, "child PB3 label XY looked-after yes placed-by nottinghamshire")

@@ -140,7 +140,7 @@ def test_serving_loads_no_chart_library_until_charts_are_asked_for():
 
     # (numpy itself is loaded at start-up when the optional SSDA903 validator is installed: pandas
     # needs it, and the validator is imported before any request so an export fits Slack's 3 s.)
-    code = ("import sys; import bot.app, bot.serve, scheduler.jobs, handlers.commands; "
+    code = ("import sys; import handlers.slack.app, bot.serve, scheduler.jobs, handlers.commands; "
             "print(sorted(m for m in ('matplotlib',) if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

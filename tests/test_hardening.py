@@ -173,7 +173,7 @@ def test_each_changing_command_runs_once_when_replayed(server, services, slack_s
 
 def test_a_replay_is_recognised_by_another_process(server, services, settings, slack_stub):
     """The record of seen requests is the database: a second web app (another replica) refuses it too."""
-    from bot.app import build_app
+    from handlers.slack.app import build_app
     from bot.context import build_services
 
     body = slash_body("child C5002 label QY")
@@ -212,7 +212,7 @@ def test_another_workspace_is_refused(server, services, slack_stub):
 
 
 def test_enterprise_grid_allowed_list(services, slack_stub):
-    from bot.app import build_app
+    from handlers.slack.app import build_app
     from tests.slack import command
 
     services.settings.allowed_team_ids = ["E0001"]  # the fixture's enterprise_id
@@ -398,7 +398,7 @@ def test_retention_erases_exactly_the_children_past_the_rule_and_keeps_the_figur
 
 
 def test_audit_command_is_for_managers_and_admins_only(services, slack_stub):
-    from bot.app import build_app
+    from handlers.slack.app import build_app
     from tests.slack import command
 
     services.settings.manager_users = ["UMANAGER01"]

@@ -235,7 +235,7 @@ def test_four_monthly_agendas_send_four_agenda_emails_and_no_re_invitation(mail_
     calendars += [u["bytes"] for u in slack_stub.posts("upload") if u["bytes"].startswith(b"BEGIN:VCALENDAR")]
     from fastapi.testclient import TestClient
 
-    from bot.app import build_app
+    from handlers.slack.app import build_app
     from bot.serve import create_web_app
     calendars.append(TestClient(create_web_app(svc, build_app(svc))).get("/calendar/feed-token-0123456789.ics").content)
     assert len(calendars) >= 3
@@ -352,7 +352,7 @@ def test_khal_imports_a_cancellation_then_a_time_change_in_order(mail_services, 
 def test_feed_answers_head_etag_last_modified_and_304_with_a_stable_dtstamp(mail_services, clock):
     from fastapi.testclient import TestClient
 
-    from bot.app import build_app
+    from handlers.slack.app import build_app
     from bot.serve import create_web_app
 
     svc = mail_services

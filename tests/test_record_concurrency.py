@@ -26,7 +26,7 @@ DRIVER = """
 import json, sys, threading, time
 from datetime import datetime
 from pathlib import Path
-from bot.app import build_app
+from handlers.slack.app import build_app
 from bot.context import build_services
 from bot.settings import load_settings
 from tests.slack import dispatch, slash_body

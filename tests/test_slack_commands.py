@@ -132,7 +132,7 @@ def test_unauthorised_user_is_refused_without_naming_a_child(app, services, slac
 
 
 def test_usergroup_members_are_authorised(services, slack_stub):
-    from bot.app import build_app
+    from handlers.slack.app import build_app
 
     services.settings.authorized_usergroups = ["S0TEAM0001"]
     slack_stub.usergroup_members["S0TEAM0001"] = [STRANGER]
