@@ -5,7 +5,6 @@ catching up after downtime, and for tests that drive time."""
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import datetime, timezone
 
 
@@ -36,8 +35,3 @@ def _tick(args, services) -> int:
     print(result.summary())
     return 1 if result.errors else 0
 
-
-if __name__ == "__main__":  # pragma: no cover
-    from bot.cli import main
-
-    sys.exit(main(["tick", *sys.argv[1:]]))

@@ -125,8 +125,8 @@ class FormHandler:
 
 
 FORMS: dict[str, FormHandler] = {
-    modals.REPORT_FORM: FormHandler(modals.submit_report, "when"),
-    modals.CHILD_FORM: FormHandler(modals.submit_child, "label"),
+    modals.REPORT_FORM: FormHandler(record.submit_report, "when"),
+    modals.CHILD_FORM: FormHandler(record.submit_child, "label"),
     clock.RI_FORM: FormHandler(clock.ri_submitted, "outcome"),
     clock.HELD_FORM: FormHandler(clock.held_submitted, "at"),
     meetings.SETUP_FORM: FormHandler(meetings.submit_setup, "name"),

@@ -15,7 +15,7 @@ from bot.context import Ctx
 from bot.messages import Field, Form
 from bot.protocol import grammar as g
 from bot.protocol import words
-from bot.protocol.words import Refusal
+
 from handlers.registry import FieldErrors, field_error
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def interview_fields(protocol) -> list[Field]:
     ]
 
 
-def _text(values: dict, name: str) -> str | None:
+def text_value(values: dict, name: str) -> str | None:
     v = values.get(name)
     if v is None:
         return None
@@ -100,7 +100,7 @@ def _text(values: dict, name: str) -> str | None:
 def practice_from(values: dict, protocol) -> "records.Practice":
     from store import records
 
-    reason = _text(values, "reason")
+    reason = text_value(values, "reason")
     if reason is not None and len(" ".join(reason.split())) > 1000:
         raise field_error("reason", "The reason is too long (at most 1000 characters).")
     factors = values.get("factors")
@@ -122,8 +122,8 @@ def interview_from(values: dict, by: str = "") -> "records.Interview":
 
     independent = values.get("independent")
     offered = values.get("offered")
-    account = " ".join((_text(values, "account") or "").split())
-    followup = " ".join((_text(values, "followup") or "").split())
+    account = " ".join((text_value(values, "account") or "").split())
+    followup = " ".join((text_value(values, "followup") or "").split())
     if len(account) > 2000:
         raise field_error("account", "The account is too long (at most 2000 characters).")
     if len(followup) > 1000:
@@ -204,7 +204,7 @@ def _placement(values: dict) -> dict:
 
     fields: dict = {}
     for block in ("placed_by", "placed_in"):
-        value = _text(values, block)
+        value = text_value(values, block)
         if value is None:
             continue
         if value.lower() in ("none", "no", "-"):
@@ -221,27 +221,27 @@ def _placement(values: dict) -> dict:
 
 def child_fields_from(values: dict, ctx: Ctx) -> dict:
     fields: dict = {}
-    label = _text(values, "label")
+    label = text_value(values, "label")
     if label is not None:
         try:
             fields["label"] = g.label(label, "")
         except g.GrammarError as exc:
             raise field_error("label", exc.message) from None
-    dob = _text(values, "dob")
+    dob = text_value(values, "dob")
     if dob:
         try:
             fields["date_of_birth"] = g.day(dob, "date of birth", "", today=ctx.now.astimezone(ctx.zone).date())
         except g.GrammarError as exc:
             raise field_error("dob", exc.message) from None
     for block, name in (("gender", "gender"), ("placement", "placement_type")):
-        value = _text(values, block)
+        value = text_value(values, block)
         if value:
             fields[name] = value
-    value = _text(values, "looked_after")
+    value = text_value(values, "looked_after")
     if value:
         fields["looked_after"] = value == "yes"
     fields.update(_placement(values))
-    worker = _text(values, "worker")
+    worker = text_value(values, "worker")
     if worker:
         from bot.auth import WORKER_REFUSAL, worker_allowed
 
@@ -249,50 +249,3 @@ def child_fields_from(values: dict, ctx: Ctx) -> dict:
             raise field_error("worker", WORKER_REFUSAL)
         fields["worker_user_id"] = worker
     return fields
-
-
-def submit_report(ctx: Ctx, values: dict, meta: str) -> str:
-    """Create the child if needed and open the episode; returns the confirmation text."""
-    from handlers.record import REPORT, done_report
-    from store import records
-
-    ref = FormMeta.load(meta).child_ref
-    if ref is None:
-        try:
-            ref = g.child_ref(_text(values, "child_ref") or "", REPORT.example)
-        except g.GrammarError as exc:
-            raise field_error("child_ref", exc.message) from None
-    try:
-        started_at = g.when(_text(values, "when") or "now", ctx.now, ctx.zone, ctx.protocol.future_grace_minutes, "")
-    except g.GrammarError as exc:
-        raise field_error("when", exc.message + " For example: yesterday 22:15") from None
-    child = records.get_child(ctx.session, ref)
-    if child is None:
-        fields = child_fields_from(values, ctx)
-        if not fields.get("label"):
-            raise field_error("label", "A new child needs a label (initials or a pseudonym).")
-        child = records.upsert_child(ctx, ref, fields).child
-    practice = practice_from(values, ctx.protocol)
-    episode = {"started_at": started_at, "missing_from": (_text(values, "from") or "")[:200],
-               "risk_grade": _text(values, "risk"), "police_ref": (_text(values, "police") or "")[:64],
-               "episode_type": "away" if "away" in (values.get("away") or []) else "missing",
-               "practice": practice}
-    try:
-        return done_report(ctx, child, episode)["text"]
-    except Refusal as exc:
-        raise field_error("when", exc.message) from None
-
-
-def submit_child(ctx: Ctx, values: dict, meta: str):
-    from handlers.record import describe_child
-    from store import records
-
-    ref = FormMeta.load(meta).child_ref
-    if not (ref and g.CHILD_REF.match(ref)):
-        raise field_error("label", "This form has expired; run the command again.")
-    fields = child_fields_from(values, ctx)
-    if not fields.get("label"):
-        raise field_error("label", "Give a label (initials or a pseudonym).")
-    result = records.upsert_child(ctx, ref, fields)
-    verb = "Recorded" if result.created else "Updated"
-    return f":bust_in_silhouette: {verb} {ref} ({result.child.label}): " + describe_child(result.child) + "."

@@ -8,9 +8,10 @@ from bot.protocol import grammar as g
 from bot.protocol import rules, words
 from bot.protocol.clock import window_start
 from bot.protocol.grammar import Spec
+from bot.protocol.words import Refusal
 from bot.render import duration, local, who
 from handlers import modals
-from handlers.registry import Reply, UserError, subcommand
+from handlers.registry import Reply, UserError, field_error, subcommand
 from store import corrections, records
 
 # What practice records, on report, found and interview: keywords end free text, so
@@ -416,3 +417,45 @@ def risk(ctx: Ctx, text: str) -> Reply:
     child = records.require_child(ctx.session, ref)
     records.regrade(ctx, child, grade)
     return Reply(f":large_orange_diamond: {who(child.child_ref, child.label)}: risk now *{words.risk_word(grade)}*.")
+
+
+# -- the report and child forms' submissions (the forms: handlers/modals.py) ----------------
+def submit_report(ctx: Ctx, values: dict, meta: str) -> str:
+    """Create the child if needed and open the episode; returns the confirmation text."""
+    ref = modals.FormMeta.load(meta).child_ref
+    if ref is None:
+        try:
+            ref = g.child_ref(modals.text_value(values, "child_ref") or "", REPORT.example)
+        except g.GrammarError as exc:
+            raise field_error("child_ref", exc.message) from None
+    try:
+        started_at = g.when(modals.text_value(values, "when") or "now", ctx.now, ctx.zone, ctx.protocol.future_grace_minutes, "")
+    except g.GrammarError as exc:
+        raise field_error("when", exc.message + " For example: yesterday 22:15") from None
+    child = records.get_child(ctx.session, ref)
+    if child is None:
+        fields = modals.child_fields_from(values, ctx)
+        if not fields.get("label"):
+            raise field_error("label", "A new child needs a label (initials or a pseudonym).")
+        child = records.upsert_child(ctx, ref, fields).child
+    practice = modals.practice_from(values, ctx.protocol)
+    episode = {"started_at": started_at, "missing_from": (modals.text_value(values, "from") or "")[:200],
+               "risk_grade": modals.text_value(values, "risk"), "police_ref": (modals.text_value(values, "police") or "")[:64],
+               "episode_type": "away" if "away" in (values.get("away") or []) else "missing",
+               "practice": practice}
+    try:
+        return done_report(ctx, child, episode)["text"]
+    except Refusal as exc:
+        raise field_error("when", exc.message) from None
+
+
+def submit_child(ctx: Ctx, values: dict, meta: str):
+    ref = modals.FormMeta.load(meta).child_ref
+    if not (ref and g.CHILD_REF.match(ref)):
+        raise field_error("label", "This form has expired; run the command again.")
+    fields = modals.child_fields_from(values, ctx)
+    if not fields.get("label"):
+        raise field_error("label", "Give a label (initials or a pseudonym).")
+    result = records.upsert_child(ctx, ref, fields)
+    verb = "Recorded" if result.created else "Updated"
+    return f":bust_in_silhouette: {verb} {ref} ({result.child.label}): " + describe_child(result.child) + "."

@@ -1,0 +1,164 @@
+"""Facts about the code's shape, read from the source (ast), not from running it:
+
+- no import cycles among the project's modules (imports anywhere in a module, not only at its
+  top: a cycle broken by a function-level import is still a cycle);
+- only the Slack edge (handlers/slack/, scheduler/transports/slack*) imports slack_sdk or slack_bolt;
+- the neutral handlers build no Slack mention (`<@`, `<#`, `<!`) and no Block Kit.
+
+Modules other work is still moving are listed by name below; each list may only shrink: a listed
+module that no longer breaks the rule fails the test until it is taken off."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("bot", "handlers", "scheduler", "store")
+
+# Cycles other work removes (issue 10, the outbox and scheduler half).
+KNOWN_CYCLES = {
+    frozenset({"scheduler.meetings_job", "scheduler.sweep"}),
+    frozenset({"bot.safety", "store.alerts", "store.councils", "store.meetings", "store.outbox", "store.privacy",
+               "store.records"}),
+}
+# Modules outside the Slack edge that still import the Slack libraries (the process entry points and
+# the console, which the other half of issue 10 turns into a text backend).
+KNOWN_SLACK_IMPORTS = {"bot.cli", "bot.console", "bot.context", "bot.safety", "bot.serve"}
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for top in PACKAGES:
+        for path in (ROOT / top).rglob("*.py"):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            out[".".join(parts)] = path
+    return out
+
+
+def imported(name: str, path: Path) -> set[str]:
+    """Every module `name` imports, anywhere in it (absolute names, relative ones resolved)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join(parts + ([node.module] if node.module else []))
+            found.add(base)
+            found.update(f"{base}.{a.name}" for a in node.names)
+    return found
+
+
+def project_imports() -> dict[str, set[str]]:
+    mods = modules()
+    graph = {}
+    for name, path in mods.items():
+        targets = set()
+        for target in imported(name, path):
+            while target and target not in mods:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                targets.add(target)
+        graph[name] = targets
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[frozenset[str]] = []
+    counter = 0
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(frozenset(component))
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [frozenset({"a", "b", "c"})]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles():
+    found = set(cycles(project_imports()))
+    assert found - KNOWN_CYCLES == set(), "import cycles: " + "; ".join(" <-> ".join(sorted(c)) for c in found - KNOWN_CYCLES)
+    assert KNOWN_CYCLES - found == set(), "gone, take them off KNOWN_CYCLES: " + str(KNOWN_CYCLES - found)
+
+
+def _slack_edge(name: str) -> bool:
+    return name.startswith("handlers.slack") or name.startswith("scheduler.transports.slack") or name == "bot.slack_stub"
+
+
+def test_only_the_slack_edge_imports_the_slack_libraries():
+    importers = {name for name, path in modules().items()
+                 if not _slack_edge(name)
+                 and any(m.split(".")[0] in ("slack_sdk", "slack_bolt") for m in imported(name, path))}
+    assert importers - KNOWN_SLACK_IMPORTS == set()
+    assert KNOWN_SLACK_IMPORTS - importers == set(), "no longer import Slack: take them off the list"
+
+
+MENTIONS = ("<@", "<#", "<!")
+
+
+def _built_strings(path: Path) -> list[tuple[int, str]]:
+    """String constants and f-string parts in code (docstrings left out)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                  if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+                  and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    return [(n.lineno, n.value) for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings]
+
+
+def test_the_neutral_handlers_build_no_mention_and_no_block_kit():
+    offenders = []
+    for name, path in modules().items():
+        if not (name.startswith("handlers") or name == "bot.auth") or name.startswith(
+                ("handlers.slack", "handlers.teams")):
+            continue
+        for line, text in _built_strings(path):
+            # reading a mention the user typed (`channel=<#C…|name>`) is not building one
+            if any(m in text for m in MENTIONS) and text not in ("<#",):
+                offenders.append(f"{path.relative_to(ROOT)}:{line}: {text[:60]!r}")
+            if text in ("section", "plain_text", "mrkdwn", "modal", "static_select", "input"):
+                offenders.append(f"{path.relative_to(ROOT)}:{line}: Block Kit {text!r}")
+    assert offenders == []
