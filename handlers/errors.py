@@ -31,7 +31,7 @@ def log_failure(where: str, exc: BaseException) -> str:
     return ref
 
 
-def failure_text(exc: BaseException, where: str, example: str = "") -> str:
+def failure_text(exc: BaseException, where: str, example: str = ""):
     """The answer to `exc` (raised while doing `where`), icon first."""
     if isinstance(exc, Refusal):
         return refusal_text(exc, example)
@@ -54,6 +54,6 @@ def failure_fields(exc: BaseException, where: str, field: str) -> dict[str, str]
     if isinstance(exc, FieldErrors):
         return exc.errors
     if isinstance(exc, Refusal):
-        return {field: exc.message}
-    text = failure_text(exc, where).removeprefix(":warning: ").replace("`", "")
+        return {field: str(exc.message)}
+    text = str(failure_text(exc, where)).removeprefix(":warning: ").replace("`", "")
     return {field: text}

@@ -21,12 +21,13 @@ from bot.protocol.words import Refusal
 Reply = Message
 
 
-def refusal_text(exc: Refusal, example: str = "") -> str:
-    """The answer to a refusal: what was wrong, then a command that works (`example` if it has none)."""
+def refusal_text(exc: Refusal, example: str = ""):
+    """The answer to a refusal: what was wrong, then a command that works (`example` if it has none).
+    A refusal's message may name people (text with `Person`s in it): they stay people."""
     example = exc.example or example
     if example:
-        return f":warning: {exc.message}\nFor example: `{example}`"
-    return f":warning: {exc.message}"
+        return ":warning: " + exc.message + f"\nFor example: `{example}`"
+    return ":warning: " + exc.message
 
 
 class UserError(Refusal):

@@ -398,8 +398,9 @@ def test_only_admins_and_meeting_chairs_set_up_change_or_cancel_a_series(mail_se
     assert run(DUTY_USER, "meeting cancel missing 2026-12-17").startswith(":no_entry:")
     assert "Room 4" in run(DUTY_USER, "meeting list")  # listing and agendas stay open to everyone
     assert run(ADMIN_USER, "meeting setup time=11:00", admin=True).startswith(":calendar: Saved")
-    from handlers.meetings import submit_setup
-    errors, _ = submit_setup(svc, user_id=DUTY_USER, state={})
+    from handlers.commands import submit_form
+    from handlers.meetings import SETUP_FORM
+    errors = submit_form(svc, form_id=SETUP_FORM, values={}, meta="", user_id=DUTY_USER).errors
     assert errors and "MEETING_CHAIRS" in errors["name"]
 
 

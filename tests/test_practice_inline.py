@@ -2,6 +2,8 @@
 the return interview's details, correction, sign-off and `/missing concern` — through the Bolt app."""
 from __future__ import annotations
 
+import html
+
 from datetime import datetime, timezone
 
 import pytest
@@ -300,7 +302,7 @@ def test_status_shows_everything_to_the_asker(app, services):
 
 
 def test_help_lists_the_new_keywords(app):
-    text = command(app, "help")["text"]
+    text = html.unescape(command(app, "help")["text"])  # as Slack shows it
     for word in ("reason <text>", "factors <a>, <b>", "cse yes|no", "location <text>", "independent yes|no",
                  "offered <when>", "account <text>", "followup <text>", "correct", "interview signoff",
                  "/missing concern", "/missing held", "family conflict"):
