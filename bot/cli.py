@@ -21,41 +21,10 @@ def _logging(level: str) -> None:
     logging.getLogger("slack_bolt.App").addFilter(lambda record: "will be unused" not in record.getMessage())
 
 
-def _slack_start_error(exc: BaseException, settings) -> SettingsError | None:
-    """The one line for Slack refusing the tokens, or being out of reach, at start-up."""
-    from urllib.error import URLError
-
-    from slack_bolt.error import BoltError
-    from slack_sdk.errors import SlackApiError
-
-    if isinstance(exc, SlackApiError):
-        error = exc.response.get("error", "error") if exc.response is not None else "error"
-        url = str(getattr(exc.response, "api_url", ""))
-        name = "SLACK_APP_TOKEN" if "apps.connections.open" in url else "SLACK_BOT_TOKEN"
-        return SettingsError(f"missing-bot: setting {name}: Slack refused it ({error})")
-    if isinstance(exc, (URLError, OSError)):
-        reason = getattr(exc, "reason", exc)
-        return SettingsError(f"missing-bot: cannot reach Slack at {settings.slack_api_url} (SLACK_API_URL): {reason}")
-    if isinstance(exc, BoltError):
-        return SettingsError(f"missing-bot: setting SLACK_BOT_TOKEN: {exc}")
-    return None
-
-
 def _build_app(services):
-    from handlers.slack.app import build_app
+    from handlers.slack.start import start_app
 
-    sdk_log = logging.getLogger("slack_sdk.web.base_client")
-    level = sdk_log.level
-    sdk_log.setLevel(logging.CRITICAL)  # its own line about a refused connection would be a second one
-    try:
-        return build_app(services)  # checks the bot token with auth.test
-    except Exception as exc:
-        error = _slack_start_error(exc, services.settings)
-        if error is None:
-            raise
-        raise error from None
-    finally:
-        sdk_log.setLevel(level)
+    return start_app(services)
 
 
 def _start_background(services):
@@ -70,18 +39,10 @@ def cmd_run(args, settings) -> int:
     if not settings.slack_app_token:
         return cmd_serve(args, settings)
     require(settings, "slack_bot_token", "alert_channel")
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from handlers.slack.start import connect_socket_mode
 
     services = build_services(settings)
-    app = _build_app(services)
-    handler = SocketModeHandler(app, settings.slack_app_token)
-    try:
-        handler.connect()  # the first connection: a refused app token stops start-up here
-    except Exception as exc:
-        error = _slack_start_error(exc, settings)
-        if error is None:
-            raise
-        raise error from None
+    connect_socket_mode(_build_app(services), settings)  # a refused app token stops start-up here
     _start_background(services)
     logging.getLogger("missing-bot").info("connected to Slack in Socket Mode")
     threading.Event().wait()  # what SocketModeHandler.start() does after connecting

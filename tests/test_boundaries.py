@@ -23,7 +23,7 @@ KNOWN_CYCLES = {
 }
 # Modules outside the Slack edge that still import the Slack libraries (the process entry points and
 # the console, which the other half of issue 10 turns into a text backend).
-KNOWN_SLACK_IMPORTS = {"bot.cli", "bot.console", "bot.context", "bot.safety", "bot.serve"}
+KNOWN_SLACK_IMPORTS = {"bot.console", "bot.context", "bot.safety", "bot.serve"}
 
 
 def modules() -> dict[str, Path]:
