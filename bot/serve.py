@@ -12,17 +12,16 @@ from typing import Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from slack_bolt import App
-from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from sqlalchemy import text
 
 from bot import web_calendar
 from bot.edge import REPLAY_TEXT, Edge, Refused, db_first_time
 from bot.context import Services
+from handlers.slack.web import dispatch as slack_dispatch
 
 log = logging.getLogger(__name__)
 
-def create_web_app(services: Services, bolt_app: App, *, wall: Callable[[], float] = time.time) -> FastAPI:
+def create_web_app(services: Services, bolt_app, *, wall: Callable[[], float] = time.time) -> FastAPI:
     """`wall` is the clock signatures are checked against (Slack's timestamps are real time)."""
     web = FastAPI(title="missing-bot", docs_url=None, redoc_url=None, openapi_url=None)
     web.state.services = services
@@ -40,9 +39,7 @@ def create_web_app(services: Services, bolt_app: App, *, wall: Callable[[], floa
                 return Response(json.dumps({"response_type": "ephemeral", "text": REPLAY_TEXT}),
                                 media_type="application/json")
             return Response(status_code=200)
-        # The Bolt app and the database are synchronous: run them off the event loop.
-        bolt_resp = await run_in_threadpool(bolt_app.dispatch, to_bolt_request(request, checked.body))
-        return to_starlette_response(bolt_resp)
+        return await slack_dispatch(bolt_app, request, checked.body)
 
     @web.get("/healthz")
     async def healthz() -> Response:
@@ -61,7 +58,7 @@ def create_web_app(services: Services, bolt_app: App, *, wall: Callable[[], floa
     return web
 
 
-def serve(services: Services, bolt_app: App, host: str, port: int) -> None:
+def serve(services: Services, bolt_app, host: str, port: int) -> None:
     import uvicorn
 
     uvicorn.run(create_web_app(services, bolt_app), host=host, port=port, log_level="warning", access_log=False)

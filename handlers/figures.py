@@ -14,6 +14,7 @@ from bot.context import Ctx
 from bot.protocol.csvimport import parse_date
 from bot.protocol.exports import preload_validator
 from bot.protocol.figures import summary_text
+from bot.messages import Person
 from handlers.registry import Reply, UserError, subcommand
 from store.audit import audit
 from store.outbox import enqueue
@@ -81,7 +82,7 @@ def stats(ctx: Ctx, args: str) -> Reply:
         return Reply(text + "\n_(No team channel is configured, so nothing was posted.)_")
     key = f"stats:{ctx.user_id}:{period_from}:{period_to}:{ctx.now.isoformat()}"
     enqueue(ctx.session, key=key, kind="figures.summary", channel=channel, now=ctx.now, thread_key=key,
-            text=f"{channel_text}\n_Requested by <@{ctx.user_id}>._")
+            message=channel_text + "\n_Requested by " + Person(ctx.user_id) + "._")
     if fig["episodes"]:
         # matplotlib (and numpy) is loaded by the first `/missing stats` of a process, not at start:
         # it is most of an idle server's memory otherwise; that first answer takes about a second longer.

@@ -106,15 +106,3 @@ def select(value: str) -> dict:
 
 def datepicker(value: str) -> dict:
     return {"value": {"type": "datepicker", "selected_date": value}}
-
-
-def as_slack(reply):
-    """A neutral reply as Slack shows it: `.text` (people and channels as Slack mentions; the text
-    unescaped, as the user reads it) and `.blocks` (None for a plain reply)."""
-    from types import SimpleNamespace
-
-    from handlers.slack.render import blocks_of
-
-    blocks = blocks_of(reply)
-    text = reply.text.plain("<@{}>", "<#{}>") if blocks is None else reply.summary()
-    return SimpleNamespace(text=text, blocks=blocks)

@@ -18,7 +18,7 @@ from scheduler import meetings_job
 from store import meetings as sm
 from store.models import Child, Outbox
 from tests.conftest import ALERT_CHANNEL, DUTY_USER, make_settings
-from tests.slack import as_slack, command, dispatch, text_input, view_submission_body
+from tests.slack import command, dispatch, text_input, view_submission_body
 
 LONDON = ZoneInfo("Europe/London")
 UTC = timezone.utc
@@ -36,9 +36,8 @@ def after_the_november_meeting(clock):
 
 
 def run(services, text: str, user: str = DUTY_USER):
-    """A command typed in Slack, as the Slack edge hands it to the router; the reply as Slack shows it
-    (mentions as <@U…>, the agenda as blocks)."""
-    return as_slack(run_command(services, user_id=user, channel_id=ALERT_CHANNEL, text=from_slack(text), is_admin=False))
+    """A command typed in Slack, as the Slack edge hands it to the router."""
+    return run_command(services, user_id=user, channel_id=ALERT_CHANNEL, text=from_slack(text), is_admin=False)
 
 
 def outbox(services, kind: str) -> list[Outbox]:

@@ -3,7 +3,6 @@ the return interview's details, correction, sign-off and `/missing concern` — 
 from __future__ import annotations
 
 import html
-
 from datetime import datetime, timezone
 
 import pytest
