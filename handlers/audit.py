@@ -18,6 +18,7 @@ def audit_trail(ctx: Ctx, args: str) -> Reply:
     from sqlalchemy import select
 
     from bot.messages import Person, join
+    from bot.platforms import is_user
     from store.models import Child
     from store.privacy import _audit_about
 
@@ -37,7 +38,7 @@ def audit_trail(ctx: Ctx, args: str) -> Reply:
     lines = [f"*Audit trail of {child.child_ref}* ({len(rows)} change(s), newest last)"]
     for r in rows[-LIMIT:]:
         changed = ", ".join(sorted((r.after or {}).keys()))
-        actor = Person(r.actor) if r.actor[:1] in "UW" and r.actor.isalnum() else r.actor
+        actor = Person(r.actor) if is_user(r.actor) else r.actor  # else the scheduler, the CLI, an import
         lines.append(f"• {local(r.at, ctx.zone)} " + actor + f" {r.action} {r.entity} {r.entity_id or ''}"
                      + (f": {changed}" if changed else ""))
     if len(rows) > LIMIT:

@@ -14,6 +14,7 @@ import logging
 
 from bot.context import Ctx
 from bot.messages import Field, Form, Person, Place, join
+from bot.platforms import is_user
 from bot.protocol import clock as rules
 from bot.protocol import words
 from bot.protocol.councils import COUNCIL_NOTIFY
@@ -60,7 +61,7 @@ def health(ctx: Ctx, rest: str) -> Reply:
     else:
         lines.append("Oldest undelivered: none, everything is delivered")
     for channel, error, n in h.recent_failures:
-        target = Person(channel) if channel[:1] in "UW" else Place(channel)
+        target = Person(channel) if is_user(channel) else Place(channel)
         lines.append(f":x: {n} failed to " + target + f": `{error}`")
     for error, n in h.unchecked:
         lines.append(f":warning: {n} message(s) {error.split(': ', 1)[0]} after an unknown outcome "

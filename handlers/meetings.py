@@ -14,6 +14,7 @@ from bot.context import Ctx
 from bot.messages import PRIVATE, Field, Form, Person, Place, Rich, join
 from bot.protocol import grammar as g
 from bot.protocol import meetings as pm
+from bot.platforms import is_channel, platform_for
 from bot.render import local, who
 from bot.render_agenda import agenda_message
 from handlers.registry import FieldErrors, Reply, UserError, field_error, subcommand
@@ -263,7 +264,6 @@ def agenda(ctx: Ctx, args: str) -> Reply:
                         "/missing agenda")
     channel = sm.channel_of(series, ctx.settings.alert_channel)
     if post:
-        from bot.platforms import platform_for
         from scheduler.transports import NotPrivate, require_private
 
         try:
@@ -354,7 +354,7 @@ def action(ctx: Ctx, args: str) -> Reply:
 # -- the setup form -------------------------------------------------------------------
 def setup_form(config: pm.SeriesConfig | None, channel_id: str) -> Form:
     c = config or pm.SeriesConfig()
-    channel = c.channel or (channel_id if channel_id.startswith(("C", "G")) else None)
+    channel = c.channel or (channel_id if is_channel(platform_for(channel_id), channel_id) else None)
     return Form(SETUP_FORM, "Meeting series", [
         Field("name", "text", "Name", required=True, initial=c.name, max_length=120),
         Field("rrule", "text", "Recurrence (RFC 5545 RRULE)", required=True, initial=c.rrule, max_length=200,

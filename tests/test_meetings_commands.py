@@ -189,7 +189,7 @@ def test_actions_add_list_done(services, clock):
     assert "#1 C1234 (JB): Book a strategy meeting" in listing and "#2 general: Map hot spots" in listing
     for bad, needle in [
         ("action add C9999 Call owner <@U0OWNER01> due friday", "No child with case reference C9999"),
-        ("action add C1234 Call owner jo due friday", "Slack mention"),
+        ("action add C1234 Call owner jo due friday", "mentioning them"),
         ("action add C1234 Call owner <@U0OWNER01> due someday", "due date"),
         ("action add C1234 Call owner <@U0OWNER01> due 2026-11-01", "in the past"),
         ("action add C1234 Call due friday", "owner @user"),
