@@ -234,7 +234,7 @@ class Message:
                 yield as_rich(att.title)
 
     def map_strings(self, fn) -> "Message":
-        """A copy with `fn` applied to every plain string (used by the channel rule, bot/safety.py)."""
+        """A copy with `fn` applied to every plain string (used by the channel rule, store/channel_rule.py)."""
         def m(r):
             return Rich(fn(s) if isinstance(s, str) else s for s in as_rich(r))
 

@@ -140,7 +140,7 @@ def strategy_held(ctx: Ctx, value: str) -> Reply | Form | None:
     child = ctx.session.get(Child, alert.child_id) if alert else None
     if child is None:
         return None
-    done = records.held_for_alert(ctx.session, alert.id)
+    done = alerts.held_for_alert(ctx.session, alert.id)
     if done:
         m = done[0]
         changed(ctx, alert.id)
@@ -176,7 +176,7 @@ def held_submitted(ctx: Ctx, values: dict, meta: str) -> None:
     child = ctx.session.get(Child, alert.child_id) if alert else None
     if child is None:
         return None
-    done = records.held_for_alert(ctx.session, alert.id)
+    done = alerts.held_for_alert(ctx.session, alert.id)
     if done:  # sent twice, or recorded by someone else while this form was open
         raise field_error("at", (f"Already recorded: {words.HELD_MEETING_WORDS.get(done[0].kind, done[0].kind)} held "
                                  f"{local(done[0].held_at, ctx.zone)}. Use /missing held for another meeting.")[:150])

@@ -69,7 +69,7 @@ def stats(ctx: Ctx, args: str) -> Reply:
     period_from, period_to = parse_period(" ".join(w for w in words if w.lower() not in LOOKED_AFTER_WORDS), today)
     fig = load_figures(ctx.session, ctx.services, period_from, period_to, looked_after, now=ctx.now)
     text = summary_text(fig)
-    # The channel's copy leaves out where children were found (bot/safety.py: no locations in a
+    # The channel's copy leaves out where children were found (store/channel_rule.py: no locations in a
     # channel); the person who asked sees them in the reply.
     channel_text = summary_text({**fig, "found_locations": []})
     if looked_after:

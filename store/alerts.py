@@ -21,7 +21,7 @@ from bot.protocol import councils as council_rules
 from bot.protocol.config import Protocol
 from store import councils
 from store.db import insert_new
-from store.models import USER, Base, Child, Episode, Outbox
+from store.models import USER, Base, Child, Episode, HeldMeeting, Outbox
 from store.outbox import UNCHECKED, enqueue
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -122,8 +122,6 @@ def alert_message(session: Session, alert_id: int, protocol: Protocol, zone: Zon
                   visibility: str | None = CHANNEL) -> Message | None:
     """The alert as it is now (acknowledged, answered, meetings held), or None if it is gone."""
     from bot.render_alerts import render_alert
-    from store.records import held_for_alert
-
     alert = session.get(Alert, alert_id)
     if alert is None:
         return None
@@ -131,6 +129,11 @@ def alert_message(session: Session, alert_id: int, protocol: Protocol, zone: Zon
     episode = session.get(Episode, alert.episode_id) if alert.episode_id else None
     return render_alert(alert, child, episode, protocol, zone, held=held_for_alert(session, alert.id),
                         visibility=visibility or CHANNEL)
+
+
+def held_for_alert(session: Session, alert_id: int) -> list[HeldMeeting]:
+    """The meetings recorded as held in answer to an alert, earliest first."""
+    return list(session.scalars(select(HeldMeeting).where(HeldMeeting.alert_id == alert_id).order_by(HeldMeeting.held_at)))
 
 
 def queue_refresh(session: Session, alert_id: int, now: datetime) -> int:
@@ -248,13 +251,17 @@ def on_episode_opened(ctx: "Ctx", child: Child, episode: Episode) -> None:
     if due is not None:
         fire(ctx.session, due, env)
     evaluate_child(ctx.session, child.id, env)
-    councils.on_episode_event(ctx, child, episode, "missing")
+    due = councils.notification_due(ctx, child, episode, ep_of(episode), "missing")
+    if due is not None:
+        fire(ctx.session, due, env_of(ctx))
 
 
 def on_episode_closed(ctx: "Ctx", child: Child, episode: Episode) -> None:
     """The child returned: the RI clock starts (a back-dated return may already be due)."""
     evaluate_episode(ctx.session, episode, env_of(ctx))
-    councils.on_episode_event(ctx, child, episode, "returned")
+    due = councils.notification_due(ctx, child, episode, ep_of(episode), "returned")
+    if due is not None:
+        fire(ctx.session, due, env_of(ctx))
 
 
 def on_interview_recorded(ctx: "Ctx", child: Child, episode: Episode) -> None:

@@ -1,6 +1,6 @@
 """Children across council boundaries: the record's side (see bot/protocol/councils.py for the rules).
 
-Called inside the change's transaction: `derive` by records.upsert_child, `on_episode_event` by
+Called inside the change's transaction: `derive` by records.upsert_child, `notification_due` by
 the alert hooks when an episode opens or closes. The notification is an alert (stored once under
 its key, posted to the team channel with a *Notified* button); when `SMTP_URL` is set and the
 protocol file gives the council's email, an email to that council (from SMTP_FROM, replies to
@@ -68,20 +68,17 @@ def _email(ctx: "Ctx", child: Child, episode: Episode, event: str, council: str,
     return True
 
 
-def on_episode_event(ctx: "Ctx", child: Child, episode: Episode, event: str) -> None:
+def notification_due(ctx: "Ctx", child: Child, episode: Episode, ep, event: str):
     """A placed-by child went missing or returned, or a placed-in child went missing: the alert
-    asking the team to tell that council, and the email when it is set up."""
-    from store import alerts
-
-    ep = alerts.ep_of(episode)
+    asking the team to tell that council (store/alerts.py fires it), and the email when it is set up."""
     due = rules.notify_due(ep, event, placed_by=child.placed_by, placed_in=child.placed_in, protocol=ctx.protocol,
                            now=ctx.now)
     if due is None:
-        return
+        return None
     if due.detail["role"] == "placing" and _email(ctx, child, episode, event, due.detail["council"],
                                                   due.detail["email"]):
         due.detail["emailed"] = due.detail["email"]
-    alerts.fire(ctx.session, due, alerts.env_of(ctx))
+    return due
 
 
 def notified_audit(alert) -> dict:

@@ -224,3 +224,14 @@ class Outbox(Base):
     sent_address: Mapped[str | None] = mapped_column(String(ADDRESS))
     sent_ref: Mapped[str | None] = mapped_column(String(USER))
     error: Mapped[str | None] = mapped_column(String(200))
+
+
+# Episode columns that hold codes, not anything typed: the rest of its text columns are free text.
+EPISODE_CODES = {"episode_type", "placement_type", "risk_grade", "ri_outcome", "source"}
+
+
+def episode_free_text_columns() -> list:
+    """The episode's text columns that hold what people typed (or ids of people): what retention
+    erases and the channel rule looks for."""
+    return [c for c in Episode.__table__.columns
+            if isinstance(c.type, (String, Text)) and c.key not in EPISODE_CODES]

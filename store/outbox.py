@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from bot.messages import Attachment, Message, Rich, text_of
 from bot.messages import message as message_of
 from bot.platforms import is_channel, platform_for
-from bot.safety import scrub_child_details
+from store.channel_rule import scrub_child_details
 from store.db import insert_new
 from store.models import Outbox
 
@@ -46,7 +46,7 @@ def enqueue(
 
     `message` is neutral (bot/messages.py); `text` alone makes a plain one. An alert's rows pass
     `alert_id` and are rendered when delivered. A post to a channel about a child passes the
-    channel rule here (bot/safety.py): none of that child's private details."""
+    channel rule here (store/channel_rule.py): none of that child's private details."""
     if not channel:
         return False
     platform = platform or platform_for(channel)

@@ -30,19 +30,9 @@ from bot.protocol.figures import age_band, age_on
 from store.alerts import Alert
 from store.audit import audit, snapshot
 from store.meetings import Action, MeetingOccurrence
-from store.models import AuditRecord, Child, Episode, HeldMeeting, Outbox
+from store.models import AuditRecord, Child, Episode, HeldMeeting, Outbox, episode_free_text_columns
 
 # Episode text columns that are codes, not free text: kept by erasure (figures use them).
-EPISODE_CODES = {"episode_type", "placement_type", "risk_grade", "ri_outcome", "source"}
-
-
-def episode_free_text_columns() -> list:
-    from sqlalchemy import String, Text
-
-    return [c for c in Episode.__table__.columns
-            if isinstance(c.type, (String, Text)) and c.key not in EPISODE_CODES]
-
-
 ERASED = {"erased": "retention"}
 ERASED_TEXT = "(erased under the retention rule)"
 

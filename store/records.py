@@ -481,10 +481,6 @@ def asking_alert(session: Session, child_id: int, kind: str, held_at: datetime):
     return next((a for a in rows if kind in asks_for(a)), None)
 
 
-def held_for_alert(session: Session, alert_id: int) -> list[HeldMeeting]:
-    return list(session.scalars(select(HeldMeeting).where(HeldMeeting.alert_id == alert_id).order_by(HeldMeeting.held_at)))
-
-
 def held_for_episodes(session: Session, episode_ids: list[int]) -> dict[int, list[HeldMeeting]]:
     out: dict[int, list[HeldMeeting]] = {}
     for i in range(0, len(episode_ids), 500):

@@ -1,4 +1,4 @@
-"""What may reach a channel: one rule, enforced in one place (`store.outbox.enqueue`).
+"""The channel rule: what may reach a channel, enforced in one place (`store.outbox.enqueue`).
 
 A channel post names a child by case reference and label only, says what happened and what to
 do. It never carries a location, a concern, a reason, a date of birth or a police reference:
@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import select
+
 from bot.messages import Message
+from store.models import Child, Episode, episode_free_text_columns
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +26,6 @@ WITHHELD = "(withheld: see /missing status)"
 
 
 def private_details(session, child_id: int) -> list[str]:
-    from sqlalchemy import select
-
-    from store.models import Child, Episode
-    from store.privacy import episode_free_text_columns
-
     child = session.get(Child, child_id)
     values: list[str] = []
     if child is None:
