@@ -31,8 +31,8 @@ class Console:
             "authorized_users": [*settings.authorized_users, user], "admin_users": [*settings.admin_users, user],
         })
         self.services = build_services(settings, client=None, clock=clock)
-        text = TextTransport(out, names={CONSOLE_CHANNEL: "#team-channel", user: "your direct messages"})
-        self.services.transports = {platform: text for platform in PLATFORMS}
+        self.text = TextTransport(out, names={CONSOLE_CHANNEL: "#team-channel", user: "your direct messages"})
+        self.services.transports = {platform: self.text for platform in PLATFORMS}
 
         def deliver_now() -> None:
             from scheduler.delivery import deliver_due
@@ -47,6 +47,20 @@ class Console:
     def say(self, line: str = "") -> None:
         print(line, file=self.out, flush=True)
 
+    def show(self, reply: Message | None, form=None) -> None:
+        if reply is not None:
+            form = form or reply.form
+            shown = Message.from_json({**reply.to_json(), "form": None})
+            self.say("\n".join(to_text(self.text.numbered(shown))))
+        if form is not None:
+            labels = [f.label for f in form.fields if f.kind != "note"]
+            self.say(f"  ↳ a form opens: {form.title} — " + "; ".join(labels))
+            from handlers.commands import FORM_INSTEAD
+
+            instead = FORM_INSTEAD.get(form.id)
+            self.say("    (the console cannot fill in forms: give the details inline"
+                     + (f", e.g. {instead})" if instead else ", see /missing help)"))
+
     def command(self, line: str) -> Message:
         from handlers.commands import run_command
 
@@ -54,16 +68,21 @@ class Console:
         if text.startswith("/missing"):
             text = text[len("/missing"):].strip()
         reply = run_command(self.services, user_id=self.user, channel_id=CONSOLE_CHANNEL, text=text, is_admin=True)
-        reply = reply if isinstance(reply, Message) else Message(reply.text, form=getattr(reply, "form", None))
-        form = reply.form
-        if form is not None:
-            reply = Message(reply.text, headline=reply.headline, facts=reply.facts, notes=reply.notes)
-        self.say("\n".join(to_text(reply)))
-        if form is not None:
-            labels = [f.label for f in form.fields if f.kind != "note"]
-            self.say(f"  ↳ a form opens: {form.title} — " + "; ".join(labels))
-            self.say("    (the console cannot fill in forms: give the details inline, see /missing help)")
+        self.show(reply)
         return reply
+
+    def press(self, number: str) -> None:
+        """`press N`: the button numbered N (as shown beside its label), as if clicked."""
+        from handlers.commands import press
+
+        if not number.isdigit() or not 1 <= int(number) <= len(self.text.buttons):
+            self.say(f"⚠️ There is no button {number[:10]}. Buttons are numbered as shown, e.g. [1: Acknowledge]: "
+                     "type `press 1`.")
+            return
+        action_id, value = self.text.buttons[int(number) - 1]
+        outcome = press(self.services, action_id=action_id, value=value, user_id=self.user,
+                        channel_id=CONSOLE_CHANNEL, is_admin=True)
+        self.show(outcome.reply, outcome.form)
 
     def tick(self) -> None:
         from scheduler.sweep import sweep
@@ -140,7 +159,7 @@ def run_console(settings: Settings, *, demo: bool, user: str, stdin: TextIO, std
                 console.say(f"\nmissing> {line}")
                 console.command(line)
         if interactive:
-            console.say("\nType /missing commands (or `tick` to run the clock, `quit` to leave).")
+            console.say("\nType /missing commands (`press 1` presses button 1, `tick` runs the clock, `quit` leaves).")
         while True:
             if interactive:
                 print("missing> ", end="", file=stdout, flush=True)
@@ -158,6 +177,8 @@ def run_console(settings: Settings, *, demo: bool, user: str, stdin: TextIO, std
                 console.say(f"missing> {line}")
             if line == "tick":
                 console.tick()
+            elif line.startswith("press"):
+                console.press(line[len("press"):].strip())
             else:
                 console.command(line)
     finally:

@@ -16,11 +16,24 @@ class TextTransport:
         self.out = out
         self.names = names or {}  # address -> how to show it, e.g. the team channel
         self.sent = 0
+        # Every button shown, numbered from 1: the console's `press N` presses button N.
+        self.buttons: list[tuple[str, str]] = []
 
     def _where(self, address: str) -> str:
         return self.names.get(address, address)
 
+    def numbered(self, message: Message) -> Message:
+        """The message with each button's number in its label (`press 3`)."""
+        if not message.actions:
+            return message
+        numbered = Message.from_json(message.to_json())
+        for a in numbered.actions:
+            self.buttons.append((a.id, a.value))
+            a.label = f"{len(self.buttons)}: {a.label}"
+        return numbered
+
     def _say(self, head: str, message: Message) -> None:
+        message = self.numbered(message)
         print(f"  ↳ {head}:", file=self.out, flush=True)
         for line in to_text(message):
             print("      " + line.replace("\n", "\n      "), file=self.out, flush=True)
