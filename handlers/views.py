@@ -150,7 +150,7 @@ def due(ctx: Ctx, text: str) -> Reply:
     lines = ["*Return interviews* (soonest first):"]
     for child, e in rows[:50]:
         deadline = rules.ri_deadline(e.returned_at, ctx.protocol)
-        if deadline < ctx.now:
+        if rules.ri_overdue(e.returned_at, ctx.protocol, ctx.now):  # from the deadline's instant, as the clock
             when = f"*overdue by {duration(ctx.now - deadline)}* (was due {local(deadline, ctx.zone)})"
         else:
             when = f"due in {duration(deadline - ctx.now)} ({local(deadline, ctx.zone)})"

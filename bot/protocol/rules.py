@@ -26,6 +26,7 @@ class Span:
 
 # One definition of the deadline, the clock's.
 ri_deadline = clock.ri_deadline
+ri_overdue = clock.ri_overdue
 
 
 def check_not_future(when: datetime, now: datetime, protocol: Protocol, what: str, example: str) -> None:
@@ -101,4 +102,4 @@ def ri_state(returned_at: datetime | None, ri_outcome: str | None, now: datetime
     if ri_outcome:
         return ri_outcome
     # Overdue from the deadline itself, as the clock says (its overdue alert falls due then).
-    return "overdue" if now >= ri_deadline(returned_at, protocol) else "pending"
+    return "overdue" if ri_overdue(returned_at, protocol, now) else "pending"
