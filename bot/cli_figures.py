@@ -118,15 +118,21 @@ def _import(args, services: Services) -> int:
 def load_figures(session, services: Services, period_from: date, period_to: date, looked_after_only: bool = False,
                  now: datetime | None = None) -> dict:
     """The board figures of a period: live episodes started in it, meetings held in it, and the
-    count of withdrawn episodes (the only figure that reads them)."""
-    from bot.protocol.figures import compute_figures, period_bounds
-    from store.figures import held_between, stream_started_between, withdrawn_started_between
+    count of withdrawn episodes (the only figure that reads them). Each episode's keys come from
+    the database (store/figures.py `stream_keys`), the tables from `tally_keys`."""
+    from bot.protocol.figures import period_bounds, tally_keys
+    from store.figures import first_starts, held_between, stream_keys, withdrawn_started_between
 
+    if period_to < period_from:
+        raise ValueError("the period ends before it starts")
+    now = now or services.now()
     start, end = period_bounds(period_from, period_to, services.zone)
-    facts = stream_started_between(session, start, end, looked_after_only=looked_after_only)
-    return compute_figures(facts, period_from, period_to, services.zone, services.protocol, now or services.now(),
-                           meetings=held_between(session, start, end, looked_after_only=looked_after_only),
-                           withdrawn=withdrawn_started_between(session, start, end, looked_after_only=looked_after_only))
+    keys = stream_keys(session, start, end, services.zone, services.protocol.interview_hours, now,
+                       looked_after_only=looked_after_only)
+    return tally_keys(keys, period_from, period_to, services.protocol, zone=services.zone,
+                      first_starts=first_starts(session, start, end, looked_after_only=looked_after_only),
+                      meetings=held_between(session, start, end, looked_after_only=looked_after_only),
+                      withdrawn=withdrawn_started_between(session, start, end, looked_after_only=looked_after_only))
 
 
 def _audit_read(session, services: Services, action: str, after: dict) -> None:

@@ -28,10 +28,12 @@ Counting rules (each one is a choice a board report author should be able to rea
 """
 from __future__ import annotations
 
+import gc
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Generator, Iterable
+from itertools import groupby
+from typing import Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 from bot.csvsafe import csv_text
@@ -184,174 +186,322 @@ def compute_figures(episodes: Iterable[EpisodeFact], period_from: date, period_t
     meetings held in it, and `withdrawn`: how many withdrawn episodes started in it (counted
     separately by the caller: `episodes` holds live episodes only).
 
-    `episodes` may be any iterable, in any order (a query's rows as they stream in): one pass
-    feeds every table's tally, which keeps counts per child and per category, never the
-    episodes. Where order shows (a child's placement types, how a place found is spelt) it is
-    that of the earliest episode, ties broken by case reference."""
+    `episodes` may be any iterable, in any order (a query's rows as they stream in): each episode
+    becomes its row of keys (`episode_keys`: the definition of every per-episode value a table
+    counts) and `tally_keys` adds them up. Where order shows (a child's placement types, how a
+    place found is spelt) it is that of the earliest episode, ties broken by case reference."""
     if period_to < period_from:
         raise ValueError("the period ends before it starts")
     start, end = period_bounds(period_from, period_to, zone)
-    overall = _figures(period_from, period_to, zone, protocol, now, top_n)
-    # Missing and away side by side need only BY_TYPE_KEYS: no months, top children or places.
-    by_type = {etype: _figures(period_from, period_to, zone, protocol, now, 0, full=False) for etype in EPISODE_TYPES}
-    practice = _practice(protocol)
-    placed = _placed_by(protocol, now)
-    for tally in (overall, practice, placed, *by_type.values()):
-        next(tally)
-    for f in episodes:
-        if start <= f.started_at < end:
-            overall.send(f)
-            practice.send(f)
-            placed.send(f)
-            of_type = by_type.get(f.episode_type)
-            if of_type is not None:
-                of_type.send(f)
-    fig = _result(overall)
-    fig["placed_by_other_councils"] = _result(placed)
-    fig["by_episode_type"] = {}
-    for etype, tally in by_type.items():
-        sub = _result(tally)
-        fig["by_episode_type"][etype] = {k: sub[k] for k in BY_TYPE_KEYS}
-    fig.update(_result(practice))
-    fig["meetings_held"] = meetings_held(list(meetings), start, end, zone)
-    fig["withdrawn"] = {"episodes": withdrawn}
-    return fig
+    interview = timedelta(hours=protocol.interview_hours)
+    ids: dict[str, int] = {}
+
+    def chunks() -> Iterator[list[tuple]]:
+        chunk: list[tuple] = []
+        for f in episodes:
+            if start <= f.started_at < end:
+                chunk.append(episode_keys(f, zone, interview, now, ids.setdefault(f.child_ref, len(ids))))
+                if len(chunk) >= 10_000:
+                    yield chunk
+                    chunk = []
+        if chunk:
+            yield chunk
+
+    return tally_keys(chunks(), period_from, period_to, protocol, top_n, meetings=meetings, withdrawn=withdrawn,
+                      zone=zone)
 
 
-def _result(tally: Generator[None, EpisodeFact | None, dict]) -> dict:
-    """What a tally (`_figures`, `_practice`) adds up to: send it None."""
+# One episode as the tallies see it: what `episode_keys` gives, and what store/figures.py computes
+# in SQL for a report over the whole history (tests/test_figures_sql.py holds the two equal).
+KEY_FIELDS = ("child", "child_ref", "episode_type", "gender", "placement_type", "placed_by", "month", "age_band",
+              "duration", "return_interview", "found_location", "started_at", "cse", "cce", "reason_recorded",
+              "factors", "interview_by", "signed_off")
+
+
+def episode_keys(f: EpisodeFact, zone: ZoneInfo, interview: timedelta, now: datetime, child: int) -> tuple:
+    """The row of keys of one episode (KEY_FIELDS): `child` is any integer naming the child (one per
+    case reference); month and age band are of the local date it started; `return_interview` is
+    `ri_status` (None while open); `found_location` as written, for ended episodes only;
+    `interview_by` is set for completed interviews only."""
+    local_day = f.started_at.astimezone(zone).date()
+    completed = f.returned_at is not None and f.ri_outcome == "completed"
+    return (child, f.child_ref, f.episode_type, f.gender, f.placement_type, f.placed_by or None,
+            f"{local_day.year:04d}-{local_day.month:02d}", age_band(age_on(f.date_of_birth, local_day)),
+            duration_band(f.started_at, f.returned_at), ri_status(f, interview, now),
+            f.found_location if f.returned_at is not None else "", f.started_at, bool(f.cse), bool(f.cce),
+            bool(f.reason_recorded), tuple(f.factors) if f.factors else None,
+            (("not_recorded" if f.ri_independent is None else "independent" if f.ri_independent else "not_independent")
+             if completed else None),
+            bool(f.ri_signed_off))
+
+
+_SHIFT = 20  # child << _SHIFT | (month, placement type) code: one int per pair, not a tuple
+_CONCERN_KINDS = {(True, True): "both", (True, False): "cse_only", (False, True): "cce_only"}
+
+
+def tally_keys(chunks: Iterable[list[tuple]], period_from: date, period_to: date, protocol: Protocol,
+               top_n: int = TOP_N, *, meetings: list[MeetingFact] = (), withdrawn: int = 0,
+               zone: ZoneInfo | None = None,
+               first_starts: Callable[[list[int]], dict[int, dict[str, object]]] | None = None) -> dict:
+    """Every table of the figures from the rows of keys (KEY_FIELDS) of the period's episodes, given
+    in chunks (lists of rows) in any order. One pass, column by column: it keeps counts per child
+    and per category (and one int per child and month), never the episodes.
+
+    `first_starts(children)`: for those children, each placement type's first start in the period
+    (what orders a top child's placement types); without it, the pass keeps one per child and type."""
+    # The sets and counters grow to a million entries: the cyclic garbage collector, which would
+    # scan them again and again as they grow, has nothing to find in them.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        tally.send(None)
-    except StopIteration as done:
-        return done.value
-    raise RuntimeError("a tally did not finish")
+        return _tally_keys(chunks, period_from, period_to, protocol, top_n, meetings, withdrawn, zone, first_starts)
+    finally:
+        if collecting:
+            gc.enable()
 
 
-def _practice(protocol: Protocol) -> Generator[None, EpisodeFact | None, dict]:
-    """Reasons and push/pull factors, concerns by type, and who held the completed interviews.
-    A tally: send it each episode of the period, then None for the figures."""
-    # The stored codes (`family_conflict`), in the protocol file's order; the file lists the words.
-    known = tuple(protocol.factors)
-    factor_e: Counter = Counter({k: 0 for k in known})
+def _tally_keys(chunks, period_from, period_to, protocol, top_n, meetings, withdrawn, zone, first_starts) -> dict:
+    from sys import intern
+
+    placing_theirs = protocol.placed_by_interviews != "ours"
+    month_index = {m: i for i, m in enumerate(_months(period_from, period_to))}
+    slot: dict[str, int] = {}  # placement type -> its number (< 256)
+    profile: set[int] = set()  # child << _SHIFT | code of (type, gender, placement, age band)
+    profile_code: dict[tuple, int] = {}
+    per_child: Counter = Counter()
+    kinds_e = {k: Counter() for k in ("gender", "placement", "band")}  # kind -> (type, key) -> episodes
+    month_pairs: set[int] = set()  # child << _SHIFT | month number << 8 | placement type number
+    month_e: Counter = Counter()
+    dur_e: Counter = Counter()  # (episode type, duration band) -> episodes
+    ri_e: Counter = Counter()  # (episode type, return interview) -> episodes
+    concern_e: Counter = Counter()  # (episode type, cse, cce) -> episodes
+    first_type: dict[tuple[int, str], object] = {}  # (child, placement type) -> first start
+    found_e: Counter = Counter()  # place as written -> episodes
+    found_first: dict[str, tuple] = {}  # place as written -> (first start, case reference)
+    ref_of: dict[int, str] = {}
+    concern_c: set[int] = set()  # child << 2 | cse << 1 | cce
+    interview_e: Counter = Counter()
+    factor_e: Counter = Counter({k: 0 for k in protocol.factors})
     factor_c: dict[str, set] = defaultdict(set)
-    concern_e: Counter = Counter()
-    concern_c: dict[str, set] = defaultdict(set)
-    indep: Counter = Counter()
-    total = with_factors = completed = signed = reasons = 0
-    while (f := (yield)) is not None:
-        total += 1
-        codes = list(dict.fromkeys(f.factors or ()))
-        with_factors += bool(codes)
-        for code in codes:
-            factor_e[code] += 1
-            factor_c[code].add(f.child_ref)
-        kind = {(True, True): "both", (True, False): "cse_only", (False, True): "cce_only"}.get((f.cse, f.cce), "none")
-        concern_e[kind] += 1
-        concern_c[kind].add(f.child_ref)
-        if f.returned_at is not None and f.ri_outcome == "completed":
-            completed += 1
-            indep["not_recorded" if f.ri_independent is None else
-                  "independent" if f.ri_independent else "not_independent"] += 1
-            signed += bool(f.ri_signed_off)
-        reasons += bool(f.reason_recorded)
-    return {
+    with_factors = reasons = total = 0
+    placed_rows: list[tuple] = []
+
+    for chunk in chunks:
+        if not chunk:
+            continue
+        (child, ref, etype, gender, ptype, placed, month, band, dur, ri, found, started, cse, cce, reason, factors,
+         by, signed) = zip(*chunk)
+        total += len(chunk)
+        etype, gender, ptype, band = (list(map(intern, c)) for c in (etype, gender, ptype, band))
+        ref_of.update(zip(child, ref))
+        per_child.update(child)
+        for key in set(zip(etype, gender, ptype, band)) - profile_code.keys():
+            profile_code[key] = len(profile_code)
+        profile.update(c << _SHIFT | profile_code[k] for c, k in zip(child, zip(etype, gender, ptype, band)))
+        kinds_e["gender"].update(zip(etype, gender))
+        kinds_e["placement"].update(zip(etype, ptype))
+        kinds_e["band"].update(zip(etype, band))
+        month_e.update(month)
+        for p in set(ptype) - slot.keys():
+            slot[p] = len(slot)
+        if len(slot) > 255:
+            raise ValueError("more than 255 placement types")
+        month_pairs.update(c << _SHIFT | month_index[m] << 8 | slot[p] for c, m, p in zip(child, month, ptype))
+        dur_e.update(zip(etype, dur))
+        if any(placed):
+            placed_rows += [(child[i], placed[i], ri[i]) for i, p in enumerate(placed) if p]
+            if placing_theirs:  # their interviews are reported apart: placed_by_other_councils
+                ri = [None if p else r for r, p in zip(ri, placed)]
+        ri_e.update(zip(etype, ri))
+        concern_e.update(zip(etype, cse, cce))
+        concern_c.update(c << 2 | bool(a) << 1 | bool(b) for c, a, b in zip(child, cse, cce))
+        interview_e.update(zip(by, signed))
+        reasons += sum(map(bool, reason))
+        found_e.update(found)
+        for place, s, r in zip(found, started, ref):
+            if place:
+                first = found_first.get(place)
+                if first is None or s < first[0] or s == first[0] and r < first[1]:
+                    found_first[place] = (s, r)
+        if first_starts is None:
+            for c, p, s in zip(child, ptype, started):
+                first = first_type.get((c, p))
+                if first is None or s < first:
+                    first_type[c, p] = s
+        for i in [i for i, fx in enumerate(factors) if fx]:
+            codes = list(dict.fromkeys(factors[i]))
+            with_factors += bool(codes)
+            for code in codes:
+                factor_e[code] += 1
+                factor_c[code].add(child[i])
+
+    # Distinct children of each category, overall and per episode type: the profile's codes
+    # sorted, so each child's come together.
+    mask = (1 << _SHIFT) - 1
+    code_profile = {code: key for key, code in profile_code.items()}
+    kinds_c = {k: Counter() for k in ("gender", "placement", "band")}
+    children_of_type: Counter = Counter()
+
+    def count_child(mine: set) -> None:
+        for kind, scope, key in mine:
+            if kind == "type":
+                children_of_type[key] += 1
+            else:
+                kinds_c[kind][scope, key] += 1
+
+    mine: set = set()
+    last = None
+    for x in sorted(profile):
+        if x >> _SHIFT != last:
+            count_child(mine)
+            mine, last = set(), x >> _SHIFT
+        e, g, p, b = code_profile[x & mask]
+        mine.update((("type", None, e), ("gender", None, g), ("gender", e, g), ("placement", None, p),
+                     ("placement", e, p), ("band", None, b), ("band", e, b)))
+    count_child(mine)
+    del profile
+    for kind in kinds_e:
+        overall: Counter = Counter()
+        for (_, k), n in kinds_e[kind].items():
+            overall[None, k] += n
+        kinds_e[kind].update(overall)
+    episodes_of_type: Counter = Counter()
+    for (e, _), n in list(kinds_e["gender"].items()):
+        if e is not None:
+            episodes_of_type[e] += n
+
+    def keyed(order: tuple[str, ...], kind: str, scope) -> dict:
+        e = Counter({k: n for (s, k), n in kinds_e[kind].items() if s == scope})
+        c = {k: n for (s, k), n in kinds_c[kind].items() if s == scope}
+        return _keyed_counts(order, e, c)
+
+    def durations(scope) -> dict:
+        d = Counter({k: 0 for k in DURATION_BANDS})
+        for (e, key), n in dur_e.items():
+            if scope is None or e == scope:
+                d[key] += n
+        return dict(d)
+
+    def interviews(scope) -> dict:
+        r = Counter({k: 0 for k in RI_KEYS})
+        for (e, key), n in ri_e.items():
+            if key is not None and (scope is None or e == scope):
+                r[key] += n
+        return dict(r)
+
+    def concerns(scope) -> dict:
+        cse = cce = 0
+        for (e, a, b), n in concern_e.items():
+            if scope is None or e == scope:
+                cse += n * bool(a)
+                cce += n * bool(b)
+        return {"cse": cse, "cce": cce}
+
+    # By month: episodes, children, children by placement type (the codes sorted: each child's
+    # months together).
+    month_of = list(month_index)
+    placement_of = {n: p for p, n in slot.items()}
+    month_c: Counter = Counter()
+    month_type_c: Counter = Counter()
+    last = None
+    for x in sorted(month_pairs):
+        month, placement = month_of[(x & mask) >> 8], placement_of[x & 255]
+        month_type_c[month, placement] += 1
+        if (x >> _SHIFT, month) != last:
+            last = (x >> _SHIFT, month)
+            month_c[month] += 1
+    del month_pairs
+    months = {m: {"episodes": month_e.get(m, 0), "children": month_c.get(m, 0),
+                  "children_by_placement_type": {t: month_type_c.get((m, t), 0) for t in PLACEMENT_TYPES}}
+              for m in month_index}
+
+    threshold = protocol.report_persistent_threshold
+    persistent = {c: n for c, n in per_child.items() if n >= threshold}
+    ranked = sorted(per_child.items(), key=lambda item: (-item[1], ref_of[item[0]]))
+    top10 = sum(n for _, n in ranked[:10])
+
+    if first_starts is not None:
+        firsts = first_starts([c for c, _ in ranked[:top_n]])
+    else:
+        firsts = {c: {} for c, _ in ranked[:top_n]}
+        for (c, p), first in first_type.items():
+            if c in firsts:
+                firsts[c][p] = first
+    top = [(c, n, sorted(firsts[c], key=firsts[c].get)) for c, n in ranked[:top_n]]
+    found: Counter = Counter()
+    found_label: dict[str, tuple] = {}
+    for raw, n in found_e.items():
+        location = " ".join(raw.split())
+        if location:
+            key = location.casefold()
+            found[key] += n
+            first = (*found_first[raw], location)
+            if key not in found_label or first[:2] < found_label[key][:2]:
+                found_label[key] = first
+
+    fig = {
+        "period": {"from": period_from.isoformat(), "to": period_to.isoformat()},
+        "episodes": total,
+        "children": len(per_child),
+        "by_gender": keyed(GENDERS, "gender", None),
+        "by_placement_type": keyed(PLACEMENT_TYPES, "placement", None),
+        "by_age_band": keyed(AGE_BANDS, "band", None),
+        "by_month": [{"month": m, **v} for m, v in months.items()],
+        "durations": durations(None),
+        "persistent": {"threshold": threshold, "children": len(persistent), "episodes": sum(persistent.values())},
+        "non_persistent": {"children": len(per_child) - len(persistent), "episodes": total - sum(persistent.values())},
+        "top_children": [{"child_ref": ref_of[c], "episodes": n, "placement_types": types}
+                         for c, n, types in top],
+        "top10_episode_share": round(top10 / total, 4) if total else 0.0,
+        "return_interviews": interviews(None),
+        "found_locations": [{"location": found_label[k][2], "episodes": n}
+                            for k, n in sorted(found.items(), key=lambda item: (-item[1], item[0]))],
+        "concerns": concerns(None),
+    }
+    fig["placed_by_other_councils"] = _placed_by(placed_rows, protocol)
+    fig["by_episode_type"] = {
+        etype: {"episodes": episodes_of_type.get(etype, 0), "children": children_of_type.get(etype, 0),
+                "by_gender": keyed(GENDERS, "gender", etype),
+                "by_placement_type": keyed(PLACEMENT_TYPES, "placement", etype),
+                "by_age_band": keyed(AGE_BANDS, "band", etype), "durations": durations(etype),
+                "return_interviews": interviews(etype), "concerns": concerns(etype)}
+        for etype in EPISODE_TYPES}
+
+    concern_kinds: Counter = Counter()
+    for (_, a, b), n in concern_e.items():
+        concern_kinds[_CONCERN_KINDS.get((bool(a), bool(b)), "none")] += n
+    concern_children: Counter = Counter()
+    for x in concern_c:
+        a, b = bool(x & 2), bool(x & 1)
+        concern_children[_CONCERN_KINDS.get((a, b), "none")] += 1
+    completed = sum(n for (by, _), n in interview_e.items() if by is not None)
+    signed = sum(n for (by, s), n in interview_e.items() if by is not None and s)
+    indep = Counter()
+    for (by, _), n in interview_e.items():
+        if by is not None:
+            indep[by] += n
+    known = tuple(protocol.factors)
+    fig.update({
         "reasons": {"recorded": reasons, "not_recorded": total - reasons},
         "push_pull_factors": {"episodes_with_factors": with_factors, "episodes_without": total - with_factors,
                               "by_factor": _keyed(known, factor_e, factor_c)},
-        "concerns_by_type": _keyed(("cse_only", "cce_only", "both", "none"), concern_e, concern_c),
+        "concerns_by_type": _keyed_counts(("cse_only", "cce_only", "both", "none"), concern_kinds, concern_children),
         "return_interviews_completed": {
             "completed": completed,
             "by_independent_person": {k: indep.get(k, 0) for k in ("independent", "not_independent", "not_recorded")},
             "signed_off": {"signed_off": signed, "not_signed_off": completed - signed},
         },
-    }
+    })
+    if zone is not None:
+        start, end = period_bounds(period_from, period_to, zone)
+        fig["meetings_held"] = meetings_held(list(meetings), start, end, zone)
+    fig["withdrawn"] = {"episodes": withdrawn}
+    return fig
 
 
-def _figures(period_from: date, period_to: date, zone: ZoneInfo, protocol: Protocol, now: datetime,
-             top_n: int, *, full: bool = True) -> Generator[None, EpisodeFact | None, dict]:
-    """The tables of issue 5 as a tally: send it each episode of the period, then None. Not
-    `full`: BY_TYPE_KEYS only (by month, top children and places found left empty)."""
-    per_child: Counter = Counter()
-    child_types: dict[str, dict[str, datetime]] = defaultdict(dict)  # placement type -> its first start
-    gender_e, placement_e, band_e = Counter(), Counter(), Counter()
-    gender_c, placement_c, band_c = defaultdict(set), defaultdict(set), defaultdict(set)
-    months = {m: {"episodes": 0, "children": set(), "types": defaultdict(set)} for m in _months(period_from, period_to)}
-    month_of: dict[date, dict] = {}
-    durations = Counter({k: 0 for k in DURATION_BANDS})
-    ri = Counter({k: 0 for k in RI_KEYS})
-    found: Counter = Counter()
-    found_label: dict[str, tuple[datetime, str, str]] = {}  # key -> (first start, child, spelling)
-    spelling: dict[str, str] = {}
-    cse = cce = total = 0
-    interview = timedelta(hours=protocol.interview_hours)
-    refs: dict[str, str] = {}  # one string per child, however many rows name it
-
-    while (f := (yield)) is not None:
-        started = f.started_at
-        total += 1
-        ref = refs.setdefault(f.child_ref, f.child_ref)
-        local_day = started.astimezone(zone).date()
-        per_child[ref] += 1
-        if full:
-            types = child_types[ref]
-            if f.placement_type not in types or started < types[f.placement_type]:
-                types[f.placement_type] = started
-        band = age_band(age_on(f.date_of_birth, local_day))
-        for counter, sets, key in ((gender_e, gender_c, f.gender), (placement_e, placement_c, f.placement_type),
-                                   (band_e, band_c, band)):
-            counter[key] += 1
-            sets[key].add(ref)
-        if full:
-            month = month_of.get(local_day)
-            if month is None:
-                month = month_of[local_day] = months[f"{local_day.year:04d}-{local_day.month:02d}"]
-            month["episodes"] += 1
-            month["children"].add(ref)
-            month["types"][f.placement_type].add(ref)
-        durations[duration_band(started, f.returned_at)] += 1
-        status = ri_status(f, interview, now)
-        if status and not placing_councils_interview(f, protocol):  # reported apart: placed_by_other_councils
-            ri[status] += 1
-        if full and f.returned_at is not None and f.found_location:
-            location = spelling.get(f.found_location)
-            if location is None:
-                location = spelling[f.found_location] = " ".join(f.found_location.split())
-            if location:
-                key = location.casefold()
-                found[key] += 1
-                first = found_label.get(key)
-                if first is None or started <= first[0] and (started, ref) < first[:2]:
-                    found_label[key] = (started, ref, location)
-        cse += f.cse
-        cce += f.cce
-
-    threshold = protocol.report_persistent_threshold
-    persistent = {c: n for c, n in per_child.items() if n >= threshold}
-    ranked = sorted(per_child.items(), key=lambda item: (-item[1], item[0]))
-    top10 = sum(n for _, n in ranked[:10])
-    return {
-        "period": {"from": period_from.isoformat(), "to": period_to.isoformat()},
-        "episodes": total,
-        "children": len(per_child),
-        "by_gender": _keyed(GENDERS, gender_e, gender_c),
-        "by_placement_type": _keyed(PLACEMENT_TYPES, placement_e, placement_c),
-        "by_age_band": _keyed(AGE_BANDS, band_e, band_c),
-        "by_month": [
-            {"month": m, "episodes": v["episodes"], "children": len(v["children"]),
-             "children_by_placement_type": {t: len(v["types"].get(t, ())) for t in PLACEMENT_TYPES}}
-            for m, v in months.items()
-        ],
-        "durations": dict(durations),
-        "persistent": {"threshold": threshold, "children": len(persistent), "episodes": sum(persistent.values())},
-        "non_persistent": {"children": len(per_child) - len(persistent), "episodes": total - sum(persistent.values())},
-        "top_children": [{"child_ref": c, "episodes": n, "placement_types": sorted(child_types[c], key=child_types[c].get)}
-                         for c, n in ranked[:top_n]],
-        "top10_episode_share": round(top10 / total, 4) if total else 0.0,
-        "return_interviews": dict(ri),
-        "found_locations": [{"location": found_label[k][2], "episodes": n}
-                            for k, n in sorted(found.items(), key=lambda item: (-item[1], item[0]))],
-        "concerns": {"cse": cse, "cce": cce},
-    }
+def _keyed_counts(order: tuple[str, ...], episodes: Counter, children: dict[str, int]) -> dict:
+    keys = list(order) + sorted(k for k in episodes if k not in order)
+    return {k: {"children": children.get(k, 0), "episodes": episodes.get(k, 0)} for k in keys}
 
 
 def placing_councils_interview(f: EpisodeFact, protocol: Protocol) -> bool:
@@ -359,25 +509,23 @@ def placing_councils_interview(f: EpisodeFact, protocol: Protocol) -> bool:
     return bool(f.placed_by) and protocol.placed_by_interviews != "ours"
 
 
-def _placed_by(protocol: Protocol, now: datetime) -> Generator[None, EpisodeFact | None, dict]:
+def _placed_by(rows: list[tuple], protocol: Protocol) -> dict:
     """Children placed here by other councils (Derby 2013's "other authorities placing children in
-    Derby"): episodes and children by placing council, with their return interviews. A tally."""
+    Derby"): episodes and children by placing council, with their return interviews. `rows`:
+    (child, placing council, return interview status or None) of each such episode."""
     by: dict[str, dict] = {}
-    children: set[str] = set()
-    while (f := (yield)) is not None:
-        if not f.placed_by:
-            continue
-        row = by.setdefault(f.placed_by, {"council": f.placed_by, "episodes": 0, "children": set(),
-                                          "return_interviews": {k: 0 for k in RI_KEYS}})
+    children: set = set()
+    for child, council, status in rows:
+        row = by.setdefault(council, {"council": council, "episodes": 0, "children": set(),
+                                      "return_interviews": {k: 0 for k in RI_KEYS}})
         row["episodes"] += 1
-        row["children"].add(f.child_ref)
-        children.add(f.child_ref)
-        status = ri_status(f, protocol.interview_hours, now)
+        row["children"].add(child)
+        children.add(child)
         if status:
             row["return_interviews"][status] += 1
-    rows = [{**r, "children": len(r["children"])} for r in sorted(by.values(), key=lambda r: (-r["episodes"], r["council"]))]
-    return {"episodes": sum(r["episodes"] for r in rows), "children": len(children),
-            "interviews": protocol.placed_by_interviews, "by_council": rows}
+    out = [{**r, "children": len(r["children"])} for r in sorted(by.values(), key=lambda r: (-r["episodes"], r["council"]))]
+    return {"episodes": sum(r["episodes"] for r in out), "children": len(children),
+            "interviews": protocol.placed_by_interviews, "by_council": out}
 
 
 # ---------------------------------------------------------------- renderers
