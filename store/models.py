@@ -106,6 +106,9 @@ class Episode(Base):
               postgresql_where=text("returned_at IS NULL AND withdrawn_at IS NULL")),
         Index("ix_episode_updated", "updated_at",
               sqlite_where=text("withdrawn_at IS NULL"), postgresql_where=text("withdrawn_at IS NULL")),
+        # Withdrawn episodes by start: the figures count them apart (migration 0012a).
+        Index("ix_episode_withdrawn", "started_at",
+              sqlite_where=text("withdrawn_at IS NOT NULL"), postgresql_where=text("withdrawn_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
