@@ -180,14 +180,12 @@ class Edge:
 
 
 def db_first_time(services, wall: Callable[[], float] = time.time) -> Callable[[list[str]], bool]:
-    """Record the keys in one transaction; new only when none of them was there."""
-    from store.requests import first_time, forget_old
+    """Record the keys in one transaction; new only when none of them was there (store/requests.py)."""
+    from store.requests import Recorder
+
+    recorder = Recorder(services.engine)
 
     def check(keys: list[str]) -> bool:
-        now = datetime.fromtimestamp(wall(), timezone.utc)
-        with services.sessions.begin() as s:
-            results = [first_time(s, k, now) for k in keys]
-            forget_old(s, now)
-        return all(results)
+        return recorder.record(keys, datetime.fromtimestamp(wall(), timezone.utc))
 
     return check

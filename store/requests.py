@@ -2,8 +2,14 @@
 
 Slack signs `v0:<timestamp>:<body>`, and a signature is only accepted within five minutes of
 its timestamp (bot/edge.py), so a row older than that can be forgotten: `forget_old` drops
-them as new ones arrive. Slack's own retries of an event carry a new signature; they are
-recognised by the event's id (`event:<id>`)."""
+them, at most once a minute per process. Slack's own retries of an event carry a new
+signature; they are recognised by the event's id (`event:<id>`).
+
+`record` is on every request's path, so it costs one INSERT and a commit that does not wait for
+the disk: the row is visible to every other process at once (that is what refuses a replay);
+only a power cut within the moment after could lose it, and with it the refusal of a replay of
+that one request within its five minutes. SQLite: `PRAGMA synchronous=OFF` for that one
+transaction (WAL mode); PostgreSQL: `SET LOCAL synchronous_commit = off`."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -32,3 +38,36 @@ def first_time(session: Session, key: str, now: datetime) -> bool:
 
 def forget_old(session: Session, now: datetime) -> None:
     session.execute(delete(SeenRequest).where(SeenRequest.seen_at < now - KEEP))
+
+
+FORGET_EVERY = timedelta(minutes=1)
+
+
+class Recorder:
+    """`record(keys, now)`: True when no process has recorded any of `keys` before; records them."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.forgotten_at: datetime | None = None
+
+    def record(self, keys: list[str], now: datetime) -> bool:
+        from sqlalchemy import text
+
+        sqlite = self.engine.dialect.name == "sqlite"
+        with self.engine.connect() as conn:
+            if sqlite:  # outside a transaction, as SQLite requires (so on the driver's connection); put back after
+                raw = conn.connection.driver_connection
+                was = int(raw.execute("PRAGMA synchronous").fetchone()[0])
+                raw.execute("PRAGMA synchronous=OFF")
+            try:
+                with Session(bind=conn) as session, session.begin():
+                    if not sqlite:
+                        session.execute(text("SET LOCAL synchronous_commit = off"))
+                    new = [first_time(session, k, now) for k in keys]
+                    if self.forgotten_at is None or now - self.forgotten_at >= FORGET_EVERY:
+                        forget_old(session, now)
+                        self.forgotten_at = now
+            finally:
+                if sqlite:
+                    raw.execute(f"PRAGMA synchronous={was}")
+        return all(new)
