@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 
 from bot.context import Ctx, Services
-from bot.protocol.csvimport import MAX_BYTES, Problems, parse_date
+from bot.protocol.csvimport import Problems, parse_date
 
 
 def _date(text: str) -> date:
@@ -88,22 +88,22 @@ def _import(args, services: Services) -> int:
     from store.imports import import_csv
 
     try:
-        if args.file.stat().st_size > MAX_BYTES:
-            print(f"missing-bot import: {args.file} is larger than {MAX_BYTES // 2**20} MB; split it", file=sys.stderr)
-            return 1
-        data = args.file.read_bytes()
+        source = args.file.open("rb")  # read as a stream: any size
     except OSError as exc:
         print(f"missing-bot import: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 1
     try:
-        with services.sessions.begin() as session:
+        with source, services.sessions.begin() as session:
             ctx = Ctx(services=services, session=session, user_id=actor(), channel_id="", now=services.now(),
                       is_admin=True)
-            result = import_csv(ctx, data)
+            result = import_csv(ctx, source)
     except Problems as exc:
         for problem in exc.problems:
             print(f"{args.file.name}: {problem}", file=sys.stderr)
         print(f"missing-bot import: nothing was imported ({len(exc.problems)} problem(s) above)", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"missing-bot import: cannot read {args.file}: {exc.strerror}; nothing was imported", file=sys.stderr)
         return 1
     except IntegrityError:
         # Someone recorded an episode for one of these children while the file was being checked.

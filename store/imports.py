@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
+from typing import BinaryIO
 
 from sqlalchemy import insert, select, update
 
@@ -44,6 +45,23 @@ class ImportResult:
                 f"recorded; {self.children_created} children created, {self.children_updated} updated.")
 
 
+EPISODE_COLUMNS = ("child_id", "episode_type", "started_at", "missing_from", "placement_type", "looked_after",
+                   "police_ref", "risk_grade", "reported_by", "returned_at", "found_location", "reasons", "cse_concern",
+                   "cce_concern", "ri_outcome", "ri_at", "ri_by", "source", "created_at", "updated_at")
+
+
+def _stored(dialect: str):
+    """An aware datetime as `store.models.UTCDateTime` stores it: naive UTC (on SQLite, the text
+    SQLAlchemy writes); None stays None."""
+    def value(t: datetime | None):
+        if t is None:
+            return None
+        naive = t.astimezone(timezone.utc).replace(tzinfo=None)
+        return naive.isoformat(" ", "microseconds") if dialect == "sqlite" else naive
+
+    return value
+
+
 def _chunks(items: list, size: int = CHUNK):
     for i in range(0, len(items), size):
         yield items[i:i + size]
@@ -59,10 +77,29 @@ def _json(values: dict) -> dict:
     return {k: v.isoformat() if isinstance(v, (date, datetime)) else v for k, v in values.items()}
 
 
-def import_csv(ctx: Ctx, data: bytes) -> ImportResult:
-    """Import the file inside `ctx.session`'s transaction; raises `Problems` and writes nothing if any row is bad."""
+class _Hashing:
+    """A binary file read through, its SHA-256 kept (the audit row names the file by it)."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        self.source, self.sha = source, hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.source.read(n)
+        self.sha.update(data)
+        return data
+
+
+def import_csv(ctx: Ctx, data: bytes | BinaryIO) -> ImportResult:
+    """Import the file (bytes, or a binary file read as a stream) inside `ctx.session`'s
+    transaction; raises `Problems` and writes nothing if any row is bad."""
     session, now, zone = ctx.session, ctx.now, ctx.zone
-    rows = parse_csv(data, zone, now, ctx.protocol.future_grace_minutes)
+    if isinstance(data, (bytes, bytearray)):
+        sha = hashlib.sha256(data)
+        rows = parse_csv(data, zone, now, ctx.protocol.future_grace_minutes)
+    else:
+        source = _Hashing(data)
+        rows = parse_csv(source, zone, now, ctx.protocol.future_grace_minutes)
+        sha = source.sha
     latest: dict[str, ImportRow] = {}
     for r in rows:
         if r.child_ref not in latest or r.started_at > latest[r.child_ref].started_at:
@@ -117,22 +154,32 @@ def import_csv(ctx: Ctx, data: bytes) -> ImportResult:
                            "after": _json({k: after[k] for k in changed})})
             result.children_updated += 1
 
-    # Episodes, in bulk.
+    # Episodes, in bulk: the driver's executemany, a chunk at a time, values as the column types
+    # store them (what SQLAlchemy's per-row processing did, at a fraction of its cost).
     if new_rows:
-        session.execute(insert(Episode.__table__), [{
-            "child_id": children[r.child_ref]["id"], "episode_type": r.episode_type, "started_at": r.started_at,
-            "missing_from": r.missing_from, "placement_type": r.placement_type, "looked_after": r.looked_after, "police_ref": r.police_ref,
-            "risk_grade": r.risk_grade, "reported_by": actor, "returned_at": r.returned_at,
-            "found_location": r.found_location, "reasons": r.reason, "cse_concern": r.cse_concern,
-            "cce_concern": r.cce_concern, "ri_outcome": r.ri_outcome, "ri_at": r.ri_at, "ri_by": "",
-            "source": "import",
-            "created_at": now, "updated_at": now,
-        } for r in new_rows])
+        conn = session.connection()
+        value = _stored(conn.dialect.name)
+        mark = "?" if conn.dialect.name == "sqlite" else "%s"
+        sql = f"INSERT INTO episodes ({', '.join(EPISODE_COLUMNS)}) VALUES ({', '.join([mark] * len(EPISODE_COLUMNS))})"
+        stamp = value(now)
+        if conn.dialect.name == "sqlite":  # the indexes fill in random order: a bigger page cache for this
+            cache = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+            conn.exec_driver_sql("PRAGMA cache_size=-65536")  # 64 MB
+        try:
+            for part in _chunks(new_rows, 5000):
+                conn.exec_driver_sql(sql, [(
+                    children[r.child_ref]["id"], r.episode_type, value(r.started_at), r.missing_from, r.placement_type,
+                    r.looked_after, r.police_ref, r.risk_grade, actor, value(r.returned_at), r.found_location, r.reason,
+                    r.cse_concern, r.cce_concern, r.ri_outcome, value(r.ri_at), "", "import", stamp, stamp,
+                ) for r in part])
+        finally:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql(f"PRAGMA cache_size={int(cache)}")
     result.episodes_added = len(new_rows)
     result.child_ids = sorted({children[r.child_ref]["id"] for r in new_rows})
 
     audits.append({"at": now, "actor": actor, "action": "import", "entity": "import", "entity_id": None,
-                   "before": None, "after": {"sha256": hashlib.sha256(data).hexdigest(), "rows": result.rows,
+                   "before": None, "after": {"sha256": sha.hexdigest(), "rows": result.rows,
                                              "episodes_added": result.episodes_added,
                                              "episodes_already_recorded": result.episodes_already_recorded,
                                              "children_created": result.children_created,

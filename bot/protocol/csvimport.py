@@ -11,8 +11,9 @@ One row per episode, columns (any order; only `child_ref` and `started_at` are r
 - placed_by / placed_in: a council on the ONS list (bot/protocol/authorities.py), or blank;
   out_of_area is yes whenever either is given;
 - codes: the bot's words (bot/protocol/words.py) and their aliases; episode_type M or A too.
-Every problem is reported as `line N, column: problem` (line 1 is the header). Big or binary
-files fail at once: see MAX_BYTES, MAX_LINE, MAX_ROWS and MAX_PROBLEMS.
+Every problem is reported as `line N, column: problem` (line 1 is the header). Binary files
+fail at once: see MAX_LINE and MAX_PROBLEMS. A file is read as a stream, line by line (any
+number of rows); MAX_BYTES bounds only what is given in memory (an upload fetched from Slack).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import io
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from typing import BinaryIO, Iterator
 from zoneinfo import ZoneInfo
 
 from bot.protocol import authorities
@@ -43,9 +45,8 @@ COLUMNS = ("child_ref", "child_label", "date_of_birth", "gender", "looked_after"
 COUNCIL_COLUMNS = ("placed_by", "placed_in")  # across council boundaries (issue 9)
 ALL_COLUMNS = COLUMNS + COUNCIL_COLUMNS
 REQUIRED = ("child_ref", "started_at")
-MAX_BYTES = 64 * 1024 * 1024  # about 300,000 typical rows
+MAX_BYTES = 64 * 1024 * 1024  # an upload held in memory: about 300,000 typical rows
 MAX_LINE = 4096
-MAX_ROWS = 300_000
 MAX_PROBLEMS = 50
 LENGTHS = {"child_ref": 64, "child_label": 64, "missing_from": 200, "police_ref": 64, "found_location": 200,
            "reason": 2000}
@@ -91,7 +92,7 @@ class Problems(Exception):
 
 def parse_datetime(value: str, zone: ZoneInfo) -> datetime:
     """An aware UTC datetime from the accepted forms; ValueError otherwise (also before EARLIEST_YEAR)."""
-    m = _DMY.fullmatch(value)
+    m = None if value[4:5] == "-" else _DMY.fullmatch(value)  # ISO 8601 starts 2025-
     if m:
         d, mo, y, hh, mm, ss = m.groups()
         naive = datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0))
@@ -121,26 +122,46 @@ def parse_date(value: str) -> date:
     return day
 
 
-def _decode(data: bytes) -> str:
+def _decode(data: bytes) -> None:
     if len(data) > MAX_BYTES:
         raise Problems([f"line 1, file: the file is {len(data) // 2**20} MB; the limit is {MAX_BYTES // 2**20} MB "
                         f"(split it into several files)"])
-    nul = data.find(b"\x00")
-    if 0 <= nul < 65536:
-        raise Problems(["line 1, file: this is not a CSV text file (it contains binary data)"])
-    if nul >= 0:  # PostgreSQL refuses NUL in text: say where, rather than fail while writing
-        line = data.count(b"\n", 0, nul) + 1
-        raise Problems([f"line {line}, file: contains a NUL character (binary data); is this the right file?"])
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise Problems([f"line {line}, file: not UTF-8 text (save the file as CSV UTF-8)"]) from None
 
 
-def _lines(text: str):
-    """The file's lines, refusing any line too long to be a row of this file."""
-    for n, line in enumerate(io.StringIO(text, newline=""), 1):
+READ = 1 << 16
+
+
+def _raw_lines(source: BinaryIO) -> Iterator[bytes]:
+    """The file's physical lines (ending in \n, \r\n or \r, as a spreadsheet may write), read
+    64 kB at a time: a line longer than any row of this file is refused before it is held."""
+    carry = b""
+    while chunk := source.read(READ):
+        parts = (carry + chunk).splitlines(keepends=True)
+        carry = parts.pop() if parts and not parts[-1].endswith(b"\n") else b""
+        yield from parts
+        if len(carry) > 4 * MAX_LINE:
+            yield carry
+            carry = b""
+    if carry:
+        yield carry
+
+
+def _lines(source: BinaryIO):
+    """The file's lines as text, checked one by one: UTF-8 (a BOM allowed), no NUL, none too long
+    to be a row of this file. Problems name the line."""
+    read = 0
+    for n, raw in enumerate(_raw_lines(source), 1):
+        nul = raw.find(b"\x00")
+        if nul >= 0:
+            if read + nul < 65536:
+                raise Problems(["line 1, file: this is not a CSV text file (it contains binary data)"])
+            # PostgreSQL refuses NUL in text: say where, rather than fail while writing
+            raise Problems([f"line {n}, file: contains a NUL character (binary data); is this the right file?"])
+        read += len(raw)
+        try:
+            line = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+        except UnicodeDecodeError:
+            raise Problems([f"line {n}, file: not UTF-8 text (save the file as CSV UTF-8)"]) from None
         if len(line) > MAX_LINE:
             raise Problems([f"line {n}, file: the line is longer than {MAX_LINE} characters; is this the right file?"])
         yield line
@@ -167,31 +188,36 @@ def _header(names: list[str]) -> list[str]:
     return cols
 
 
-def parse_csv(data: bytes, zone: ZoneInfo, now: datetime, future_grace_minutes: int = 5) -> list[ImportRow]:
-    """Every row of the file, checked; raises `Problems` listing everything wrong.
+def parse_csv(data: bytes | BinaryIO, zone: ZoneInfo, now: datetime, future_grace_minutes: int = 5
+              ) -> list[ImportRow]:
+    """Every row of the file (bytes, or a binary file read as a stream), checked; raises
+    `Problems` listing everything wrong.
 
     Checks each value, then each child's episodes against each other (duplicates, overlaps,
     more than one still open). Checks against the database are `check_against_existing`."""
-    text = _decode(data)
-    reader = csv.reader(_lines(text), strict=True)
+    if isinstance(data, (bytes, bytearray)):
+        _decode(data)
+        data = io.BytesIO(data)
+    reader = csv.reader(_lines(data), strict=True)
     problems: list[str] = []
     try:
         header = next(reader, None)
         if not header or not any(h.strip() for h in header):
             raise Problems(["line 1, header: the file is empty; the first line must name the columns: " + ", ".join(COLUMNS)])
         cols = _header(header)
+        blank = dict.fromkeys(ALL_COLUMNS, "")
         latest = now + timedelta(minutes=future_grace_minutes)
         rows: list[ImportRow] = []
         for values in reader:
             line = reader.line_num
             if not any(v.strip() for v in values):
                 continue
-            if len(rows) >= MAX_ROWS:
-                raise Problems([f"line {line}, file: more than {MAX_ROWS} rows; split the file"])
             if len(values) != len(cols):
                 problems.append(f"line {line}, row: {len(values)} values for {len(cols)} columns")
             else:
-                row = _row(line, dict(zip(cols, values)), zone, latest, problems)
+                raw = dict(blank)
+                raw.update(zip(cols, map(str.strip, values)))
+                row = _row(line, raw, zone, latest, problems)
                 if row is not None:
                     rows.append(row)
             if len(problems) >= MAX_PROBLEMS:
@@ -208,9 +234,9 @@ def parse_csv(data: bytes, zone: ZoneInfo, now: datetime, future_grace_minutes: 
     return rows
 
 
-def _row(line: int, raw: dict[str, str], zone: ZoneInfo, latest: datetime, problems: list[str]) -> ImportRow | None:
+def _row(line: int, v: dict[str, str], zone: ZoneInfo, latest: datetime, problems: list[str]) -> ImportRow | None:
+    """One row: `v` holds every column of ALL_COLUMNS, stripped ("" when the file has no such column)."""
     before = len(problems)
-    v = {k: raw.get(k, "").strip() for k in ALL_COLUMNS}
 
     def bad(column: str, message: str) -> None:
         problems.append(f"line {line}, {column}: {message}")
