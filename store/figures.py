@@ -1,8 +1,10 @@
 """Queries that load `EpisodeFact` rows for the figures and the statutory exports.
 
 One SELECT of the needed columns (episodes joined to children), bounded by the indexed
-`episodes.started_at` / `returned_at`; no ORM objects. The board figures stream their rows
-(`stream_started_between`): a report over a million episodes holds tallies, not episodes."""
+`episodes.started_at` / `returned_at`; no ORM objects. The board figures go further
+(`stream_keys`): the database computes each episode's keys (`episode_keys` of
+bot/protocol/figures.py, in SQL) and they stream in chunks straight from the driver into
+`tally_keys`: a report over a million episodes holds tallies, not episodes."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -38,21 +40,6 @@ def _fact(row) -> EpisodeFact:
     return EpisodeFact(*head, reason_recorded=bool(reason),
                        factors=tuple(str(f) for f in factors) if isinstance(factors, list) else (),
                        ri_independent=independent, ri_signed_off=bool(signed), placed_by=placed_by)
-
-
-def stream_started_between(session: Session, start: datetime, end: datetime, *, looked_after_only: bool = False,
-                           chunk: int = 10_000) -> Iterator[EpisodeFact]:
-    """What `started_between` returns, one `EpisodeFact` at a time, fetched `chunk` rows at a time
-    and in no particular order (`compute_figures` needs none): memory stays flat however many
-    episodes the period holds (a server-side cursor on PostgreSQL: call it in a transaction)."""
-    # Core, not ORM, execution (the ORM's row handling cost more than the figures' arithmetic),
-    # so the live-episodes filter of store/db.py does not apply: it is written here.
-    where = [Episode.started_at >= start, Episode.started_at < end, Episode.withdrawn_at.is_(None)]
-    if looked_after_only:
-        where.append(LOOKED_AFTER == true())
-    q = select(*_COLUMNS).join(Child, Child.id == Episode.child_id).where(*where)
-    for row in session.connection().execute(q.execution_options(yield_per=chunk)):
-        yield _fact(row)
 
 
 def _zone_spans(zone: ZoneInfo, lo: datetime, hi: datetime) -> list[tuple[datetime | None, int]]:

@@ -47,27 +47,35 @@ class Recorder:
     """`record(keys, now)`: True when no process has recorded any of `keys` before; records them."""
 
     def __init__(self, engine) -> None:
+        from sqlalchemy import bindparam
+
+        if engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
         self.engine = engine
+        self.sqlite = engine.dialect.name == "sqlite"
+        self.insert = (insert(SeenRequest).values(key=bindparam("key"), seen_at=bindparam("seen_at"))
+                       .on_conflict_do_nothing(index_elements=["key"]).returning(SeenRequest.id))
+        self.synchronous: int | None = None  # SQLite's setting, read once, put back after each record
         self.forgotten_at: datetime | None = None
 
     def record(self, keys: list[str], now: datetime) -> bool:
-        from sqlalchemy import text
-
-        sqlite = self.engine.dialect.name == "sqlite"
         with self.engine.connect() as conn:
-            if sqlite:  # outside a transaction, as SQLite requires (so on the driver's connection); put back after
+            if self.sqlite:  # outside a transaction, as SQLite requires (so on the driver's connection)
                 raw = conn.connection.driver_connection
-                was = int(raw.execute("PRAGMA synchronous").fetchone()[0])
+                if self.synchronous is None:
+                    self.synchronous = int(raw.execute("PRAGMA synchronous").fetchone()[0])
                 raw.execute("PRAGMA synchronous=OFF")
             try:
-                with Session(bind=conn) as session, session.begin():
-                    if not sqlite:
-                        session.execute(text("SET LOCAL synchronous_commit = off"))
-                    new = [first_time(session, k, now) for k in keys]
+                with conn.begin():
+                    if not self.sqlite:
+                        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                    new = [conn.execute(self.insert, {"key": k[:100], "seen_at": now}).first() is not None for k in keys]
                     if self.forgotten_at is None or now - self.forgotten_at >= FORGET_EVERY:
-                        forget_old(session, now)
+                        conn.execute(delete(SeenRequest).where(SeenRequest.seen_at < now - KEEP))
                         self.forgotten_at = now
             finally:
-                if sqlite:
-                    raw.execute(f"PRAGMA synchronous={was}")
+                if self.sqlite:
+                    raw.execute(f"PRAGMA synchronous={self.synchronous}")
         return all(new)

@@ -244,14 +244,15 @@ def _row(line: int, v: dict[str, str], zone: ZoneInfo, latest: datetime, problem
     for col, limit in LENGTHS.items():
         if len(v[col]) > limit:
             bad(col, f"longer than {limit} characters")
+    ref = normal_child_ref(v["child_ref"]) if v["child_ref"] else None
     if not v["child_ref"]:
         bad("child_ref", "required (the case reference, e.g. LCS12345)")
-    elif normal_child_ref(v["child_ref"]) is None:
+    elif ref is None:
         # The same rule as /missing: a reference nobody could type in Slack could never be reached.
         bad("child_ref", f"{v['child_ref'][:40]!r} is not a case reference: letters and digits (and / _ . -), "
                          "up to 64 characters, e.g. LCS12345")
     else:
-        v["child_ref"] = normal_child_ref(v["child_ref"])
+        v["child_ref"] = ref
     if v["child_label"] and not LABEL.match(" ".join(v["child_label"].split())):
         # The label goes into channel lines: the same rule as /missing child, so no Slack markup.
         bad("child_label", "initials or a pseudonym: letters, digits, spaces and . ' - ( ) / only (e.g. JB)")

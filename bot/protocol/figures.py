@@ -32,7 +32,6 @@ import gc
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from itertools import groupby
 from typing import Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
