@@ -8,8 +8,10 @@ signature; they are recognised by the event's id (`event:<id>`).
 `record` is on every request's path, so it costs one INSERT and a commit that does not wait for
 the disk: the row is visible to every other process at once (that is what refuses a replay);
 only a power cut within the moment after could lose it, and with it the refusal of a replay of
-that one request within its five minutes. SQLite: `PRAGMA synchronous=OFF` for that one
-transaction (WAL mode); PostgreSQL: `SET LOCAL synchronous_commit = off`."""
+that one request within its five minutes. SQLite: `PRAGMA synchronous=NORMAL` for that one
+transaction (in WAL mode a commit then waits for no disk, and, unlike OFF, a checkpoint it triggers
+still syncs, so a power cut can never corrupt the database); PostgreSQL: `SET LOCAL
+synchronous_commit = off` (the same: the WAL stays consistent)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -66,7 +68,7 @@ class Recorder:
                 raw = conn.connection.driver_connection
                 if self.synchronous is None:
                     self.synchronous = int(raw.execute("PRAGMA synchronous").fetchone()[0])
-                raw.execute("PRAGMA synchronous=OFF")
+                raw.execute("PRAGMA synchronous=NORMAL")  # WAL: no fsync at commit, never corrupting (OFF could)
             try:
                 with conn.begin():
                     if not self.sqlite:
