@@ -55,6 +55,11 @@ def create_web_app(services: Services, bolt_app, *, wall: Callable[[], float] = 
         return Response('{"ok": true}', media_type="application/json")
 
     web.include_router(web_calendar.router)  # GET /calendar/<token>.ics
+    if services.settings.teams_enabled:  # POST /api/messages: the Teams edge (issue 11, handlers/teams/app.py)
+        from handlers.teams.app import initialise, mount
+
+        web.state.teams = mount(web, services)
+        initialise(web.state.teams)
     return web
 
 

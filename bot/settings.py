@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.protocol.words import valid_zone
@@ -25,6 +25,18 @@ def _split_ids(value: object) -> list[str]:
 
 
 IdList = Annotated[list[str], NoDecode]
+
+# A Microsoft Entra object id (a Teams user) or a Microsoft app/tenant id: a GUID.
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
+
+
+def entra_user_id(value: str) -> str:
+    """The bot's id for a Teams user: their Entra object id as 32 lowercase hex digits (the GUID
+    without hyphens). It fits every user column (32 wide) and cannot be taken for a Slack id."""
+    import uuid
+
+    return uuid.UUID(value).hex
 
 
 TOKENS = {"slack_bot_token": ("xoxb-", "a bot token: use the Bot User OAuth Token"),
@@ -67,16 +79,78 @@ class Settings(BaseSettings):
                                    description="Slack user IDs who may set up, change and cancel meeting series (besides admins).")
     calendar_token: str = Field(default="", description="Secret for the read-only calendar feed URL; empty: no feed.")
     log_level: str = Field(default="INFO", description="Python log level.")
+    # Microsoft Teams (issue 11, docs/TEAMS.md): a single-tenant Azure Bot registration.
+    teams_client_id: str = Field(default="", description="Teams: the bot's Microsoft App ID (a GUID); empty: no Teams.")
+    teams_client_secret: str = Field(default="", description="Teams: a client secret of that app registration.")
+    teams_tenant_id: str = Field(default="", description="Teams: the council's Microsoft Entra tenant ID (a GUID).")
+    teams_webhook_url: str = Field(default="", description="Teams alert-only mode: a Workflows 'When a Teams "
+                                   "webhook request is received' URL; alerts are posted there.")
+    teams_open_url: str = Field(default="https://teams.microsoft.com/",
+                                description="Teams: where the 'Open in Teams' link of webhook alerts goes.")
+    teams_dev_no_auth: bool = Field(default=False, description="Teams development only: accept activities without "
+                                    "a Bot Framework token. Refused when TEAMS_CLIENT_SECRET is set.")
+    # Where Microsoft's endpoints are (tests point them at fakes on 127.0.0.1).
+    teams_token_url: str = Field(default="https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
+                                 description="Teams: Entra ID token endpoint ({tenant} is replaced).")
+    teams_openid_url: str = Field(default="", description="Teams: Bot Framework OpenID metadata URL; empty: Microsoft's.")
+    teams_token_issuer: str = Field(default="", description="Teams: issuer of inbound tokens; empty: Microsoft's.")
 
     @field_validator("authorized_users", "authorized_usergroups", "admin_users", "manager_users", "meeting_chairs",
                      "allowed_team_ids", mode="before")
     @classmethod
     def _ids(cls, value: object) -> list[str]:
         ids = _split_ids(value)
+        out = []
         for item in ids:
+            if GUID.match(item) or HEX32.match(item):  # a Teams user: the bot's id for them is `entra_user_id`
+                out.append(entra_user_id(item))
+                continue
             if not item.isalnum() or not item[0].isalpha():
-                raise ValueError(f"{item!r} is not a Slack ID (e.g. U012AB3CD)")
-        return ids
+                raise ValueError(f"{item!r} is not a Slack ID (e.g. U012AB3CD) or a Microsoft Entra object ID "
+                                 "(e.g. 00000000-0000-4000-8000-000000000001)")
+            out.append(item)
+        return out
+
+    @field_validator("teams_client_id", "teams_tenant_id")
+    @classmethod
+    def _guid(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        if value and not GUID.match(value):
+            what = "the Microsoft App ID" if info.field_name == "teams_client_id" else "the Directory (tenant) ID"
+            raise ValueError(f"not a GUID: use {what} from the Azure portal (e.g. 00000000-0000-4000-8000-000000000001)")
+        return value.lower()
+
+    @field_validator("teams_webhook_url", "teams_open_url", "teams_token_url", "teams_openid_url", "teams_token_issuer")
+    @classmethod
+    def _teams_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        value = value.strip()
+        if not value:
+            return value
+        parts = urlsplit(value)
+        local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if not parts.netloc or not (parts.scheme == "https" or (parts.scheme == "http" and local)):
+            raise ValueError("not an https URL (plain http only to this machine, for tests)")
+        return value
+
+    @model_validator(mode="after")
+    def _teams(self) -> "Settings":
+        if self.teams_dev_no_auth and self.teams_client_secret:
+            raise ValueError("setting TEAMS_DEV_NO_AUTH: refused while TEAMS_CLIENT_SECRET is set: the development "
+                             "mode accepts unsigned activities and must never run with real credentials")
+        if self.teams_client_id:
+            if not self.teams_tenant_id:
+                raise ValueError("setting TEAMS_TENANT_ID: required with TEAMS_CLIENT_ID (the bot is single-tenant)")
+            if not self.teams_client_secret and not self.teams_dev_no_auth:
+                raise ValueError("setting TEAMS_CLIENT_SECRET: required with TEAMS_CLIENT_ID")
+        elif self.teams_client_secret or self.teams_tenant_id:
+            raise ValueError("setting TEAMS_CLIENT_ID: required with TEAMS_CLIENT_SECRET and TEAMS_TENANT_ID")
+        return self
+
+    @property
+    def teams_enabled(self) -> bool:
+        return bool(self.teams_client_id)
 
     @field_validator("timezone")
     @classmethod
@@ -214,8 +288,11 @@ class SettingsError(SystemExit):
 def describe_validation_error(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
-        name = str(err["loc"][0]).upper() if err["loc"] else "settings"
         msg = err["msg"].removeprefix("Value error, ")
+        if not err["loc"] and msg.startswith("setting "):  # a check across settings names its own
+            lines.append(msg)
+            continue
+        name = str(err["loc"][0]).upper() if err["loc"] else "settings"
         lines.append(f"setting {name}: {msg}")
     return "; ".join(lines)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.platforms import EMAIL, SLACK
+from bot.platforms import EMAIL, SLACK, TEAMS, TEAMS_WEBHOOK
 from scheduler.transports.base import Delivered, NotPrivate, Transport, TransportError
 from scheduler.transports.email import EmailTransport
 from scheduler.transports.slack import SlackTransport
@@ -23,10 +23,20 @@ def for_services(services: "Services") -> dict[str, Transport]:
     built = getattr(services, "_transports", None)
     made_for = (services.client, services.settings.smtp_url)
     if built is None or built[0] != made_for:  # (tests swap the client; a process never does)
-        built = (made_for, {
+        registry: dict[str, Transport] = {
             SLACK: SlackTransport(services.client),
             EMAIL: EmailTransport(services.settings.smtp_url),
-        })
+        }
+        settings = services.settings
+        if settings.teams_enabled:  # Teams (issue 11): the SDK is imported only where Teams is configured
+            from scheduler.transports.teams import TeamsTransport, client_for
+
+            registry[TEAMS] = TeamsTransport(client_for(settings), services.sessions)
+        if settings.teams_webhook_url:
+            from scheduler.transports.teams_webhook import TeamsWebhookTransport
+
+            registry[TEAMS_WEBHOOK] = TeamsWebhookTransport(settings.teams_webhook_url, open_url=settings.teams_open_url)
+        built = (made_for, registry)
         services._transports = built
     return built[1]
 

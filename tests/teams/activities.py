@@ -19,8 +19,10 @@ USER_ID = "29:1fake-user-id"
 
 
 def _base(kind: str, *, issuer: FakeIssuer, service_url: str, conversation_id: str,
-          conversation_type: str = "personal") -> dict:
+          conversation_type: str = "personal", user: tuple[str, str, str] | None = None) -> dict:
+    """`user`: (29: id, name, Entra object id) of the sender; the test worker by default."""
     n = next(_seq)
+    teams_id, name, aad = user or (USER_ID, "Test Worker", USER_AAD_ID)
     return {
         "type": kind,
         "id": f"f{n:08d}",
@@ -28,7 +30,7 @@ def _base(kind: str, *, issuer: FakeIssuer, service_url: str, conversation_id: s
         "localTimestamp": datetime.now(timezone.utc).isoformat(),
         "serviceUrl": service_url,
         "channelId": "msteams",
-        "from": {"id": USER_ID, "name": "Test Worker", "aadObjectId": USER_AAD_ID},
+        "from": {"id": teams_id, "name": name, "aadObjectId": aad},
         "conversation": {"id": conversation_id, "conversationType": conversation_type,
                          "tenantId": issuer.tenant_id},
         "recipient": {"id": f"28:{issuer.client_id}", "name": "missing-bot"},
@@ -38,18 +40,34 @@ def _base(kind: str, *, issuer: FakeIssuer, service_url: str, conversation_id: s
 
 
 def message(text: str, *, issuer: FakeIssuer, service_url: str,
-            conversation_id: str = "a:1fake-personal-chat", conversation_type: str = "personal") -> dict:
+            conversation_id: str = "a:1fake-personal-chat", conversation_type: str = "personal",
+            user: tuple[str, str, str] | None = None) -> dict:
     activity = _base("message", issuer=issuer, service_url=service_url, conversation_id=conversation_id,
-                     conversation_type=conversation_type)
+                     conversation_type=conversation_type, user=user)
     activity.update({"text": text, "textFormat": "plain"})
     return activity
 
 
+def mention(text: str, *, issuer: FakeIssuer, service_url: str,
+            conversation_id: str = "19:fake-channel@thread.tacv2;messageid=1000000000001",
+            user: tuple[str, str, str] | None = None) -> dict:
+    """A channel message that @mentions the bot, as Teams sends it: `<at>missing-bot</at> text`
+    with a mention entity for the bot."""
+    activity = message(f"<at>missing-bot</at> {text}", issuer=issuer, service_url=service_url,
+                       conversation_id=conversation_id, conversation_type="channel", user=user)
+    activity["entities"] = [{"type": "mention", "text": "<at>missing-bot</at>",
+                             "mentioned": {"id": f"28:{issuer.client_id}", "name": "missing-bot"}}]
+    activity["channelData"].update({"team": {"id": "19:fake-team@thread.tacv2"},
+                                    "channel": {"id": conversation_id.split(";")[0]}})
+    return activity
+
+
 def execute(verb: str, data: dict, *, issuer: FakeIssuer, service_url: str,
-            conversation_id: str = "19:fake-channel@thread.tacv2", reply_to: str = "1000000000001") -> dict:
+            conversation_id: str = "19:fake-channel@thread.tacv2", reply_to: str = "1000000000001",
+            user: tuple[str, str, str] | None = None) -> dict:
     """The invoke Teams sends when a user presses an Action.Execute button on a card."""
     activity = _base("invoke", issuer=issuer, service_url=service_url, conversation_id=conversation_id,
-                     conversation_type="channel")
+                     conversation_type="channel", user=user)
     activity.update({
         "name": "adaptiveCard/action",
         "replyToId": reply_to,

@@ -1,0 +1,294 @@
+"""The Teams edge: `POST /api/messages` on the serve process, beside `/slack/events`.
+
+The Teams SDK (handlers/teams/sdk.py) checks every activity's Bot Framework token (issuer, audience,
+signing keys, expiry; our adapter adds: `exp` required, our tenant only) before these handlers run.
+They are thin: who is asking, what they typed, then the same router as Slack and the console
+(`handlers.commands.run_command`), and the answer rendered as an Adaptive Card (cards.py).
+
+- A message in the personal chat (`report C1234 at 2h ago ...`) is answered in place.
+- In a channel or group chat the bot is @mentioned (`@missing-bot status C1234`); Teams has no
+  private answers there, so only a reply the router marks for the channel (case reference and
+  label) is posted in it; anything else goes to the user's personal chat with the bot, and the
+  channel gets a one-line pointer.
+- `alerts here` (admins, in a channel): the bot stores the conversation (id, service URL, tenant)
+  and the outbox posts alerts there (store/teams.py, scheduler/transports/teams.py).
+- Card buttons are `Action.Execute`: the invoke carries the action id (verb) and value. Acknowledge
+  is handled here with the store's own `acknowledge` (the action registry of issue 10 will take
+  this over); the card is answered updated for the presser and replaced for everyone (PUT).
+
+Who may act: AUTHORIZED_USERS, MANAGER_USERS and ADMIN_USERS, which accept Entra object ids; the
+bot's id for a Teams user is the object id as 32 hex digits (bot.settings.entra_user_id)."""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from microsoft_teams.api import AdaptiveCardInvokeActivity, MessageActivity, MessageActivityInput
+from microsoft_teams.api.activities.utils.strip_mentions_text import StripMentionsTextOptions
+from microsoft_teams.api.auth.cloud_environment import PUBLIC, CloudEnvironment, with_overrides
+from microsoft_teams.api.clients.conversation.params import CreateConversationParams
+from microsoft_teams.api.models import Account
+from microsoft_teams.api.models.adaptive_card import (
+    AdaptiveCardActionCardResponse,
+    AdaptiveCardActionMessageResponse,
+)
+from microsoft_teams.apps import ActivityContext, App
+from sqlalchemy import select
+
+from bot.auth import ADMIN_REFUSAL, REFUSAL
+from bot.context import Services
+from bot.messages import CHANNEL, PRIVATE, Message, Person, rich
+from bot.settings import entra_user_id
+from handlers.teams import cards
+from handlers.teams.sdk import card_activity, new_app
+from store import teams as directory
+from store.audit import audit
+
+log = logging.getLogger(__name__)
+
+POINTER = "I've answered you in our personal chat (missing-bot in Chat)."
+NO_PERSONAL = ("I could not open a personal chat with you to answer. Add missing-bot in Teams Chat "
+               "(Apps > missing-bot > Add), then ask again there.")
+ALERTS_HERE = re.compile(r"^alerts\s+here$", re.I)
+
+
+def cloud_for(settings) -> CloudEnvironment:
+    """Microsoft's public cloud, with the inbound-token endpoints moved where settings say (tests)."""
+    overrides = {}
+    if settings.teams_openid_url:
+        overrides["openid_metadata_url"] = settings.teams_openid_url
+    if settings.teams_token_issuer:
+        overrides["token_issuer"] = settings.teams_token_issuer
+    return with_overrides(PUBLIC, **overrides) if overrides else PUBLIC
+
+
+@dataclass(frozen=True)
+class Who:
+    """The person and the conversation an activity comes from."""
+
+    user_id: str  # the bot's id for them (Entra object id, 32 hex digits); "" when Teams sent none
+    teams_user_id: str  # their 29: id in this tenant
+    name: str | None
+    conversation_id: str
+    conversation_type: str  # personal | channel | groupChat
+    service_url: str
+    tenant_id: str
+
+    @classmethod
+    def of(cls, activity) -> "Who":
+        aad = activity.from_.aad_object_id or ""
+        try:
+            user_id = entra_user_id(aad) if aad else ""
+        except ValueError:
+            user_id = ""
+        conv = activity.conversation
+        tenant = conv.tenant_id or ((activity.channel_data.tenant.id if activity.channel_data and
+                                     activity.channel_data.tenant else None) or "")
+        return cls(user_id, activity.from_.id, activity.from_.name, conv.id, conv.conversation_type or "personal",
+                   activity.service_url, tenant)
+
+    @property
+    def personal(self) -> bool:
+        return self.conversation_type == "personal"
+
+
+def as_message(reply) -> Message:
+    """The router's answer as a neutral message (today a `Reply`; a `Message` once issue 10 lands)."""
+    if isinstance(reply, Message):
+        return reply
+    inner = getattr(reply, "message", None)
+    if isinstance(inner, Message):
+        return inner
+    text = getattr(reply, "text", "") or ""
+    if getattr(reply, "modal", None) is not None:  # a Slack form: its text says "a form has opened"
+        text = (":memo: That needs a form, and Teams forms are not wired yet. Give the details in the command "
+                "instead (`help` lists each command with an example), e.g. `child C1234 label AB dob 2012-03-04`.")
+    return Message(text=text, visibility=getattr(reply, "visibility", PRIVATE))
+
+
+class Edge:
+    """The synchronous work of each activity (database, router), run off the event loop."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def allowed(self, user_id: str) -> bool:
+        s = self.services.settings
+        return bool(user_id) and (user_id in s.authorized_users or user_id in s.admin_users
+                                  or user_id in s.manager_users)
+
+    def remember(self, who: Who) -> None:
+        now = self.services.now()
+        with self.services.sessions.begin() as s:
+            if who.user_id:
+                directory.remember_user(s, aad_id=who.user_id, teams_user_id=who.teams_user_id, name=who.name,
+                                        service_url=who.service_url, tenant_id=who.tenant_id, now=now,
+                                        conversation_id=who.conversation_id if who.personal else None)
+            if not who.personal:
+                directory.remember_channel(s, conversation_id=who.conversation_id, kind=who.conversation_type,
+                                           service_url=who.service_url, tenant_id=who.tenant_id, now=now)
+
+    def names(self) -> dict[str, str]:
+        with self.services.sessions() as s:
+            return directory.names(s)
+
+    def personal_chat(self, user_id: str) -> str | None:
+        with self.services.sessions() as s:
+            row = directory.find(s, user_id) if user_id else None
+            return row.conversation_id if row is not None else None
+
+    def set_personal_chat(self, who: Who, conversation_id: str) -> None:
+        with self.services.sessions.begin() as s:
+            directory.remember_user(s, aad_id=who.user_id, teams_user_id=who.teams_user_id, name=who.name,
+                                    service_url=who.service_url, tenant_id=who.tenant_id, now=self.services.now(),
+                                    conversation_id=conversation_id)
+
+    def command(self, who: Who, text: str) -> Message:
+        from handlers.commands import run_command
+
+        self.remember(who)
+        if not self.allowed(who.user_id):
+            log.info("teams: refused an unauthorised message")
+            return Message(text=REFUSAL)
+        is_admin = self.services.settings.is_admin(who.user_id)
+        if ALERTS_HERE.match(text):
+            return self.alerts_here(who, is_admin)
+        reply = run_command(self.services, user_id=who.user_id, channel_id=directory.channel_of(who.conversation_id),
+                            text=text, is_admin=is_admin)
+        return as_message(reply)
+
+    def alerts_here(self, who: Who, is_admin: bool) -> Message:
+        if not is_admin:
+            return Message(text=ADMIN_REFUSAL)
+        if who.personal:
+            return Message(text=":warning: Type `alerts here` in the team channel that should get alerts, "
+                                "mentioning the bot: `@missing-bot alerts here`.")
+        now = self.services.now()
+        with self.services.sessions.begin() as s:
+            row = directory.remember_channel(s, conversation_id=who.conversation_id, kind=who.conversation_type,
+                                             service_url=who.service_url, tenant_id=who.tenant_id, now=now,
+                                             alerts=True)
+            audit(s, actor=who.user_id, action="teams.alerts_here", entity="teams_conversation", entity_id=row.id,
+                  now=now, after={"platform": "teams", "kind": row.kind, "alerts": True})
+        return Message(text=":white_check_mark: Alerts will be posted in this channel.", visibility=CHANNEL)
+
+    def execute(self, who: Who, verb: str, data: dict, reply_to: str | None) -> Message | str:
+        """An Action.Execute press: the updated message, or a line to show the presser."""
+        from bot.render_alerts import ACK, RECORD_RI, STRATEGY_HELD
+        from store import alerts
+
+        self.remember(who)
+        if not self.allowed(who.user_id):
+            return REFUSAL
+        if verb in (RECORD_RI, STRATEGY_HELD):
+            return ("Teams forms are not wired yet: use `interview <child-ref> ...` or `held <child-ref> strategy at "
+                    "<when>` in your chat with the bot (`help` has examples).")
+        if verb != ACK:
+            return "That button is not known to this version of the bot."
+        try:
+            alert_id = int(str(data.get("value") or ""))
+        except ValueError:
+            return "That button is not known to this version of the bot."
+        now = self.services.now()
+        with self.services.sessions.begin() as s:
+            alert = s.get(alerts.Alert, alert_id)
+            if alert is None:
+                return "That alert is no longer on record."
+            if alerts.acknowledge(s, alert_id, who.user_id, now):
+                audit(s, actor=who.user_id, action="alert.acknowledge", entity="alert", entity_id=alert_id, now=now,
+                      after={"rule": alert.rule, "acknowledged_at": now.isoformat(), "platform": "teams"})
+            by, at = alert.acknowledged_by or who.user_id, alert.acknowledged_at or now
+            s.refresh(alert)
+            by, at = alert.acknowledged_by or by, alert.acknowledged_at or at
+            shown = self._sent_message(s, reply_to)
+        msg = shown if shown is not None else Message(text=f"Alert {alert_id}")
+        msg.actions = []
+        local = at.astimezone(self.services.zone).strftime("%H:%M %a %d %b")
+        msg.notes = [*msg.notes, rich(":white_check_mark: Acknowledged by ", Person(by), f" at {local}")]
+        return msg
+
+    @staticmethod
+    def _sent_message(s, activity_id: str | None) -> Message | None:
+        """The message the outbox posted as this activity (the card a button was pressed on)."""
+        from scheduler.transports.teams import message_of
+        from store.models import Outbox
+
+        if not activity_id:
+            return None
+        ref_column = getattr(Outbox, "ref", None) or Outbox.slack_ts  # `ref` from migration 0011
+        row = s.scalar(select(Outbox).where(ref_column == activity_id).order_by(Outbox.id.desc()).limit(1))
+        return message_of(row) if row is not None else None
+
+
+def mount(web: FastAPI, services: Services) -> App:
+    """Register `POST /api/messages` on `web` and the handlers; returns the initialised App."""
+    s = services.settings
+    edge = Edge(services)
+    app = new_app(client_id=s.teams_client_id, client_secret=s.teams_client_secret, tenant_id=s.teams_tenant_id,
+                  cloud=cloud_for(s), token_url=s.teams_token_url, web=web, allow_unauthenticated=s.teams_dev_no_auth)
+
+    async def send_personal(ctx, who: Who, activity: MessageActivityInput) -> bool:
+        """Send to the user's personal chat with the bot, opening it when needed."""
+        conversation_id = await run_in_threadpool(edge.personal_chat, who.user_id)
+        try:
+            if not conversation_id:
+                api = ctx.api.clone(service_url=who.service_url)
+                resource = await api.conversations.create(CreateConversationParams(
+                    members=[Account(id=who.teams_user_id)], tenant_id=who.tenant_id, isGroup=False,
+                    bot=Account(id=ctx.activity.recipient.id), channel_data={"tenant": {"id": who.tenant_id}}))
+                conversation_id = resource.id
+                await run_in_threadpool(edge.set_personal_chat, who, conversation_id)
+            await app.send(conversation_id, activity, service_url=who.service_url)
+            return True
+        except Exception as exc:  # noqa: BLE001 - the user is told in the channel, without the content
+            log.warning("teams: could not reach a personal chat: %s", type(exc).__name__)
+            return False
+
+    @app.on_message
+    async def on_message(ctx: ActivityContext[MessageActivity]) -> None:
+        activity = ctx.activity
+        who = Who.of(activity)
+        text = activity.strip_mentions_text(StripMentionsTextOptions(account_id=activity.recipient.id)) \
+            if activity.text else None
+        text = " ".join(((text.text if hasattr(text, "text") else text) or "").replace("&nbsp;", " ").split())
+        msg = await run_in_threadpool(edge.command, who, text)
+        names = await run_in_threadpool(edge.names)
+        answer = card_activity(cards.card(msg, names=names), summary=msg.summary())
+        if who.personal or msg.visibility == CHANNEL:
+            await ctx.send(answer)
+            return
+        # A channel: everything not marked for the channel goes to the personal chat.
+        reached = await send_personal(ctx, who, answer)
+        await ctx.send(MessageActivityInput(text=POINTER if reached else NO_PERSONAL))
+
+    @app.on_card_action_execute
+    async def on_execute(ctx: ActivityContext[AdaptiveCardInvokeActivity]):
+        activity = ctx.activity
+        who = Who.of(activity)
+        action = activity.value.action
+        data = action.data if isinstance(action.data, dict) else {}
+        outcome = await run_in_threadpool(edge.execute, who, action.verb or data.get("action") or "", data,
+                                          activity.reply_to_id)
+        if isinstance(outcome, str):
+            return AdaptiveCardActionMessageResponse(value=cards.escape(outcome))
+        card = cards.card(outcome, names=await run_in_threadpool(edge.names))
+        if activity.reply_to_id:  # the invoke answer shows only to the presser: replace it for everyone
+            try:
+                await ctx.api.conversations.update_activity(
+                    activity.conversation.id, activity.reply_to_id, card_activity(card, summary=outcome.summary()))
+            except Exception as exc:  # noqa: BLE001 - the press is saved; the others see it on the next update
+                log.warning("teams: could not update the card for everyone: %s", type(exc).__name__)
+        return AdaptiveCardActionCardResponse(value=card)
+
+    return app
+
+
+def initialise(app: App) -> None:
+    """Initialise the SDK (registers the route) from synchronous start-up code."""
+    import asyncio
+
+    asyncio.run(app.initialize())
+

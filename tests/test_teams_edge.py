@@ -1,0 +1,197 @@
+"""The Teams edge through the real Teams SDK: activities POSTed to /api/messages of the serve
+process's web app (bot/serve.py, beside /slack/events), signed by the fake token issuer, answered
+through the fake Bot Connector on 127.0.0.1. Token validation is on; the router, the database and
+the outbox are the bot's own."""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from scheduler.sweep import sweep
+from store.alerts import Alert
+from store.models import AuditRecord, Child, Episode
+from store.teams import TeamsConversation
+from tests.teams import activities as acts
+from tests.teams.fixtures import (  # noqa: F401 - fixtures
+    ADMIN, ADMIN_ID, CHANNEL, STRANGER, WORKER, WORKER_ID, _close_teams_clients, connector, issuer, server, settings,
+)
+from tests.teams.issuer import new_key
+from tests.teams.schemas import validate
+
+
+def say(server, issuer, connector, text, *, user=WORKER, **kw):
+    activity = acts.message(text, issuer=issuer, service_url=connector.url, user=user, **kw)
+    resp = acts.post_signed(server, activity, issuer)
+    assert resp.status_code == 200, resp.text
+    return activity
+
+
+def mention(server, issuer, connector, text, *, user=WORKER):
+    activity = acts.mention(text, issuer=issuer, service_url=connector.url, user=user)
+    resp = acts.post_signed(server, activity, issuer)
+    assert resp.status_code == 200, resp.text
+    return activity
+
+
+def card_texts(sent) -> str:
+    """Every text of the cards (and the plain text) of one sent activity."""
+    out = [sent.body.get("text") or ""]
+    for att in sent.body.get("attachments") or []:
+        validate(att["content"], "1.5")  # every card the bot sends is a valid Adaptive Card 1.5
+        out += [b.get("text", "") for b in att["content"]["body"]]
+        out += [f"{f['title']}: {f['value']}" for b in att["content"]["body"] if b["type"] == "FactSet" for f in b["facts"]]
+    return "\n".join(out)
+
+
+def count(services, model) -> int:
+    with services.sessions() as s:
+        return s.scalar(select(func.count()).select_from(model))
+
+
+# -- commands ---------------------------------------------------------------------------------
+def test_personal_chat_report_then_status_round_trip(server, issuer, connector, services):
+    say(server, issuer, connector, "report C1234 at 2h ago from Oak House risk high")
+    [form] = connector.delivered()  # a new child needs the child form, which Teams does not have yet
+    assert "form" in card_texts(form) and "child C1234" in card_texts(form)
+    assert count(services, Episode) == 0
+    say(server, issuer, connector, "child C1234 label Case A")
+    activity = say(server, issuer, connector, "report C1234 at 2h ago from Oak House risk high")
+    reply = connector.delivered()[-1]
+    assert (reply.method, reply.conversation_id) == ("POST", activity["conversation"]["id"])
+    assert "C1234" in card_texts(reply)
+    with services.sessions() as s:
+        child = s.scalar(select(Child).where(Child.child_ref == "C1234"))
+        episode = s.scalar(select(Episode).where(Episode.child_id == child.id))
+        assert episode.reported_by == WORKER_ID and episode.returned_at is None
+        # The personal chat and the user's name were remembered for proactive messages and cards.
+        me = s.scalar(select(TeamsConversation).where(TeamsConversation.aad_id == WORKER_ID))
+        assert (me.conversation_id, me.name, me.kind) == (activity["conversation"]["id"], "Test Worker", "personal")
+    say(server, issuer, connector, "status C1234")
+    status = connector.delivered()[-1]
+    assert status.conversation_id == activity["conversation"]["id"]
+    assert "C1234" in card_texts(status) and "Oak House" in card_texts(status)
+
+
+def test_channel_command_answers_privately_in_the_personal_chat(server, issuer, connector, services):
+    say(server, issuer, connector, "child C1234 label Case A")
+    say(server, issuer, connector, "report C1234 at 2h ago from Oak House risk high")
+    before = len(connector.calls)
+    activity = mention(server, issuer, connector, "status C1234")
+    calls = connector.calls[before:]
+    create = [c for c in calls if c.path.endswith("/v3/conversations")]
+    to_channel = [c for c in calls if c.conversation_id.startswith(CHANNEL)]
+    to_personal = [c for c in calls if c.conversation_id.startswith("a:")]
+    assert to_personal and "Oak House" in card_texts(to_personal[0])
+    # The worker's personal chat was known from the report, so none was created.
+    assert not create
+    [pointer] = to_channel
+    assert pointer.conversation_id == activity["conversation"]["id"]  # in the thread it was asked in
+    assert "personal chat" in pointer.body["text"] and "Oak House" not in json.dumps(pointer.body)
+
+
+def test_channel_command_from_someone_without_a_personal_chat_opens_one(server, issuer, connector, services):
+    mention(server, issuer, connector, "help", user=ADMIN)
+    [create] = [c for c in connector.calls if c.path.endswith("/v3/conversations")]
+    assert create.body["members"] == [{"id": ADMIN[0]}] and create.body["tenantId"] == issuer.tenant_id
+    with services.sessions() as s:
+        me = s.scalar(select(TeamsConversation).where(TeamsConversation.aad_id == ADMIN_ID))
+        assert me.conversation_id.startswith("a:fake-personal-")
+    assert any(c.conversation_id == me.conversation_id for c in connector.delivered())
+
+
+def test_unauthorised_user_is_refused_and_nothing_changes(server, issuer, connector, services):
+    say(server, issuer, connector, "report C1234 at 2h ago", user=STRANGER)
+    [reply] = connector.delivered()
+    assert "not authorised" in card_texts(reply)
+    assert count(services, Episode) == 0
+
+
+def test_alerts_here_is_for_admins_in_a_channel(server, issuer, connector, services):
+    mention(server, issuer, connector, "alerts here")  # the worker is not an admin
+    assert "administrators" in card_texts(connector.delivered()[-2])
+    with services.sessions() as s:
+        assert s.scalar(select(func.count()).where(TeamsConversation.alerts.is_(True))) == 0
+    mention(server, issuer, connector, "alerts here", user=ADMIN)
+    answer = connector.delivered()[-1]
+    assert answer.conversation_id.startswith(CHANNEL) and "Alerts will be posted" in card_texts(answer)
+    with services.sessions() as s:
+        [row] = s.scalars(select(TeamsConversation).where(TeamsConversation.alerts.is_(True)))
+        assert (row.conversation_id, row.kind, row.tenant_id) == (CHANNEL, "channel", issuer.tenant_id)
+        assert row.service_url.rstrip("/") == connector.url.rstrip("/")
+        [entry] = s.scalars(select(AuditRecord).where(AuditRecord.action == "teams.alerts_here"))
+        assert entry.actor == ADMIN_ID and entry.entity_id == row.id
+
+
+def test_acknowledge_button_records_who_and_updates_the_card_for_everyone(server, issuer, connector, services, clock):
+    say(server, issuer, connector, "child C1234 label Case A")
+    say(server, issuer, connector, "report C1234 at 2h ago risk high")
+    clock.advance(hours=23)
+    sweep(services)
+    with services.sessions() as s:
+        alert = s.scalars(select(Alert).order_by(Alert.id)).first()
+    assert alert is not None
+    invoke = acts.execute("alert_ack", {"action": "alert_ack", "value": str(alert.id)}, issuer=issuer,
+                          service_url=connector.url, user=WORKER)
+    resp = acts.post_signed(server, invoke, issuer)
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["statusCode"] == 200 and body["type"] == "application/vnd.microsoft.card.adaptive"
+    validate(body["value"], "1.5")
+    assert "Acknowledged by Test Worker" in json.dumps(body["value"]) and "actions" not in body["value"]
+    [put] = [c for c in connector.delivered() if c.method == "PUT"]
+    assert put.activity_id == invoke["replyToId"]
+    with services.sessions() as s:
+        acked = s.get(Alert, alert.id)
+        assert acked.acknowledged_by == WORKER_ID
+        assert s.scalar(select(func.count()).where(AuditRecord.action == "alert.acknowledge",
+                                                   AuditRecord.actor == WORKER_ID)) == 1
+
+
+def test_unknown_button_and_stranger_get_a_message_and_change_nothing(server, issuer, connector, services):
+    for verb, user in (("no_such_action", WORKER), ("alert_ack", STRANGER)):
+        invoke = acts.execute(verb, {"value": "1"}, issuer=issuer, service_url=connector.url, user=user)
+        resp = acts.post_signed(server, invoke, issuer)
+        assert resp.status_code == 200 and resp.json()["type"] == "application/vnd.microsoft.activity.message"
+    assert count(services, AuditRecord) == 0 and not connector.calls
+
+
+# -- inbound authentication ---------------------------------------------------------------------
+@pytest.mark.parametrize("case", ["no_header", "unsigned", "expired", "forged", "wrong_audience", "no_exp",
+                                  "other_tenant"])
+def test_bad_requests_are_refused_and_change_nothing(case, server, issuer, connector, services, monkeypatch):
+    monkeypatch.setenv("DANGEROUSLY_ALLOW_UNAUTHENTICATED_REQUESTS", "true")  # our explicit False wins
+    activity = acts.message("report C1234 at 2h ago risk high", issuer=issuer, service_url=connector.url)
+    url = activity["serviceUrl"]
+    if case == "other_tenant":
+        activity["channelData"]["tenant"]["id"] = activity["conversation"]["tenantId"] = "00000000-0000-4000-8000-000000000bad"
+    token = {
+        "no_header": None,
+        "unsigned": "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." + acts_b64({"iss": issuer.issuer, "aud": issuer.client_id,
+                                                                          "serviceurl": url}) + ".",
+        "expired": issuer.mint(service_url=url, exp_in=-600),
+        "forged": issuer.mint(service_url=url, key=new_key()),
+        "wrong_audience": issuer.mint(service_url=url, aud="00000000-0000-4000-8000-000000000001"),
+        "no_exp": issuer.mint(service_url=url, omit=("exp",)),
+        "other_tenant": issuer.mint(service_url=url),
+    }[case]
+    resp = acts.post(server, activity, token)
+    assert resp.status_code == (403 if case == "other_tenant" else 401)
+    assert not connector.calls
+    assert count(services, Episode) == 0 and count(services, TeamsConversation) == 0 and count(services, AuditRecord) == 0
+
+
+def acts_b64(claims: dict) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+
+
+def test_slack_still_answers_beside_teams(server, issuer, connector):
+    import httpx
+
+    assert httpx.get(f"{server}/healthz").json() == {"ok": True}
+    assert httpx.post(f"{server}/slack/events", content=b"x").status_code in (400, 401, 403)
+    assert timedelta(0) == timedelta(0)
