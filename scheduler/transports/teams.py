@@ -109,6 +109,7 @@ class TeamsTransport:
         return None
 
 
+TIMEOUT = 10.0  # seconds the Bot Connector has to answer a send before the outcome is unknown
 _clients: dict[tuple, TeamsClient] = {}
 _lock = threading.Lock()
 
@@ -124,7 +125,8 @@ def client_for(settings) -> TeamsClient:
 
             client = _clients[key] = TeamsClient(
                 client_id=settings.teams_client_id, client_secret=settings.teams_client_secret,
-                tenant_id=settings.teams_tenant_id, cloud=cloud_for(settings), token_url=settings.teams_token_url)
+                tenant_id=settings.teams_tenant_id, cloud=cloud_for(settings), token_url=settings.teams_token_url,
+                timeout=TIMEOUT)
         return client
 
 
