@@ -9,7 +9,7 @@ import threading
 from bot.settings import SettingsError, load_settings, require
 
 # Areas add their subcommands with `register(subparsers)`; each parser sets `func(args, services)`.
-from bot import cli_clock, cli_figures, cli_meetings, cli_privacy  # noqa: E402
+from bot import cli_clock, cli_figures, cli_meetings, cli_privacy, cli_teams  # noqa: E402
 
 
 def _logging(level: str) -> None:
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     dbsub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = dbsub.add_parser("upgrade", help="apply the Alembic migrations")
     up.set_defaults(handler=cmd_db)
-    for area in (cli_clock, cli_figures, cli_meetings, cli_privacy):
+    for area in (cli_clock, cli_figures, cli_meetings, cli_privacy, cli_teams):
         area.register(sub)
     return parser
 
