@@ -53,13 +53,17 @@ def cmd_serve(args, settings) -> int:
     from bot.context import build_services
     from bot.serve import serve
 
-    require(settings, "slack_bot_token", "slack_signing_secret", "alert_channel")
+    # Slack and Teams side by side, or either alone (Teams alone: no SLACK_* setting given).
+    slack = not settings.teams_enabled or bool(settings.slack_bot_token or settings.slack_signing_secret)
+    if slack:
+        require(settings, "slack_bot_token", "slack_signing_secret", "alert_channel")
     services = build_services(settings)
-    app = _build_app(services)
+    app = _build_app(services) if slack else None
     _start_background(services)
     host = getattr(args, "host", "127.0.0.1")
     port = getattr(args, "port", 3000)
-    logging.getLogger("missing-bot").info("listening on http://%s:%s/slack/events", host, port)
+    paths = (["/slack/events"] if slack else []) + (["/api/messages"] if settings.teams_enabled else [])
+    logging.getLogger("missing-bot").info("listening on http://%s:%s (%s)", host, port, ", ".join(paths))
     serve(services, app, host, port)
     return 0
 

@@ -2,7 +2,8 @@
 
 `POST /slack/events` takes Slack commands, interactivity and events; `GET /healthz` answers
 for load balancers. FastAPI is what the Microsoft Teams SDK (microsoft-teams-apps 2.x) is
-built on, so its `/api/messages` endpoint can later be mounted beside these routes."""
+built on: with TEAMS_* settings its `POST /api/messages` is mounted beside these routes
+(handlers/teams/app.py)."""
 from __future__ import annotations
 
 import json
@@ -22,24 +23,13 @@ from handlers.slack.web import dispatch as slack_dispatch
 log = logging.getLogger(__name__)
 
 def create_web_app(services: Services, bolt_app, *, wall: Callable[[], float] = time.time) -> FastAPI:
-    """`wall` is the clock signatures are checked against (Slack's timestamps are real time)."""
+    """`wall` is the clock signatures are checked against (Slack's timestamps are real time).
+    Without a Bolt app (a Teams-only installation) there is no /slack/events; without Teams
+    settings there is no /api/messages."""
     web = FastAPI(title="missing-bot", docs_url=None, redoc_url=None, openapi_url=None)
     web.state.services = services
-    edge = Edge(services.settings.slack_signing_secret, db_first_time(services, wall), wall)
-
-    @web.post("/slack/events")
-    async def slack_events(request: Request) -> Response:
-        # Size, signature, parse, replay: bot/edge.py. Nothing unsigned reaches Bolt or a parser.
-        try:
-            checked = await edge.check(request.method, request.url.path, request.headers, request.stream())
-        except Refused as exc:
-            return Response(json.dumps({"error": exc.reason}), status_code=exc.status, media_type="application/json")
-        if checked.replay:
-            if checked.parsed.get("command"):
-                return Response(json.dumps({"response_type": "ephemeral", "text": REPLAY_TEXT}),
-                                media_type="application/json")
-            return Response(status_code=200)
-        return await slack_dispatch(bolt_app, request, checked.body)
+    if bolt_app is not None:
+        _slack_events(web, services, bolt_app, wall)
 
     @web.get("/healthz")
     async def healthz() -> Response:
@@ -61,6 +51,24 @@ def create_web_app(services: Services, bolt_app, *, wall: Callable[[], float] = 
         web.state.teams = mount(web, services)
         initialise(web.state.teams)
     return web
+
+
+def _slack_events(web: FastAPI, services: Services, bolt_app, wall: Callable[[], float]) -> None:
+    edge = Edge(services.settings.slack_signing_secret, db_first_time(services, wall), wall)
+
+    @web.post("/slack/events")
+    async def slack_events(request: Request) -> Response:
+        # Size, signature, parse, replay: bot/edge.py. Nothing unsigned reaches Bolt or a parser.
+        try:
+            checked = await edge.check(request.method, request.url.path, request.headers, request.stream())
+        except Refused as exc:
+            return Response(json.dumps({"error": exc.reason}), status_code=exc.status, media_type="application/json")
+        if checked.replay:
+            if checked.parsed.get("command"):
+                return Response(json.dumps({"response_type": "ephemeral", "text": REPLAY_TEXT}),
+                                media_type="application/json")
+            return Response(status_code=200)
+        return await slack_dispatch(bolt_app, request, checked.body)
 
 
 def serve(services: Services, bolt_app, host: str, port: int) -> None:

@@ -1,4 +1,4 @@
-"""SPIKE (issue 11 groundwork): the Microsoft Teams SDK for Python hosted inside our FastAPI app.
+"""SPIKE (issue 11 groundwork; its tested pieces now live in handlers/teams/sdk.py, the edge in app.py): the Microsoft Teams SDK for Python hosted inside our FastAPI app.
 
 Not wired into the bot's commands: it echoes a message, answers an Action.Execute
 (`adaptiveCard/action`) invoke by updating the card in place, opens and submits a dialog
@@ -24,12 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-import jwt
 from fastapi import FastAPI
 from microsoft_teams.api import (
     AdaptiveCardInvokeActivity,
@@ -37,9 +34,7 @@ from microsoft_teams.api import (
     MessageActivityInput,
     TaskFetchInvokeActivity,
     TaskSubmitInvokeActivity,
-    TokenCredentials,
 )
-from microsoft_teams.api.auth.cloud_environment import PUBLIC, CloudEnvironment
 from microsoft_teams.api.models import (
     AdaptiveCardAttachment,
     CardTaskModuleTaskInfo,
@@ -52,85 +47,20 @@ from microsoft_teams.api.models.adaptive_card import (
     AdaptiveCardActionCardResponse,
     AdaptiveCardActionErrorResponse,
 )
-from microsoft_teams.apps import ActivityContext, App, FastAPIAdapter
-from microsoft_teams.apps.http.adapter import HttpMethod, HttpRequest, HttpResponse, HttpRouteHandler
+from microsoft_teams.apps import ActivityContext, App
 from microsoft_teams.cards import AdaptiveCard, ExecuteAction, Fact, FactSet, SubmitAction, TextBlock, TextInput
-from microsoft_teams.common import ClientOptions
 
-from scheduler.transports.base import TransportError
+from handlers.teams.sdk import (  # noqa: F401 - the production pieces, grown out of this spike
+    ENTRA_TOKEN_URL,
+    ClientCredentialsToken,
+    ConversationRef,
+    GuardedFastAPIAdapter,
+    TokenError,
+    classify,
+    new_app,
+)
 
-ENTRA_TOKEN_URL = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
 CARD_VERSION = "1.5"
-
-
-# -- outbound token --------------------------------------------------------------------------
-class ClientCredentialsToken:
-    """OAuth 2.0 client-credentials grant against Entra ID (or a fake), cached until 5 minutes
-    before expiry. The SDK calls it as `token(scope, tenant_id)` before every connector call."""
-
-    def __init__(self, client_id: str, client_secret: str, tenant_id: str,
-                 token_url: str = ENTRA_TOKEN_URL, timeout: float = 10.0) -> None:
-        self.client_id, self._secret, self.tenant_id = client_id, client_secret, tenant_id
-        self.token_url, self.timeout = token_url, timeout
-        self._cache: dict[str, tuple[str, float]] = {}
-        self._lock = asyncio.Lock()
-
-    async def __call__(self, scope: str, tenant_id: str | None = None) -> str:
-        async with self._lock:
-            cached = self._cache.get(scope)
-            if cached and cached[1] > time.time() + 300:
-                return cached[0]
-            url = self.token_url.format(tenant=self.tenant_id)  # single-tenant: always our tenant
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
-                resp = await client.post(url, data={
-                    "grant_type": "client_credentials", "client_id": self.client_id,
-                    "client_secret": self._secret, "scope": scope,
-                })
-            if resp.status_code != 200:
-                body = resp.json() if "json" in resp.headers.get("content-type", "") else {}
-                raise TokenError(resp.status_code, body.get("error", "unknown"))
-            body = resp.json()
-            self._cache[scope] = (body["access_token"], time.time() + int(body.get("expires_in", 0)))
-            return body["access_token"]
-
-
-class TokenError(Exception):
-    def __init__(self, status: int, error: str) -> None:
-        super().__init__(f"token endpoint answered {status} ({error})")
-        self.status, self.error = status, error
-
-
-# -- connector errors, classified as the deliverer's transports do ---------------------------
-def _retry_after(resp: httpx.Response) -> float | None:
-    value = resp.headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: no hint
-
-
-def classify(exc: BaseException) -> TransportError:
-    """What the SDK raised, as scheduler/transports' one error: 429 and 5xx are transient
-    (Retry-After honoured; a 429 without one waits 30 s, as Slack's does); 403 (the bot was
-    removed from the team or chat), 404 (no such conversation) and other 4xx are permanent; a
-    timeout after the request went out leaves the outcome unknown; a refused connection is
-    transient; a refused client secret is permanent."""
-    if isinstance(exc, httpx.HTTPStatusError):
-        status = exc.response.status_code
-        wait = _retry_after(exc.response)
-        if status == 429:
-            return TransportError("throttled", retry_after=wait if wait is not None else 30)
-        if status >= 500 or status == 408:
-            return TransportError(f"http_{status}", retry_after=wait)
-        return TransportError(f"http_{status}", permanent=True)
-    if isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError)):
-        return TransportError(f"no answer ({type(exc).__name__})", unknown=True)
-    if isinstance(exc, httpx.TransportError):  # ConnectError, ConnectTimeout, PoolTimeout
-        return TransportError(f"not reached ({type(exc).__name__})")
-    if isinstance(exc, TokenError):
-        return TransportError(f"token {exc.status} {exc.error}", permanent=exc.status in (400, 401))
-    raise exc
-
 
 # -- cards ---------------------------------------------------------------------------------
 def alert_card(ref: str, label: str, *, acknowledged_by: str | None = None, at: str | None = None) -> AdaptiveCard:
@@ -159,68 +89,9 @@ def card_json(card: AdaptiveCard) -> dict:
 
 
 # -- the app ---------------------------------------------------------------------------------
-class GuardedFastAPIAdapter(FastAPIAdapter):
-    """The SDK's FastAPI adapter with two checks in front of its handler, which can only refuse
-    more: the SDK accepts a Bot Framework token without an `exp` claim (PyJWT checks exp only
-    when present), and Bot Framework tokens are not tied to a tenant, so a single-tenant bot
-    must refuse activities from other tenants itself (channelData.tenant.id)."""
-
-    def __init__(self, app: FastAPI, tenant_id: str) -> None:
-        super().__init__(app=app)
-        self.tenant_id = tenant_id
-
-    def register_route(self, method: HttpMethod, path: str, handler: HttpRouteHandler) -> None:
-        async def guarded(request: HttpRequest) -> HttpResponse:
-            auth = request["headers"].get("authorization", "")
-            try:
-                claims = jwt.decode(auth.removeprefix("Bearer "), options={"verify_signature": False})
-            except jwt.PyJWTError:
-                claims = {}
-            if auth.startswith("Bearer ") and "exp" not in claims:
-                return HttpResponse(status=401, body={"error": "Unauthorized"})
-            body = request["body"]
-            tenant = ((body.get("channelData") or {}).get("tenant") or {}).get("id") \
-                or (body.get("conversation") or {}).get("tenantId")
-            if tenant != self.tenant_id:
-                return HttpResponse(status=403, body={"error": "This bot serves one organisation only."})
-            return await handler(request)
-
-        super().register_route(method, path, guarded)
-
-
-@dataclass(frozen=True)
-class ConversationRef:
-    """What the bot must store to post into a conversation later (e.g. `alerts here`)."""
-    conversation_id: str
-    service_url: str
-    tenant_id: str | None
-
-
 @dataclass
 class SpikeState:
     references: dict[str, ConversationRef] = field(default_factory=dict)
-
-
-def new_app(*, client_id: str, client_secret: str, tenant_id: str, cloud: CloudEnvironment | None = None,
-            token_url: str = ENTRA_TOKEN_URL, timeout: float = 10.0, web: FastAPI | None = None) -> App:
-    """A Teams App with our own token provider, explicit auth, and a request timeout.
-
-    Every option that the SDK would otherwise read from the environment (CLIENT_ID,
-    CLIENT_SECRET, TENANT_ID, CLOUD, SERVICE_URL, DANGEROUSLY_ALLOW_UNAUTHENTICATED_REQUESTS,
-    also from a .env file it loads on import) is passed explicitly."""
-    app = App(
-        client_id=client_id,
-        tenant_id=tenant_id,
-        token=ClientCredentialsToken(client_id, client_secret, tenant_id, token_url, timeout),
-        cloud=cloud or PUBLIC,
-        dangerously_allow_unauthenticated_requests=False,  # explicit: beats the env variable
-        client=ClientOptions(timeout=timeout),  # the SDK's default httpx client has no timeout
-        http_server_adapter=GuardedFastAPIAdapter(web, tenant_id) if web is not None else None,
-        state=False,
-    )
-    if not isinstance(app.credentials, TokenCredentials):  # CLIENT_SECRET in the env would win
-        raise RuntimeError("Teams credentials did not come from our token provider; unset CLIENT_SECRET")
-    return app
 
 
 def mount(web: FastAPI, state: SpikeState, **options: Any) -> App:
