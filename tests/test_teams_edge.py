@@ -208,3 +208,22 @@ def test_teams_alone_without_slack(services, issuer, connector):
     finally:
         srv.should_exit = True
         thread.join(5)
+
+
+# -- privacy ------------------------------------------------------------------------------------
+def test_nothing_sent_to_a_channel_carries_a_childs_details(server, issuer, connector, services, clock):
+    """Every command of the day typed in a channel: the scan of all the channel received finds no
+    date of birth, police reference, location or account (they went to the personal chat)."""
+    secrets = ["2011-04-23", "23 Apr 2011", "PR/2026/0117", "Oak House", "Bus station", "stayed with an older friend"]
+    for text in ["child C1234 label Case A dob 2011-04-23", "report C1234 at 2h ago from Oak House risk high police PR/2026/0117",
+                 "status C1234", "open", "due", "found C1234 at 30m ago location Bus station", "status C1234",
+                 "concern C1234 cce", "help", "stats"]:
+        mention(server, issuer, connector, text, user=ADMIN)
+    say(server, issuer, connector, "status C1234", user=ADMIN)  # the personal chat does see them
+    personal = [c for c in connector.delivered() if c.conversation_id.startswith("a:")]
+    assert any("Oak House" in json.dumps(c.body) for c in personal)
+    channel = [c for c in connector.calls if c.conversation_id.startswith(CHANNEL)]
+    assert len(channel) >= 10
+    for sent in channel:
+        body = json.dumps(sent.body, ensure_ascii=False)
+        assert not [s for s in secrets if s in body], body

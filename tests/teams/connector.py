@@ -46,6 +46,7 @@ class FakeConnector:
     failures: list[Failure] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.received = 0  # requests that arrived, answered or not (a slow answer is recorded late)
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
@@ -79,6 +80,8 @@ class FakeConnector:
 
     # -- server -----------------------------------------------------------------
     def _answer(self, method: str, raw_path: str, headers, raw: bytes) -> tuple[int, dict, dict]:
+        with self._lock:
+            self.received += 1
         parts = urlsplit(raw_path)
         path = unquote(parts.path)
         prefix = "/teams/v3/conversations"
