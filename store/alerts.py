@@ -19,7 +19,7 @@ from bot.messages import CHANNEL, PRIVATE, Message
 from bot.protocol import clock as rules
 from bot.protocol import councils as council_rules
 from bot.protocol.config import Protocol
-from store import councils
+from store import councils, teams
 from store.db import insert_new
 from store.models import USER, Base, Child, Episode, HeldMeeting, Outbox
 from store.outbox import UNCHECKED, enqueue
@@ -113,6 +113,7 @@ def _announce(session: Session, group: list[Alert], env: Env) -> None:
                   alert_id=alert.id)
     channel = alert_message(session, alert.id, env.protocol, env.zone, visibility=CHANNEL)
     enqueue(session, key=f"alert:{alert.key}", channel=env.channel, thread_key=thread, message=channel, **common)
+    teams.enqueue_alert(session, alert, thread, channel, common)  # Teams channels chosen with `alerts here` (issue 11)
     if child is not None and child.worker_user_id:
         enqueue(session, key=f"alert-dm:{alert.key}", channel=child.worker_user_id,
                 message=alert_message(session, alert.id, env.protocol, env.zone, visibility=PRIVATE), **common)

@@ -107,3 +107,18 @@ def names(s: Session) -> dict[str, str]:
     return {aad: name for aad, name in s.execute(
         select(TeamsConversation.aad_id, TeamsConversation.name)
         .where(TeamsConversation.aad_id.is_not(None), TeamsConversation.name.is_not(None)))}
+
+
+def enqueue_alert(s: Session, alert, thread_key: str | None, message, common: dict) -> None:
+    """Queue an alert for every Teams channel chosen with `alerts here`, in the transaction that
+    stored it, beside the Slack channel's row: the row names the alert and is rendered when
+    delivered (scheduler/delivery.py), as the Slack row is."""
+    import hashlib
+
+    from bot.platforms import TEAMS
+    from store.outbox import enqueue
+
+    for conversation in alert_conversations(s):
+        where = hashlib.sha256(conversation.encode()).hexdigest()[:12]
+        enqueue(s, key=f"alert-teams:{where}:{alert.key}", channel=conversation, platform=TEAMS,
+                thread_key=thread_key, message=message, **common)

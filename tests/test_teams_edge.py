@@ -227,3 +227,39 @@ def test_nothing_sent_to_a_channel_carries_a_childs_details(server, issuer, conn
     for sent in channel:
         body = json.dumps(sent.body, ensure_ascii=False)
         assert not [s for s in secrets if s in body], body
+
+
+# -- alerts, end to end ---------------------------------------------------------------------------
+def test_alert_round_trip_report_sweep_card_in_the_channel_acknowledge(server, issuer, connector, services, clock):
+    from store.models import Outbox
+
+    mention(server, issuer, connector, "alerts here", user=ADMIN)
+    say(server, issuer, connector, "child C1234 label Case A")
+    say(server, issuer, connector, "report C1234 at 2h ago risk high")  # high risk: an alert at once
+    clock.advance(hours=23)
+    sweep(services)  # 24 hours missing: the second alert about the episode
+    with services.sessions() as s:
+        teams_rows = list(s.scalars(select(Outbox).where(Outbox.channel == CHANNEL).order_by(Outbox.id)))
+    assert [r.status for r in teams_rows] == ["sent", "sent"]
+    cards_sent = [c for c in connector.delivered() if c.conversation_id.startswith(CHANNEL) and c.body.get("attachments")]
+    alerts = [c for c in cards_sent if "Execute" in json.dumps(c.body)]
+    assert len(alerts) == 2
+    first, second = alerts
+    assert first.conversation_id == CHANNEL  # the first alert starts a thread...
+    assert second.conversation_id == f"{CHANNEL};messageid={teams_rows[0].slack_ts}"  # ...the next replies in it
+    for sent in alerts:
+        text = card_texts(sent)  # validates each card (1.5)
+        assert "C1234" in text and "Case A" in text
+    ack = first.body["attachments"][0]["content"]["actions"][0]
+    assert (ack["type"], ack["title"], ack["verb"]) == ("Action.Execute", "Acknowledge", "alert_ack")
+    invoke = acts.execute(ack["verb"], ack["data"], issuer=issuer, service_url=connector.url,
+                          conversation_id=CHANNEL, reply_to=teams_rows[0].slack_ts, user=WORKER)
+    resp = acts.post_signed(server, invoke, issuer)
+    assert resp.status_code == 200
+    card = resp.json()["value"]
+    validate(card, "1.5")
+    assert "Case A" in json.dumps(card) and "Acknowledged by Test Worker" in json.dumps(card) and "actions" not in card
+    [put] = [c for c in connector.delivered() if c.method == "PUT"]
+    assert (put.conversation_id, put.activity_id) == (CHANNEL, teams_rows[0].slack_ts)
+    with services.sessions() as s:
+        assert s.get(Alert, int(ack["data"]["value"])).acknowledged_by == WORKER_ID

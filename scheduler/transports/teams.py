@@ -22,7 +22,7 @@ from typing import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.messages import Message
+from bot.messages import Action, Message
 from handlers.teams import cards
 from handlers.teams.sdk import ConversationRef, TeamsClient, card_activity, classify
 from scheduler.transports.base import Delivered, TransportError
@@ -40,7 +40,8 @@ def message_of(row: Outbox) -> Message:
     stored = getattr(row, "message", None)
     if stored:
         return Message.from_json(stored)
-    return Message(text=row.text or "")
+    actions = [Action(**a) for a in (row.payload or {}).get("actions") or []]
+    return Message(text=row.text or "", actions=actions)
 
 
 class TeamsTransport:
