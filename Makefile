@@ -2,7 +2,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 
-.PHONY: try test setup bench clean
+.PHONY: try test setup bench bench-teams clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ test: setup  ## the whole suite; set TEST_DATABASE_URL=postgresql://... to run i
 
 bench: setup  ## bot vs bare Bolt vs floor, sweep, report, import (issue 14); DATABASE_URL=postgresql://... adds PostgreSQL
 	$(VENV)/bin/python benchmarks/bench.py $(BENCH_ARGS)
+
+bench-teams: setup  ## /api/messages vs a bare Teams SDK app, /slack/events vs bare Bolt, for `status` (issue 11)
+	$(VENV)/bin/python benchmarks/teams_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info build
