@@ -15,7 +15,7 @@ address here: a conversation id, or an Entra object id for a personal message.""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Boolean, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -50,17 +50,26 @@ def channel_of(conversation_id: str) -> str:
     return conversation_id.split(";", 1)[0]
 
 
+def _set(row: TeamsConversation, now: datetime, **values) -> None:
+    """Set what changed; `updated_at` moves only then (or once a day), so a message from someone
+    already known writes nothing."""
+    changed = False
+    for name, value in values.items():
+        if value is not None and getattr(row, name) != value:
+            setattr(row, name, value)
+            changed = True
+    if changed or row.updated_at is None or now - row.updated_at > timedelta(days=1):
+        row.updated_at = now
+
+
 def remember_user(s: Session, *, aad_id: str, teams_user_id: str, name: str | None, service_url: str,
                   tenant_id: str, now: datetime, conversation_id: str | None = None) -> TeamsConversation:
     row = s.scalar(select(TeamsConversation).where(TeamsConversation.aad_id == aad_id))
     if row is None:
         row = TeamsConversation(kind="personal", aad_id=aad_id, created_at=now, alerts=False)
         s.add(row)
-    row.teams_user_id, row.service_url, row.tenant_id, row.updated_at = teams_user_id, service_url, tenant_id, now
-    if name:
-        row.name = name[:200]
-    if conversation_id:
-        row.conversation_id = conversation_id
+    _set(row, now, teams_user_id=teams_user_id, service_url=service_url, tenant_id=tenant_id,
+         name=name[:200] if name else None, conversation_id=conversation_id)
     s.flush()
     return row
 
@@ -72,9 +81,7 @@ def remember_channel(s: Session, *, conversation_id: str, kind: str, service_url
     if row is None:
         row = TeamsConversation(kind=kind, conversation_id=conversation_id, created_at=now, alerts=False)
         s.add(row)
-    row.service_url, row.tenant_id, row.updated_at = service_url, tenant_id, now
-    if alerts is not None:
-        row.alerts = alerts
+    _set(row, now, service_url=service_url, tenant_id=tenant_id, alerts=alerts)
     s.flush()
     return row
 

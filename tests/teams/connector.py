@@ -137,6 +137,9 @@ class FakeConnector:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without TCP_NODELAY a kept-alive client waits
+            # for the delayed ACK (40 ms) now and then, which the benchmark would measure.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):
                 pass
