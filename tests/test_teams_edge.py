@@ -263,3 +263,30 @@ def test_alert_round_trip_report_sweep_card_in_the_channel_acknowledge(server, i
     assert (put.conversation_id, put.activity_id) == (CHANNEL, teams_rows[0].slack_ts)
     with services.sessions() as s:
         assert s.get(Alert, int(ack["data"]["value"])).acknowledged_by == WORKER_ID
+
+
+@pytest.mark.parametrize("case", ["not_json", "empty_object", "no_from", "array", "huge_text", "unknown_type"])
+def test_hostile_signed_bodies_get_4xx_or_a_refusal_never_500(case, server, issuer, connector, services):
+    import httpx
+
+    activity = acts.message("status C1234", issuer=issuer, service_url=connector.url)
+    token = issuer.mint(service_url=connector.url)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    if case == "not_json":
+        body = b"{not json"
+    elif case == "empty_object":
+        body = b"{}"
+    elif case == "no_from":
+        activity.pop("from")
+        body = json.dumps(activity).encode()
+    elif case == "array":
+        body = b"[1, 2]"
+    elif case == "huge_text":
+        activity["text"] = "status " + "C" * 200_000
+        body = json.dumps(activity).encode()
+    else:
+        activity["type"] = "somethingElse"
+        body = json.dumps(activity).encode()
+    resp = httpx.post(f"{server}/api/messages", content=body, headers=headers, timeout=15)
+    assert resp.status_code < 500, (resp.status_code, resp.text[:200])
+    assert count(services, Episode) == 0 and count(services, AuditRecord) == 0

@@ -257,12 +257,15 @@ def mount(web: FastAPI, services: Services) -> App:
         msg = await run_in_threadpool(edge.command, who, text)
         names = await run_in_threadpool(edge.names)
         answer = card_activity(cards.card(msg, names=names), summary=msg.summary())
-        if who.personal or msg.visibility == CHANNEL:
-            await ctx.send(answer)
-            return
-        # A channel: everything not marked for the channel goes to the personal chat.
-        reached = await send_personal(ctx, who, answer)
-        await ctx.send(MessageActivityInput(text=POINTER if reached else NO_PERSONAL))
+        try:
+            if who.personal or msg.visibility == CHANNEL:
+                await ctx.send(answer)
+                return
+            # A channel: everything not marked for the channel goes to the personal chat.
+            reached = await send_personal(ctx, who, answer)
+            await ctx.send(MessageActivityInput(text=POINTER if reached else NO_PERSONAL))
+        except Exception as exc:  # noqa: BLE001 - the command ran; Teams would show a 500 as "not sent"
+            log.warning("teams: could not send the answer: %s", type(exc).__name__)
 
     @app.on_card_action_execute
     async def on_execute(ctx: ActivityContext[AdaptiveCardInvokeActivity]):

@@ -21,8 +21,9 @@ from typing import Any
 
 import httpx
 import jwt
-from fastapi import FastAPI
-from microsoft_teams.api import MessageActivityInput, TokenCredentials
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from microsoft_teams.api import ActivityTypeAdapter, MessageActivityInput, TokenCredentials
 from microsoft_teams.api.auth.cloud_environment import PUBLIC, CloudEnvironment
 from microsoft_teams.api.clients.conversation.params import CreateConversationParams
 from microsoft_teams.api.models import Account, Attachment
@@ -35,6 +36,7 @@ from scheduler.transports.base import TransportError
 
 ENTRA_TOKEN_URL = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
 BOT_SCOPE = "https://api.botframework.com/.default"
+MAX_BODY = 512 * 1024  # Teams activities are tens of kB at most (a message is limited to about 28 KB)
 
 
 # -- outbound token --------------------------------------------------------------------------
@@ -115,34 +117,72 @@ def classify(exc: BaseException) -> TransportError:
 
 
 # -- the app ---------------------------------------------------------------------------------
+def _obj(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 class GuardedFastAPIAdapter(FastAPIAdapter):
-    """The SDK's FastAPI adapter with two checks in front of its handler, which can only refuse
-    more: a token without `exp` (PyJWT checks exp only when present, and the SDK does not require
-    it), and an activity from another tenant (a single-tenant bot must check it itself)."""
+    """The SDK's FastAPI adapter with checks in front of its handler, which can only refuse more:
+
+    - the body: at most `MAX_BODY` bytes (413), UTF-8 JSON, an object nested at most 64 deep
+      (bot/edge.py's readers; 400), so that hostile input gets a 4xx where the SDK's own route
+      (`await request.json()`) would answer 500;
+    - a token without `exp` (PyJWT checks exp only when present, the SDK does not require it): 401;
+    - an activity from another tenant (Bot Framework tokens are not tied to one; a single-tenant bot
+      must check): 403;
+    - an activity the SDK cannot read (its model refuses it: the SDK would answer 500): 400.
+    The SDK then validates the token (401) and runs the handlers."""
 
     def __init__(self, app: FastAPI, tenant_id: str, *, authenticated: bool = True) -> None:
         super().__init__(app=app)
         self.tenant_id = tenant_id
         self.authenticated = authenticated
 
-    def register_route(self, method: HttpMethod, path: str, handler: HttpRouteHandler) -> None:
-        async def guarded(request: HttpRequest) -> HttpResponse:
-            if self.authenticated:
-                auth = request["headers"].get("authorization", "")
-                try:
-                    claims = jwt.decode(auth.removeprefix("Bearer "), options={"verify_signature": False})
-                except jwt.PyJWTError:
-                    claims = {}
-                if auth.startswith("Bearer ") and "exp" not in claims:
-                    return HttpResponse(status=401, body={"error": "Unauthorized"})
-            body = request["body"] if isinstance(request["body"], dict) else {}
-            tenant = ((body.get("channelData") or {}).get("tenant") or {}).get("id") \
-                or (body.get("conversation") or {}).get("tenantId")
-            if tenant != self.tenant_id:
-                return HttpResponse(status=403, body={"error": "This bot serves one organisation only."})
-            return await handler(request)
+    def refusal(self, headers: dict, body: dict) -> HttpResponse | None:
+        if self.authenticated:
+            auth = headers.get("authorization", "")
+            try:
+                claims = jwt.decode(auth.removeprefix("Bearer "), options={"verify_signature": False})
+            except jwt.PyJWTError:
+                claims = {}
+            if auth.startswith("Bearer ") and "exp" not in claims:
+                return HttpResponse(status=401, body={"error": "Unauthorized"})
+        tenant = _obj(_obj(body.get("channelData")).get("tenant")).get("id") or _obj(body.get("conversation")).get("tenantId")
+        if tenant != self.tenant_id:
+            return HttpResponse(status=403, body={"error": "This bot serves one organisation only."})
+        try:
+            ActivityTypeAdapter.validate_python(body)  # what the SDK does after its checks
+        except ValueError:
+            return HttpResponse(status=400, body={"error": "not an activity"})
+        if body.get("type") in ("message", "invoke") and not (
+                isinstance(body.get("from"), dict) and isinstance(body.get("conversation"), dict)
+                and isinstance(body.get("recipient"), dict)):
+            return HttpResponse(status=400, body={"error": "not an activity"})
+        return None
 
-        super().register_route(method, path, guarded)
+    def register_route(self, method: HttpMethod, path: str, handler: HttpRouteHandler) -> None:
+        if method != "POST":
+            raise ValueError(f"Unsupported HTTP method: {method}")
+
+        async def route(request: Request) -> Response:
+            from bot.edge import Refused, _json, read_limited
+
+            headers = dict(request.headers)
+            try:
+                raw = await read_limited(request.headers, request.stream(), MAX_BODY)
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise Refused(400, "body is not UTF-8") from None
+                body = _json(text, "activity")
+            except Refused as exc:
+                return JSONResponse({"error": exc.reason}, status_code=exc.status)
+            result = self.refusal(headers, body) or await handler(HttpRequest(body=body, headers=headers))
+            if result.get("body") is not None:
+                return JSONResponse(content=result["body"], status_code=result["status"])
+            return Response(status_code=result["status"])
+
+        self.app.post(path)(route)
 
 
 def new_app(*, client_id: str, client_secret: str, tenant_id: str, cloud: CloudEnvironment | None = None,
