@@ -16,7 +16,8 @@ import re
 
 # Libraries whose messages may quote what was sent to or by Slack, or an HTTP request.
 WITHHELD = ("slack_bolt", "slack_sdk", "urllib3", "httpx", "httpcore", "uvicorn", "fastapi", "starlette",
-            "apscheduler", "sqlalchemy", "matplotlib", "PIL", "asyncio", "websockets", "aiosmtpd", "mail")
+            "apscheduler", "sqlalchemy", "matplotlib", "PIL", "asyncio", "websockets", "aiosmtpd", "mail",
+            "microsoft_teams", "msal", "jwt")  # the Teams SDK logs whole activities (message text) at DEBUG
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]")
 
 

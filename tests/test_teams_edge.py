@@ -290,3 +290,40 @@ def test_hostile_signed_bodies_get_4xx_or_a_refusal_never_500(case, server, issu
     resp = httpx.post(f"{server}/api/messages", content=body, headers=headers, timeout=15)
     assert resp.status_code < 500, (resp.status_code, resp.text[:200])
     assert count(services, Episode) == 0 and count(services, AuditRecord) == 0
+
+
+def test_debug_logging_keeps_no_child_detail_or_message_text(server, issuer, connector, services, clock):
+    """With the serve process's logging at DEBUG, a day of Teams commands, a refused token, a
+    connector failing an answer and an alert leave nothing a user typed in the log."""
+    import io
+    import logging
+
+    from bot.logs import configure
+    from tests.teams.connector import Failure
+
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers))
+    buf = io.StringIO()
+    configure("DEBUG", logging.StreamHandler(buf))
+    try:
+        mention(server, issuer, connector, "alerts here", user=ADMIN)
+        markers = {"place": "Quarrybank Lodge", "police": "PR/7777/0001", "location": "Marrowfield Ramp"}
+        for text in ["child C7001 label ZQ dob 2011-02-03",
+                     f"report C7001 at 2h ago from {markers['place']} risk high police {markers['police']}",
+                     f"found C7001 at 1h ago location {markers['location']}", "status C7001"]:
+            say(server, issuer, connector, text)
+        connector.fail_next(Failure(500))
+        say(server, issuer, connector, "status C7001")  # the answer fails: logged by type only
+        bad = acts.message(f"report C7002 from {markers['place']}", issuer=issuer, service_url=connector.url)
+        acts.post(server, bad, issuer.mint(service_url=connector.url, exp_in=-600))  # 401
+        clock.advance(hours=30)
+        sweep(services)
+    finally:
+        for h in list(root.handlers):
+            if getattr(h, "_missing_bot", False):
+                root.removeHandler(h)
+        root.setLevel(saved[0])
+    log_text = buf.getvalue()
+    assert log_text  # something was logged (the failed answer at least)
+    for marker in [*markers.values(), "C7001", "C7002", "ZQ", "2011-02-03", "Test Worker"]:
+        assert marker not in log_text, marker
