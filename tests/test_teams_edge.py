@@ -327,3 +327,24 @@ def test_debug_logging_keeps_no_child_detail_or_message_text(server, issuer, con
     assert log_text  # something was logged (the failed answer at least)
     for marker in [*markers.values(), "C7001", "C7002", "ZQ", "2011-02-03", "Test Worker"]:
         assert marker not in log_text, marker
+
+
+def test_installed_in_a_team_says_how_to_start_and_removed_stops_alerts(server, issuer, connector, services):
+    mention(server, issuer, connector, "alerts here", user=ADMIN)
+    added = acts.installation("add", issuer=issuer, service_url=connector.url, conversation_id=CHANNEL,
+                              conversation_type="channel", user=ADMIN)
+    assert acts.post_signed(server, added, issuer).status_code == 200
+    welcome = connector.delivered()[-1]
+    assert welcome.conversation_id == CHANNEL and "alerts here" in welcome.body["text"]
+    personal = acts.installation("add", issuer=issuer, service_url=connector.url, conversation_id="a:1fake-new-chat",
+                                 conversation_type="personal", user=WORKER)
+    assert acts.post_signed(server, personal, issuer).status_code == 200
+    with services.sessions() as s:
+        me = s.scalar(select(TeamsConversation).where(TeamsConversation.aad_id == WORKER_ID))
+        assert me.conversation_id == "a:1fake-new-chat"
+    removed = acts.installation("remove", issuer=issuer, service_url=connector.url, conversation_id=CHANNEL,
+                                conversation_type="channel", user=ADMIN)
+    assert acts.post_signed(server, removed, issuer).status_code == 200
+    with services.sessions() as s:
+        assert s.scalar(select(func.count()).where(TeamsConversation.alerts.is_(True))) == 0
+        assert s.scalar(select(func.count()).where(AuditRecord.action == "teams.removed")) == 1

@@ -53,6 +53,9 @@ POINTER = "I've answered you in our personal chat (missing-bot in Chat)."
 NO_PERSONAL = ("I could not open a personal chat with you to answer. Add missing-bot in Teams Chat "
                "(Apps > missing-bot > Add), then ask again there.")
 ALERTS_HERE = re.compile(r"^alerts\s+here$", re.I)
+WELCOME_PERSONAL = "missing-bot is ready. Type help for every command, e.g. status C1234."
+WELCOME_TEAM = ("missing-bot was added. Mention it with a command, e.g. @missing-bot help; an administrator "
+                "types @missing-bot alerts here in the channel that should get alerts.")
 
 
 def cloud_for(settings) -> CloudEnvironment:
@@ -130,6 +133,17 @@ class Edge:
             if not who.personal:
                 directory.remember_channel(s, conversation_id=who.conversation_id, kind=who.conversation_type,
                                            service_url=who.service_url, tenant_id=who.tenant_id, now=now)
+
+    def forget(self, who: Who) -> None:
+        if who.personal:
+            return
+        now = self.services.now()
+        with self.services.sessions.begin() as s:
+            row = directory.find(s, who.conversation_id)
+            if row is not None and row.alerts:
+                row.alerts, row.updated_at = False, now
+                audit(s, actor=who.user_id or "teams", action="teams.removed", entity="teams_conversation",
+                      entity_id=row.id, now=now, after={"platform": "teams", "alerts": False})
 
     def names(self) -> dict[str, str]:
         with self.services.sessions() as s:
@@ -266,6 +280,21 @@ def mount(web: FastAPI, services: Services) -> App:
             await ctx.send(MessageActivityInput(text=POINTER if reached else NO_PERSONAL))
         except Exception as exc:  # noqa: BLE001 - the command ran; Teams would show a 500 as "not sent"
             log.warning("teams: could not send the answer: %s", type(exc).__name__)
+
+    @app.on_install_add
+    async def on_install(ctx) -> None:
+        """Added to a personal chat, a team or a group chat: remember where, and say how to start."""
+        who = Who.of(ctx.activity)
+        await run_in_threadpool(edge.remember, who)
+        try:
+            await ctx.send(MessageActivityInput(text=WELCOME_PERSONAL if who.personal else WELCOME_TEAM))
+        except Exception as exc:  # noqa: BLE001
+            log.warning("teams: could not send the welcome: %s", type(exc).__name__)
+
+    @app.on_install_remove
+    async def on_uninstall(ctx) -> None:
+        """Removed from a team or chat: alerts stop going there (they would be refused with 403)."""
+        await run_in_threadpool(edge.forget, Who.of(ctx.activity))
 
     @app.on_card_action_execute
     async def on_execute(ctx: ActivityContext[AdaptiveCardInvokeActivity]):

@@ -20,6 +20,7 @@ import threading
 import uuid
 from typing import Callable
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.messages import Action, Message
@@ -73,10 +74,13 @@ class TeamsTransport:
             conversation_id = self.client.open_personal(where[0], where[1], member)
         except Exception as exc:  # noqa: BLE001 - classified: SDK and HTTP errors
             raise classify(exc) from exc
-        with self.sessions.begin() as s:
-            found = directory.find(s, address)
-            if found is not None:
-                found.conversation_id = conversation_id
+        try:
+            with self.sessions.begin() as s:
+                found = directory.find(s, address)
+                if found is not None:
+                    found.conversation_id = conversation_id
+        except IntegrityError:  # another deliverer stored the same chat first
+            pass
         return ConversationRef(conversation_id, where[0], where[1])
 
     def _names(self) -> dict[str, str]:

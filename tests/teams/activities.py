@@ -100,3 +100,12 @@ def post(base_url: str, activity: dict, token: str | None, timeout: float = 15.0
 
 def post_signed(base_url: str, activity: dict, issuer: FakeIssuer, **mint) -> httpx.Response:
     return post(base_url, activity, issuer.mint(service_url=activity.get("serviceUrl"), **mint))
+
+
+def installation(action: str, *, issuer: FakeIssuer, service_url: str, conversation_id: str,
+                 conversation_type: str, user: tuple[str, str, str] | None = None) -> dict:
+    """The installationUpdate Teams sends when the app is added to (or removed from) a scope."""
+    activity = _base("installationUpdate", issuer=issuer, service_url=service_url, conversation_id=conversation_id,
+                     conversation_type=conversation_type, user=user)
+    activity["action"] = action
+    return activity
