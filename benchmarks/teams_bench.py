@@ -58,7 +58,7 @@ def serve(mode: str, url: str, port: int) -> None:
     warnings.simplefilter("ignore")
     logging.disable(logging.WARNING)
     from bot.serve import create_web_app
-    from bot.slack_stub import SlackStub
+    from tests.slack_stub import SlackStub
 
     stub = SlackStub().start()
     client = WebClient(token="xoxb-bench", base_url=stub.url)
@@ -135,11 +135,11 @@ def main() -> None:
     from slack_sdk.signature import SignatureVerifier
 
     from bot.context import build_services
-    from bot.slack_stub import SlackStub
     from handlers.commands import run_command
     from store.db import upgrade
     from tests.teams import activities as acts
     from tests.teams.connector import FakeConnector
+    from tests.slack_stub import SlackStub
     from tests.teams.issuer import FakeIssuer
 
     issuer = FakeIssuer().start()

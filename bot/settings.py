@@ -32,11 +32,11 @@ HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
 
 
 def entra_user_id(value: str) -> str:
-    """The bot's id for a Teams user: their Entra object id as 32 lowercase hex digits (the GUID
-    without hyphens). It fits every user column (32 wide) and cannot be taken for a Slack id."""
+    """The bot's id for a Teams user: their Entra object id as a lowercase GUID (bot/platforms.py
+    tells platforms apart by this shape); the 32-digit form without hyphens is read too."""
     import uuid
 
-    return uuid.UUID(value).hex
+    return str(uuid.UUID(value))
 
 
 TOKENS = {"slack_bot_token": ("xoxb-", "a bot token: use the Bot User OAuth Token"),

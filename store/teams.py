@@ -5,7 +5,7 @@ message needs the conversation id, the region's service URL and the tenant, all 
 activity Teams sent. So the edge (handlers/teams/app.py) remembers them here:
 
 - kind "channel": a channel conversation; `alerts` is set by an admin's `alerts here` there.
-- kind "personal": a user's one-to-one chat with the bot (`aad_id` = their Entra object id as 32 hex digits,
+- kind "personal": a user's one-to-one chat with the bot (`aad_id` = their Entra object id,
   `teams_user_id` = their 29: id for creating the chat when it does not exist yet, `name` = the
   display name Teams sent, used to show people by name in cards). A user who has only written in
   a channel has a row without `conversation_id` until the bot opens the chat.
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from store.models import Base
 
-ENTRA_ID = re.compile(r"^[0-9a-f]{32}$")  # a Teams user as the bot names them (bot.settings.entra_user_id)
+ENTRA_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")  # bot.settings.entra_user_id
 
 
 class TeamsConversation(Base):

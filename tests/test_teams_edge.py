@@ -123,7 +123,7 @@ def test_alerts_here_is_for_admins_in_a_channel(server, issuer, connector, servi
         assert entry.actor == ADMIN_ID and entry.entity_id == row.id
 
 
-def test_acknowledge_button_records_who_and_updates_the_card_for_everyone(server, issuer, connector, services, clock):
+def test_acknowledge_button_records_who_and_updates_every_copy(server, issuer, connector, services, clock, slack_stub):
     say(server, issuer, connector, "child C1234 label Case A")
     say(server, issuer, connector, "report C1234 at 2h ago risk high")
     clock.advance(hours=23)
@@ -138,9 +138,11 @@ def test_acknowledge_button_records_who_and_updates_the_card_for_everyone(server
     body = resp.json()
     assert body["statusCode"] == 200 and body["type"] == "application/vnd.microsoft.card.adaptive"
     validate(body["value"], "1.5")
-    assert "Acknowledged by Test Worker" in json.dumps(body["value"]) and "actions" not in body["value"]
-    [put] = [c for c in connector.delivered() if c.method == "PUT"]
-    assert put.activity_id == invoke["replyToId"]
+    assert "Acknowledged by Test Worker" in json.dumps(body["value"])
+    assert "alert_ack" not in json.dumps(body["value"].get("actions", []))  # the other buttons stay
+    # The alert's Slack copy (no Teams channel gets alerts in this test) is updated through the outbox.
+    assert any(c.method == "chat.update" for c in slack_stub.calls)
+    assert not [c for c in connector.calls if c.method == "PUT"]
     with services.sessions() as s:
         acked = s.get(Alert, alert.id)
         assert acked.acknowledged_by == WORKER_ID
@@ -239,28 +241,30 @@ def test_alert_round_trip_report_sweep_card_in_the_channel_acknowledge(server, i
     clock.advance(hours=23)
     sweep(services)  # 24 hours missing: the second alert about the episode
     with services.sessions() as s:
-        teams_rows = list(s.scalars(select(Outbox).where(Outbox.channel == CHANNEL).order_by(Outbox.id)))
+        teams_rows = list(s.scalars(select(Outbox).where(Outbox.address == CHANNEL, Outbox.kind.like("alert.%"))
+                                    .order_by(Outbox.id)))
     assert [r.status for r in teams_rows] == ["sent", "sent"]
     cards_sent = [c for c in connector.delivered() if c.conversation_id.startswith(CHANNEL) and c.body.get("attachments")]
     alerts = [c for c in cards_sent if "Execute" in json.dumps(c.body)]
     assert len(alerts) == 2
     first, second = alerts
     assert first.conversation_id == CHANNEL  # the first alert starts a thread...
-    assert second.conversation_id == f"{CHANNEL};messageid={teams_rows[0].slack_ts}"  # ...the next replies in it
+    assert second.conversation_id == f"{CHANNEL};messageid={teams_rows[0].sent_ref}"  # ...the next replies in it
     for sent in alerts:
         text = card_texts(sent)  # validates each card (1.5)
         assert "C1234" in text and "Case A" in text
     ack = first.body["attachments"][0]["content"]["actions"][0]
     assert (ack["type"], ack["title"], ack["verb"]) == ("Action.Execute", "Acknowledge", "alert_ack")
     invoke = acts.execute(ack["verb"], ack["data"], issuer=issuer, service_url=connector.url,
-                          conversation_id=CHANNEL, reply_to=teams_rows[0].slack_ts, user=WORKER)
+                          conversation_id=CHANNEL, reply_to=teams_rows[0].sent_ref, user=WORKER)
     resp = acts.post_signed(server, invoke, issuer)
     assert resp.status_code == 200
     card = resp.json()["value"]
     validate(card, "1.5")
-    assert "Case A" in json.dumps(card) and "Acknowledged by Test Worker" in json.dumps(card) and "actions" not in card
+    assert "Case A" in json.dumps(card) and "Acknowledged by Test Worker" in json.dumps(card)
+    assert "alert_ack" not in json.dumps(card.get("actions", []))
     [put] = [c for c in connector.delivered() if c.method == "PUT"]
-    assert (put.conversation_id, put.activity_id) == (CHANNEL, teams_rows[0].slack_ts)
+    assert (put.conversation_id, put.activity_id) == (CHANNEL, teams_rows[0].sent_ref)
     with services.sessions() as s:
         assert s.get(Alert, int(ack["data"]["value"])).acknowledged_by == WORKER_ID
 

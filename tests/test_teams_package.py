@@ -91,5 +91,5 @@ def test_entra_object_ids_are_accepted_as_users(env):
     env.setenv("ADMIN_USERS", "U0ADMIN01, 00000000-0000-4000-8000-0000000000AD")
     env.setenv("AUTHORIZED_USERS", "000000000000400080000000000000a1")
     s = load_settings()
-    assert s.admin_users == ["U0ADMIN01", "000000000000400080000000000000ad"]
-    assert s.authorized_users == ["000000000000400080000000000000a1"]
+    assert s.admin_users == ["U0ADMIN01", "00000000-0000-4000-8000-0000000000ad"]
+    assert s.authorized_users == ["00000000-0000-4000-8000-0000000000a1"]

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bot.platforms import TEAMS
+
 from scheduler.delivery import SENDING_TIMEOUT
 from store.models import Outbox
 from store.outbox import enqueue
@@ -66,7 +68,7 @@ def seed(services, connector, issuer, clock, n: int) -> None:
                                 name=WORKER[1], created_at=clock(), updated_at=clock()))
         for i in range(n):
             for to in (CHANNEL, WORKER_ID):
-                enqueue(s, key=f"a{i}:{to}", kind="alert.long_missing", channel=to,
+                enqueue(s, key=f"a{i}:{to}", kind="alert.long_missing", channel=to, platform=TEAMS,
                         text=f"C{i:04d} (L{i}) missing for 24 hours", now=clock())
 
 

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.messages import Message
+from bot.platforms import TEAMS
 from scheduler import transports
 from scheduler.delivery import deliver_due
 from scheduler.transports import teams as teams_transport
@@ -35,7 +36,8 @@ def alerts_channel(services, connector, issuer, clock):
 
 def queue(services, clock, key: str, text: str, channel: str = CHANNEL, thread_key: str | None = None) -> None:
     with services.sessions.begin() as s:
-        enqueue(s, key=key, kind="alert.long_missing", channel=channel, text=text, now=clock(), thread_key=thread_key)
+        enqueue(s, key=key, kind="alert.long_missing", channel=channel, platform=TEAMS, text=text, now=clock(),
+                thread_key=thread_key)
 
 
 def rows(services) -> list[Outbox]:
@@ -62,7 +64,7 @@ def test_alert_posted_to_the_stored_channel_as_a_valid_card_then_a_reply_in_its_
     [att] = first.body["attachments"]
     validate(att["content"], "1.5")
     assert "🚨 C1234 (Case A) missing for 24 hours" in att["content"]["body"][0]["text"]
-    root = rows(services)[0].slack_ts
+    root = rows(services)[0].sent_ref
     assert root and second.conversation_id == f"{CHANNEL};messageid={root}"
     assert [r.status for r in rows(services)] == ["sent", "sent"]
     assert len(issuer.token_requests) == 1  # one client-credentials grant, cached
@@ -71,7 +73,7 @@ def test_alert_posted_to_the_stored_channel_as_a_valid_card_then_a_reply_in_its_
 def test_update_in_place_is_a_put_to_the_same_activity(services, connector, alerts_channel, clock):
     queue(services, clock, "a1", "C1234 (Case A) missing for 24 hours")
     deliver_due(services)
-    ref = rows(services)[0].slack_ts
+    ref = rows(services)[0].sent_ref
     teams = transports.for_services(services)["teams"]
     teams.update(CHANNEL, ref, Message(text="C1234 (Case A) missing for 24 hours", notes=["Acknowledged at 10:05"]))
     [put] = [c for c in connector.delivered() if c.method == "PUT"]
@@ -110,12 +112,12 @@ def test_bot_removed_403_fails_the_row_and_admins_are_told_in_their_personal_cha
     by_key = {r.key: r for r in rows(services)}
     assert by_key["a1"].status == "failed" and "403" in by_key["a1"].error
     notices = [r for r in rows(services) if r.kind == "admin.delivery_failed"]
-    assert {r.channel for r in notices} >= {ADMIN_ID}
-    teams_notice = next(r for r in notices if r.channel == ADMIN_ID)
+    assert {(r.platform, r.address) for r in notices} >= {(TEAMS, ADMIN_ID)}
+    teams_notice = next(r for r in notices if r.address == ADMIN_ID)
     assert teams_notice.status == "sent"
     # The admin never wrote to the bot: it opened a chat with them (by Entra object id) and posted there.
     [create] = [c for c in connector.calls if c.path.endswith("/v3/conversations")]
-    assert create.body["members"][0]["id"].replace("-", "") == ADMIN_ID
+    assert create.body["members"][0]["id"] == ADMIN_ID
     assert any(c.conversation_id.startswith("a:fake-personal-") for c in posts(connector))
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from bot.platforms import TEAMS_WEBHOOK
 from handlers.commands import run_command
 from handlers.teams import cards
 from scheduler import transports
@@ -35,7 +36,8 @@ def settings(db_url, slack_stub, webhook):
 
 def queue(services, clock, key, text, sections: int = 0):
     with services.sessions.begin() as s:
-        enqueue(s, key=key, kind="alert.long_missing", channel="webhook", text=text + ("\nx" * sections), now=clock())
+        enqueue(s, key=key, kind="alert.long_missing", channel="webhook", platform=TEAMS_WEBHOOK,
+                text=text + ("\nx" * sections), now=clock())
 
 
 def rows(services):

@@ -14,10 +14,11 @@ They are thin: who is asking, what they typed, then the same router as Slack and
   and the outbox posts alerts there (store/teams.py, scheduler/transports/teams.py).
 - Card buttons are `Action.Execute`: the invoke carries the action id (verb) and value. Acknowledge
   is handled here with the store's own `acknowledge` (the action registry of issue 10 will take
-  this over); the card is answered updated for the presser and replaced for everyone (PUT).
+  this over): the presser gets the alert as it now is in the invoke's answer, and every posted copy
+  (Teams and Slack) is replaced through outbox update rows (`store.alerts.queue_refresh`).
 
 Who may act: AUTHORIZED_USERS, MANAGER_USERS and ADMIN_USERS, which accept Entra object ids; the
-bot's id for a Teams user is the object id as 32 hex digits (bot.settings.entra_user_id)."""
+bot's id for a Teams user is the object id as a lowercase GUID (bot.settings.entra_user_id)."""
 from __future__ import annotations
 
 import logging
@@ -36,11 +37,10 @@ from microsoft_teams.api.models.adaptive_card import (
     AdaptiveCardActionMessageResponse,
 )
 from microsoft_teams.apps import ActivityContext, App
-from sqlalchemy import select
 
 from bot.auth import ADMIN_REFUSAL, REFUSAL
 from bot.context import Services
-from bot.messages import CHANNEL, PRIVATE, Message, Person, rich
+from bot.messages import CHANNEL, PRIVATE, Message, Rich
 from bot.settings import entra_user_id
 from handlers.teams import cards
 from handlers.teams.sdk import card_activity, new_app
@@ -72,7 +72,7 @@ def cloud_for(settings) -> CloudEnvironment:
 class Who:
     """The person and the conversation an activity comes from."""
 
-    user_id: str  # the bot's id for them (Entra object id, 32 hex digits); "" when Teams sent none
+    user_id: str  # the bot's id for them (Entra object id, a lowercase GUID); "" when Teams sent none
     teams_user_id: str  # their 29: id in this tenant
     name: str | None
     conversation_id: str
@@ -105,7 +105,10 @@ def as_message(reply) -> Message:
     inner = getattr(reply, "message", None)
     if isinstance(inner, Message):
         return inner
-    text = getattr(reply, "text", "") or ""
+    from handlers.slack.text import from_slack  # the router's replies are still Slack-flavoured text (issue 10)
+
+    raw = getattr(reply, "text", "") or ""
+    text = raw if isinstance(raw, Rich) else from_slack(raw)
     if getattr(reply, "modal", None) is not None:  # a Slack form: its text says "a form has opened"
         text = (":memo: That needs a form, and Teams forms are not wired yet. Give the details in the command "
                 "instead (`help` lists each command with an example), e.g. `child C1234 label AB dob 2012-03-04`.")
@@ -189,7 +192,7 @@ class Edge:
                   now=now, after={"platform": "teams", "kind": row.kind, "alerts": True})
         return Message(text=":white_check_mark: Alerts will be posted in this channel.", visibility=CHANNEL)
 
-    def execute(self, who: Who, verb: str, data: dict, reply_to: str | None) -> Message | str:
+    def execute(self, who: Who, verb: str, data: dict) -> Message | str:
         """An Action.Execute press: the updated message, or a line to show the presser."""
         from bot.render_alerts import ACK, RECORD_RI, STRATEGY_HELD
         from store import alerts
@@ -211,30 +214,18 @@ class Edge:
             alert = s.get(alerts.Alert, alert_id)
             if alert is None:
                 return "That alert is no longer on record."
-            if alerts.acknowledge(s, alert_id, who.user_id, now):
+            if alerts.acknowledge(s, alert_id, who.user_id, now):  # False when someone pressed first
                 audit(s, actor=who.user_id, action="alert.acknowledge", entity="alert", entity_id=alert_id, now=now,
                       after={"rule": alert.rule, "acknowledged_at": now.isoformat(), "platform": "teams"})
-            by, at = alert.acknowledged_by or who.user_id, alert.acknowledged_at or now
-            s.refresh(alert)
-            by, at = alert.acknowledged_by or by, alert.acknowledged_at or at
-            shown = self._sent_message(s, reply_to)
-        msg = shown if shown is not None else Message(text=f"Alert {alert_id}")
-        msg.actions = []
-        local = at.astimezone(self.services.zone).strftime("%H:%M %a %d %b")
-        msg.notes = [*msg.notes, rich(":white_check_mark: Acknowledged by ", Person(by), f" at {local}")]
-        return msg
-
-    @staticmethod
-    def _sent_message(s, activity_id: str | None) -> Message | None:
-        """The message the outbox posted as this activity (the card a button was pressed on)."""
-        from scheduler.transports.teams import message_of
-        from store.models import Outbox
-
-        if not activity_id:
-            return None
-        ref_column = getattr(Outbox, "ref", None) or Outbox.slack_ts  # `ref` from migration 0011
-        row = s.scalar(select(Outbox).where(ref_column == activity_id).order_by(Outbox.id.desc()).limit(1))
-        return message_of(row) if row is not None else None
+                # Every posted copy (Slack and Teams, channel and personal) is updated through the outbox.
+                queued = alerts.queue_refresh(s, alert_id, now)
+            else:
+                queued = 0
+            s.expire_all()
+            msg = alerts.alert_message(s, alert_id, self.services.protocol, self.services.zone, visibility=CHANNEL)
+        if queued:
+            self.services.on_enqueued()
+        return msg if msg is not None else "That alert is no longer on record."
 
 
 def mount(web: FastAPI, services: Services) -> App:
@@ -268,7 +259,13 @@ def mount(web: FastAPI, services: Services) -> App:
         text = activity.strip_mentions_text(StripMentionsTextOptions(account_id=activity.recipient.id)) \
             if activity.text else None
         text = " ".join(((text.text if hasattr(text, "text") else text) or "").replace("&nbsp;", " ").split())
-        msg = await run_in_threadpool(edge.command, who, text)
+        try:
+            msg = await run_in_threadpool(edge.command, who, text)
+        except Exception as exc:  # noqa: BLE001 - the router maps its own failures; this is the edge's
+            from handlers.commands import log_failure
+
+            msg = Message(text=f":warning: Sorry, something went wrong (ref {log_failure('teams message', exc)}). "
+                               "Try again, or tell your administrator the reference.")
         names = await run_in_threadpool(edge.names)
         answer = card_activity(cards.card(msg, names=names), summary=msg.summary())
         try:
@@ -302,17 +299,11 @@ def mount(web: FastAPI, services: Services) -> App:
         who = Who.of(activity)
         action = activity.value.action
         data = action.data if isinstance(action.data, dict) else {}
-        outcome = await run_in_threadpool(edge.execute, who, action.verb or data.get("action") or "", data,
-                                          activity.reply_to_id)
+        outcome = await run_in_threadpool(edge.execute, who, action.verb or data.get("action") or "", data)
         if isinstance(outcome, str):
             return AdaptiveCardActionMessageResponse(value=cards.escape(outcome))
+        # The answer replaces the card for the presser; the outbox's update rows replace it for everyone.
         card = cards.card(outcome, names=await run_in_threadpool(edge.names))
-        if activity.reply_to_id:  # the invoke answer shows only to the presser: replace it for everyone
-            try:
-                await ctx.api.conversations.update_activity(
-                    activity.conversation.id, activity.reply_to_id, card_activity(card, summary=outcome.summary()))
-            except Exception as exc:  # noqa: BLE001 - the press is saved; the others see it on the next update
-                log.warning("teams: could not update the card for everyone: %s", type(exc).__name__)
         return AdaptiveCardActionCardResponse(value=card)
 
     return app

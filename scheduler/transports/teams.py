@@ -1,6 +1,6 @@
 """Microsoft Teams through the Bot Connector (the Teams SDK's API client, handlers/teams/sdk.py).
 
-An outbox row's address is a conversation id (an alert channel stored by `alerts here`) or a
+An outbox row's address (platform "teams") is a conversation id (an alert channel stored by `alerts here`) or a
 user's Entra object id (a personal message: the bot's one-to-one chat, opened when it does not
 exist yet). The service URL and tenant come from `teams_conversations` (store/teams.py), since
 Teams only tells a bot where to post in an activity. The neutral message is rendered as an
@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import Callable
-
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.messages import Action, Message
+from bot.messages import Message
 from handlers.teams import cards
 from handlers.teams.sdk import ConversationRef, TeamsClient, card_activity, classify
 from scheduler.transports.base import Delivered, TransportError
@@ -31,28 +29,12 @@ from store import teams as directory
 from store.models import Outbox
 
 
-def address_of(row: Outbox) -> str:
-    """The row's address (the outbox's `address` column; `channel` before migration 0011)."""
-    return getattr(row, "address", None) or row.channel
-
-
-def message_of(row: Outbox) -> Message:
-    """The row's neutral message (the outbox's `message` column; its text before migration 0011)."""
-    stored = getattr(row, "message", None)
-    if stored:
-        return Message.from_json(stored)
-    actions = [Action(**a) for a in (row.payload or {}).get("actions") or []]
-    return Message(text=row.text or "", actions=actions)
-
-
 class TeamsTransport:
     name = "teams"
 
-    def __init__(self, client: TeamsClient, sessions: sessionmaker[Session],
-                 render: Callable[[Outbox], Message] = message_of) -> None:
+    def __init__(self, client: TeamsClient, sessions: sessionmaker[Session]) -> None:
         self.client = client
         self.sessions = sessions
-        self.render = render
 
     # -- where --------------------------------------------------------------------------------
     def resolve(self, address: str) -> ConversationRef:
@@ -88,9 +70,9 @@ class TeamsTransport:
             return directory.names(s)
 
     # -- transport ----------------------------------------------------------------------------
-    def send(self, row: Outbox, thread_ref: str | None, broadcast: bool) -> Delivered:
-        ref = self.resolve(address_of(row))
-        msg = self.render(row)
+    def send(self, row: Outbox, message: Message, thread_ref: str | None, broadcast: bool) -> Delivered:
+        ref = self.resolve(row.address)
+        msg = message
         activity = card_activity(cards.card(msg, names=self._names()), summary=msg.summary())
         try:
             activity_id = self.client.send(ref, activity, thread_root=thread_ref)
@@ -112,6 +94,13 @@ class TeamsTransport:
 
     def find_sent(self, row: Outbox, thread_ref: str | None) -> Delivered | None:
         return None
+
+    def is_private(self, address: str) -> bool:
+        """A personal chat (or a user) is private. Whether a channel is a private channel the Bot
+        Connector does not say: it cannot be checked, so details never go to a Teams channel."""
+        if directory.is_entra_id(address) or address.startswith("a:"):
+            return True
+        raise TransportError("Teams cannot tell whether a channel is private", permanent=True)
 
 
 TIMEOUT = 10.0  # seconds the Bot Connector has to answer a send before the outcome is unknown

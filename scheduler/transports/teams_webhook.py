@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import httpx
 
+from bot.messages import Message
 from handlers.teams import cards
 from scheduler.transports.base import Delivered, TransportError
-from scheduler.transports.teams import message_of
 from store.models import Outbox
 
 ADDRESS = "webhook"  # the outbox address of webhook rows: there is one webhook per installation
@@ -27,8 +27,8 @@ class TeamsWebhookTransport:
     def __init__(self, url: str, *, open_url: str | None = None, timeout: float = 10.0) -> None:
         self.url, self.open_url, self.timeout = url, open_url, timeout
 
-    def send(self, row: Outbox, thread_ref: str | None, broadcast: bool) -> Delivered:
-        payload = cards.webhook_payload(message_of(row), open_url=self.open_url)
+    def send(self, row: Outbox, message: Message, thread_ref: str | None, broadcast: bool) -> Delivered:
+        payload = cards.webhook_payload(message, open_url=self.open_url)
         try:
             resp = httpx.post(self.url, json=payload, timeout=self.timeout)
         except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError) as exc:
@@ -49,3 +49,9 @@ class TeamsWebhookTransport:
 
     def find_sent(self, row: Outbox, thread_ref: str | None) -> Delivered | None:
         return None
+
+    def update(self, address: str, ref: str, message: Message) -> None:
+        raise TransportError("a webhook post cannot be updated", permanent=True)
+
+    def is_private(self, address: str) -> bool:
+        return False  # a channel, whoever is in it
