@@ -352,3 +352,35 @@ def test_installed_in_a_team_says_how_to_start_and_removed_stops_alerts(server, 
     with services.sessions() as s:
         assert s.scalar(select(func.count()).where(TeamsConversation.alerts.is_(True))) == 0
         assert s.scalar(select(func.count()).where(AuditRecord.action == "teams.removed")) == 1
+
+
+def test_a_colleague_mentioned_as_worker_gets_the_alerts_personal_copy(server, issuer, connector, services, clock):
+    """`@missing-bot child C1234 worker @Test Worker` in a channel: the Teams mention of a colleague
+    becomes their Entra id for the grammar; the alert's personal copy then reaches their chat."""
+    from store.models import Outbox
+
+    worker_chat = say(server, issuer, connector, "child C1234 label Case A")["conversation"]["id"]  # the worker writes once
+    activity = acts.mention("child C1234 worker <at>Test Worker</at>", issuer=issuer, service_url=connector.url,
+                            user=ADMIN)
+    activity["entities"].append({"type": "mention", "text": "<at>Test Worker</at>",
+                                 "mentioned": {"id": WORKER[0], "name": WORKER[1]}})
+    assert acts.post_signed(server, activity, issuer).status_code == 200
+    with services.sessions() as s:
+        assert s.scalar(select(Child.worker_user_id).where(Child.child_ref == "C1234")) == WORKER_ID
+    say(server, issuer, connector, "report C1234 at 2h ago risk high")  # high risk: an alert at once
+    with services.sessions() as s:
+        [copy] = s.scalars(select(Outbox).where(Outbox.kind.like("alert.%"), Outbox.address == WORKER_ID))
+        assert (copy.platform, copy.status, copy.sent_address) == ("teams", "sent", worker_chat)
+    card = next(c for c in connector.delivered() if c.conversation_id == worker_chat and "Execute" in json.dumps(c.body))
+    assert "C1234" in card_texts(card)
+
+
+def test_an_unknown_colleague_mentioned_is_refused_by_name(server, issuer, connector, services):
+    say(server, issuer, connector, "child C1234 label Case A")
+    activity = acts.mention("child C1234 worker <at>New Person</at>", issuer=issuer, service_url=connector.url,
+                            user=ADMIN)
+    activity["entities"].append({"type": "mention", "text": "<at>New Person</at>",
+                                 "mentioned": {"id": "29:1never-seen", "name": "New Person"}})
+    assert acts.post_signed(server, activity, issuer).status_code == 200
+    with services.sessions() as s:
+        assert s.scalar(select(Child.worker_user_id).where(Child.child_ref == "C1234")) is None

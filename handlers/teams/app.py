@@ -28,15 +28,16 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from microsoft_teams.api import AdaptiveCardInvokeActivity, MessageActivity, MessageActivityInput
-from microsoft_teams.api.activities.utils.strip_mentions_text import StripMentionsTextOptions
 from microsoft_teams.api.auth.cloud_environment import PUBLIC, CloudEnvironment, with_overrides
 from microsoft_teams.api.clients.conversation.params import CreateConversationParams
-from microsoft_teams.api.models import Account
+from microsoft_teams.api.models import Account, MentionEntity
 from microsoft_teams.api.models.adaptive_card import (
     AdaptiveCardActionCardResponse,
     AdaptiveCardActionMessageResponse,
 )
 from microsoft_teams.apps import ActivityContext, App
+
+from sqlalchemy import select
 
 from bot.auth import ADMIN_REFUSAL, REFUSAL
 from bot.context import Services
@@ -148,6 +149,24 @@ class Edge:
                 audit(s, actor=who.user_id or "teams", action="teams.removed", entity="teams_conversation",
                       entity_id=row.id, now=now, after={"platform": "teams", "alerts": False})
 
+    def people(self, mentions: list[tuple[str, str, str | None]]) -> dict[str, str]:
+        """Teams account id -> the bot's id for the person, for colleagues @mentioned in a command:
+        the Entra object id Teams put in the mention, or the one stored when they wrote to the bot."""
+        out: dict[str, str] = {}
+        with self.services.sessions() as s:
+            for _, account, aad in mentions:
+                if aad:
+                    try:
+                        out[account] = entra_user_id(aad)
+                    except ValueError:
+                        pass
+                    continue
+                known = s.scalar(select(directory.TeamsConversation.aad_id)
+                                 .where(directory.TeamsConversation.teams_user_id == account).limit(1))
+                if known:
+                    out[account] = known
+        return out
+
     def names(self) -> dict[str, str]:
         with self.services.sessions() as s:
             return directory.names(s)
@@ -256,9 +275,19 @@ def mount(web: FastAPI, services: Services) -> App:
     async def on_message(ctx: ActivityContext[MessageActivity]) -> None:
         activity = ctx.activity
         who = Who.of(activity)
-        text = activity.strip_mentions_text(StripMentionsTextOptions(account_id=activity.recipient.id)) \
-            if activity.text else None
-        text = " ".join(((text.text if hasattr(text, "text") else text) or "").replace("&nbsp;", " ").split())
+        mentions = [(e.text or f"<at>{e.mentioned.name}</at>", e.mentioned.id, e.mentioned.aad_object_id)
+                    for e in activity.entities or [] if isinstance(e, MentionEntity)]
+        people = await run_in_threadpool(edge.people, [m for m in mentions if m[1] != activity.recipient.id])
+        text = activity.text or ""
+        for tag, account, _ in mentions:
+            # The bot's own mention goes; a colleague's becomes their id (`child C1 worker @<id>`), or
+            # their name as typed when the bot has never heard from them (the grammar then refuses it).
+            if account == activity.recipient.id:
+                text = text.replace(tag, " ")
+            else:
+                text = text.replace(tag, f"@{people[account]}" if account in people else
+                                    tag.replace("<at>", "").replace("</at>", ""))
+        text = " ".join(text.replace("&nbsp;", " ").split())
         try:
             msg = await run_in_threadpool(edge.command, who, text)
         except Exception as exc:  # noqa: BLE001 - the router maps its own failures; this is the edge's
