@@ -87,6 +87,8 @@ class Settings(BaseSettings):
                                    "webhook request is received' URL; alerts are posted there.")
     teams_open_url: str = Field(default="https://teams.microsoft.com/",
                                 description="Teams: where the 'Open in Teams' link of webhook alerts goes.")
+    teams_public_url: str = Field(default="", description="Teams: https address of this server (as in the messaging "
+                                  "endpoint, without /api/messages): files reach the personal chat as links to it.")
     teams_dev_no_auth: bool = Field(default=False, description="Teams development only: accept activities without "
                                     "a Bot Framework token. Refused when TEAMS_CLIENT_SECRET is set.")
     # Where Microsoft's endpoints are (tests point them at fakes on 127.0.0.1).
@@ -120,7 +122,8 @@ class Settings(BaseSettings):
             raise ValueError(f"not a GUID: use {what} from the Azure portal (e.g. 00000000-0000-4000-8000-000000000001)")
         return value.lower()
 
-    @field_validator("teams_webhook_url", "teams_open_url", "teams_token_url", "teams_openid_url", "teams_token_issuer")
+    @field_validator("teams_webhook_url", "teams_open_url", "teams_token_url", "teams_openid_url", "teams_token_issuer",
+                     "teams_public_url")
     @classmethod
     def _teams_url(cls, value: str) -> str:
         from urllib.parse import urlsplit

@@ -43,7 +43,7 @@ from bot.auth import ADMIN_REFUSAL, REFUSAL
 from bot.context import Services
 from bot.messages import CHANNEL, PRIVATE, Message, Rich
 from bot.settings import entra_user_id
-from handlers.teams import cards
+from handlers.teams import cards, files
 from handlers.teams.sdk import card_activity, new_app
 from store import teams as directory
 from store.audit import audit
@@ -251,6 +251,7 @@ def mount(web: FastAPI, services: Services) -> App:
     """Register `POST /api/messages` on `web` and the handlers; returns the initialised App."""
     s = services.settings
     edge = Edge(services)
+    files.mount(web, services)  # GET /teams/files/...: signed download links for files in personal chats
     app = new_app(client_id=s.teams_client_id, client_secret=s.teams_client_secret, tenant_id=s.teams_tenant_id,
                   cloud=cloud_for(s), token_url=s.teams_token_url, web=web, allow_unauthenticated=s.teams_dev_no_auth)
 

