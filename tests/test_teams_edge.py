@@ -384,3 +384,66 @@ def test_an_unknown_colleague_mentioned_is_refused_by_name(server, issuer, conne
     assert acts.post_signed(server, activity, issuer).status_code == 200
     with services.sessions() as s:
         assert s.scalar(select(Child.worker_user_id).where(Child.child_ref == "C1234")) is None
+
+
+# -- forms in cards -------------------------------------------------------------------------------
+def _press(server, issuer, connector, verb, data, user=WORKER):
+    invoke = acts.execute(verb, data, issuer=issuer, service_url=connector.url, conversation_id=CHANNEL, user=user)
+    resp = acts.post_signed(server, invoke, issuer)
+    assert resp.status_code == 200
+    return resp.json()
+
+
+def _alert(services, rule):
+    with services.sessions() as s:
+        return s.scalars(select(Alert).where(Alert.rule == rule).order_by(Alert.id)).first()
+
+
+def test_strategy_meeting_held_is_a_form_in_the_card_saved_through_the_router(server, issuer, connector, services,
+                                                                               clock):
+    from store.models import HeldMeeting
+
+    say(server, issuer, connector, "child C1234 label Case A")
+    say(server, issuer, connector, "report C1234 at 2h ago risk high")
+    alert = _alert(services, "high_risk")
+    form = _press(server, issuer, connector, "alert_strategy_held", {"action": "alert_strategy_held",
+                                                                     "value": str(alert.id)})["value"]
+    validate(form, "1.5")
+    [save] = form["actions"]
+    assert (save["type"], save["verb"], save["data"]["value"]) == ("Action.Execute", "form.held", str(alert.id))
+    # Saved without a time: the form comes back with the error beside the field; nothing recorded.
+    again = _press(server, issuer, connector, save["verb"], {**save["data"], "kind": "strategy",
+                                                             "when__date": "2026-11-19"})["value"]
+    validate(again, "1.5")
+    assert "Give the date and the time." in json.dumps(again) and count(services, HeldMeeting) == 0
+    # A time the rules refuse (in the future): the router's refusal is shown; nothing recorded.
+    refused = _press(server, issuer, connector, save["verb"], {**save["data"], "kind": "strategy",
+                                                               "when__date": "2026-12-30", "when__time": "10:00"})["value"]
+    assert refused["type"] == "AdaptiveCard" and "Input.Date" in json.dumps(refused)
+    assert count(services, HeldMeeting) == 0
+    done = _press(server, issuer, connector, save["verb"], {**save["data"], "kind": "strategy",
+                                                            "when__date": "2026-11-19", "when__time": "09:30"})["value"]
+    validate(done, "1.5")
+    assert "Input." not in json.dumps(done) and "held" in json.dumps(done).lower()
+    with services.sessions() as s:
+        [held] = s.scalars(select(HeldMeeting))
+        assert (held.kind, held.recorded_by) == ("strategy", WORKER_ID)
+
+
+def test_record_interview_outcome_is_a_form_in_the_card(server, issuer, connector, services, clock):
+    say(server, issuer, connector, "child C1234 label Case A")
+    say(server, issuer, connector, "report C1234 at 5h ago")
+    say(server, issuer, connector, "found C1234 at 1h ago")
+    clock.advance(hours=49)
+    sweep(services)
+    alert = _alert(services, "ri_reminder")
+    assert alert is not None
+    form = _press(server, issuer, connector, "alert_record_ri", {"action": "alert_record_ri", "value": str(alert.id)})
+    [save] = form["value"]["actions"]
+    assert save["verb"] == "form.interview"
+    local = clock().astimezone(services.zone)
+    _press(server, issuer, connector, save["verb"], {**save["data"], "outcome": "completed", "by": "Jo at the unit",
+                                                     "when__date": local.strftime("%Y-%m-%d"), "when__time": "08:00"})
+    with services.sessions() as s:
+        episode = s.scalar(select(Episode))
+        assert episode.ri_outcome == "completed" and episode.ri_by == "Jo at the unit"

@@ -43,10 +43,11 @@ from bot.auth import ADMIN_REFUSAL, REFUSAL
 from bot.context import Services
 from bot.messages import CHANNEL, PRIVATE, Message, Rich
 from bot.settings import entra_user_id
-from handlers.teams import cards, files
+from handlers.teams import cards, files, forms
 from handlers.teams.sdk import card_activity, new_app
 from store import teams as directory
 from store.audit import audit
+from store.models import Child
 
 log = logging.getLogger(__name__)
 
@@ -211,18 +212,16 @@ class Edge:
                   now=now, after={"platform": "teams", "kind": row.kind, "alerts": True})
         return Message(text=":white_check_mark: Alerts will be posted in this channel.", visibility=CHANNEL)
 
-    def execute(self, who: Who, verb: str, data: dict) -> Message | str:
-        """An Action.Execute press: the updated message, or a line to show the presser."""
+    def execute(self, who: Who, verb: str, data: dict, conversation_id: str = "") -> Message | str:
+        """An Action.Execute press: the message to show the presser (an alert as it now is, or a
+        form), or a line of text."""
         from bot.render_alerts import ACK, RECORD_RI, STRATEGY_HELD
         from store import alerts
 
         self.remember(who)
         if not self.allowed(who.user_id):
             return REFUSAL
-        if verb in (RECORD_RI, STRATEGY_HELD):
-            return ("Teams forms are not wired yet: use `interview <child-ref> ...` or `held <child-ref> strategy at "
-                    "<when>` in your chat with the bot (`help` has examples).")
-        if verb != ACK:
+        if verb not in (ACK, RECORD_RI, STRATEGY_HELD, forms.INTERVIEW, forms.HELD):
             return "That button is not known to this version of the bot."
         try:
             alert_id = int(str(data.get("value") or ""))
@@ -231,20 +230,49 @@ class Edge:
         now = self.services.now()
         with self.services.sessions.begin() as s:
             alert = s.get(alerts.Alert, alert_id)
-            if alert is None:
+            child = s.get(Child, alert.child_id) if alert is not None else None
+            if alert is None or child is None:
                 return "That alert is no longer on record."
-            if alerts.acknowledge(s, alert_id, who.user_id, now):  # False when someone pressed first
+            child_ref = child.child_ref
+            if verb in (RECORD_RI, STRATEGY_HELD):  # a form in the card
+                return Message(form=forms.form_for(forms.INTERVIEW if verb == RECORD_RI else forms.HELD, alert_id,
+                                                   child_ref))
+            if verb == ACK and alerts.acknowledge(s, alert_id, who.user_id, now):  # False when someone pressed first
                 audit(s, actor=who.user_id, action="alert.acknowledge", entity="alert", entity_id=alert_id, now=now,
                       after={"rule": alert.rule, "acknowledged_at": now.isoformat(), "platform": "teams"})
                 # Every posted copy (Slack and Teams, channel and personal) is updated through the outbox.
                 queued = alerts.queue_refresh(s, alert_id, now)
             else:
                 queued = 0
-            s.expire_all()
+        if verb in (forms.INTERVIEW, forms.HELD):
+            answer = self.submit(who, verb, alert_id, child_ref, data, conversation_id)
+            if answer is not None:
+                return answer
+        with self.services.sessions.begin() as s:
+            if verb in (forms.INTERVIEW, forms.HELD):
+                queued = alerts.queue_refresh(s, alert_id, now)
             msg = alerts.alert_message(s, alert_id, self.services.protocol, self.services.zone, visibility=CHANNEL)
         if queued:
             self.services.on_enqueued()
         return msg if msg is not None else "That alert is no longer on record."
+
+    def submit(self, who: Who, form_id: str, alert_id: int, child_ref: str, data: dict,
+               conversation_id: str) -> Message | None:
+        """A form saved from a card: the same command through the router, or the form again with
+        what was wrong (nothing saved). None when it was recorded."""
+        from handlers.commands import run_command
+
+        form = forms.form_for(form_id, alert_id, child_ref)
+        values = cards.form_values(form, data)
+        text, errors = forms.command(form_id, child_ref, values)
+        if text is not None:
+            reply = as_message(run_command(self.services, user_id=who.user_id, is_admin=self.services.settings.is_admin(
+                who.user_id), channel_id=directory.channel_of(conversation_id), text=text))
+            if reply.text.plain().lstrip().startswith((":warning:", ":no_entry:", ":grey_question:")):
+                errors = {"_": reply.text.plain()}
+        if errors:
+            return Message(form=forms.form_for(form_id, alert_id, child_ref, errors=errors, values=values))
+        return None
 
 
 def mount(web: FastAPI, services: Services) -> App:
@@ -329,9 +357,12 @@ def mount(web: FastAPI, services: Services) -> App:
         who = Who.of(activity)
         action = activity.value.action
         data = action.data if isinstance(action.data, dict) else {}
-        outcome = await run_in_threadpool(edge.execute, who, action.verb or data.get("action") or "", data)
+        outcome = await run_in_threadpool(edge.execute, who, action.verb or data.get("action") or "", data,
+                                          activity.conversation.id)
         if isinstance(outcome, str):
             return AdaptiveCardActionMessageResponse(value=cards.escape(outcome))
+        if outcome.form is not None:  # a form in the card, for the presser only
+            return AdaptiveCardActionCardResponse(value=cards.form_card(outcome.form, execute=True))
         # The answer replaces the card for the presser; the outbox's update rows replace it for everyone.
         card = cards.card(outcome, names=await run_in_threadpool(edge.names))
         return AdaptiveCardActionCardResponse(value=card)

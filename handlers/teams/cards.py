@@ -261,9 +261,11 @@ def _inputs(f: Field) -> list[dict]:
     raise ValueError(f"unknown field kind {f.kind!r}")
 
 
-def form_card(form: Form) -> dict:
+def form_card(form: Form, *, execute: bool = False) -> dict:
     """A form as a dialog card (1.5): one input per field (a datetime is a date and a time), its
-    hint under it, and a submission's errors shown beside the fields they are about."""
+    hint under it, and a submission's errors shown beside the fields they are about. `execute`:
+    the form sits in a message card instead of a dialog, and its button is an Action.Execute
+    (verb = the form id, value = its meta) that sends the inputs back as an invoke."""
     body: list[dict] = [_text(escape(form.title), weight="Bolder", size="Medium")]
     if form.errors:
         body.append(_text("⚠️ Nothing was saved: please correct the fields marked below.", color="Attention"))
@@ -277,7 +279,9 @@ def form_card(form: Form) -> dict:
         if name not in {f.name for f in form.fields}:
             body.append(_text("⚠️ " + escape(error), color="Attention"))
     return {"type": "AdaptiveCard", "$schema": SCHEMA, "version": BOT_VERSION, "body": body,
-            "actions": [{"type": "Action.Submit", "title": form.submit, "data": {"form": form.id, "meta": form.meta}}]}
+            "actions": [{"type": "Action.Execute", "title": form.submit, "verb": form.id,
+                         "data": {"action": form.id, "value": form.meta}} if execute else
+                        {"type": "Action.Submit", "title": form.submit, "data": {"form": form.id, "meta": form.meta}}]}
 
 
 def form_values(form: Form, data: Mapping[str, Any]) -> dict[str, Any]:
