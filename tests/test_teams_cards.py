@@ -134,8 +134,15 @@ def test_form_as_dialog_card_validates_and_shows_field_errors():
 def test_form_values_join_date_and_time_and_split_choices():
     values = cards.form_values(report_form(), {"ref": " C1234 ", "missing_at__date": "2026-11-19",
                                                "missing_at__time": "08:30", "factors": "1a,2b", "risk": ""})
-    assert values["ref"] == "C1234" and values["missing_at"] == "2026-11-19 08:30"
-    assert values["factors"] == ["1a", "2b"] and values["risk"] is None and "csv" not in values
+    assert values["ref"] == "C1234" and values["missing_at"] == datetime(2026, 11, 19, 8, 30, tzinfo=timezone.utc)
+    assert values["factors"] == ["1a", "2b"] and "risk" not in values and "csv" not in values
+    # Read in the council's zone: 08:30 on a summer day in London is 07:30 UTC.
+    from zoneinfo import ZoneInfo
+
+    summer = cards.form_values(report_form(), {"missing_at__date": "2026-07-01", "missing_at__time": "08:30"},
+                               ZoneInfo("Europe/London"))
+    assert summer["missing_at"] == datetime(2026, 7, 1, 7, 30, tzinfo=timezone.utc)
+    assert cards.form_values(report_form(), {"missing_at__date": "2026-07-01"})["missing_at"] == "2026-07-01"
 
 
 def test_webhook_payload_is_shortened_to_fit():

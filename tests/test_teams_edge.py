@@ -50,20 +50,34 @@ def count(services, model) -> int:
 
 
 # -- commands ---------------------------------------------------------------------------------
+def _form_of(sent) -> dict:
+    [att] = sent.body["attachments"]
+    validate(att["content"], "1.5")
+    return att["content"]
+
+
 def test_personal_chat_report_then_status_round_trip(server, issuer, connector, services):
-    say(server, issuer, connector, "report C1234 at 2h ago from Oak House risk high")
-    [form] = connector.delivered()  # a new child needs the child form, which Teams does not have yet
-    assert "form" in card_texts(form) and "child C1234" in card_texts(form)
-    assert count(services, Episode) == 0
-    say(server, issuer, connector, "child C1234 label Case A")
+    """A new child's report opens the report form in the card; Save without a label brings it back
+    with the error beside the field and nothing saved; with one, the child and the episode are
+    recorded; `status` then answers in place."""
     activity = say(server, issuer, connector, "report C1234 at 2h ago from Oak House risk high")
-    reply = connector.delivered()[-1]
-    assert (reply.method, reply.conversation_id) == ("POST", activity["conversation"]["id"])
-    assert "C1234" in card_texts(reply)
+    form = _form_of(connector.delivered()[-1])
+    [save] = form["actions"]
+    assert (save["type"], save["verb"]) == ("Action.Execute", "missing_report")
+    inputs = {e["id"]: e.get("value") for e in form["body"] if e.get("id")}
+    assert inputs["from"] == "Oak House" and inputs["risk"] == "high"  # the command's details, kept
+    filled = {k: v for k, v in inputs.items() if v is not None}
+    again = _press_in(server, issuer, connector, activity, save["verb"], {**save["data"], **filled})
+    validate(again, "1.5")
+    assert "label" in json.dumps(again) and "Nothing was saved" in json.dumps(again)
+    assert count(services, Episode) == 0
+    done = _press_in(server, issuer, connector, activity, save["verb"], {**save["data"], **filled, "label": "Case A"})
+    validate(done, "1.5")
+    assert "Input." not in json.dumps(done) and "C1234" in json.dumps(done)
     with services.sessions() as s:
         child = s.scalar(select(Child).where(Child.child_ref == "C1234"))
         episode = s.scalar(select(Episode).where(Episode.child_id == child.id))
-        assert episode.reported_by == WORKER_ID and episode.returned_at is None
+        assert episode.reported_by == WORKER_ID and episode.returned_at is None and child.label == "Case A"
         # The personal chat and the user's name were remembered for proactive messages and cards.
         me = s.scalar(select(TeamsConversation).where(TeamsConversation.aad_id == WORKER_ID))
         assert (me.conversation_id, me.name, me.kind) == (activity["conversation"]["id"], "Test Worker", "personal")
@@ -71,6 +85,16 @@ def test_personal_chat_report_then_status_round_trip(server, issuer, connector, 
     status = connector.delivered()[-1]
     assert status.conversation_id == activity["conversation"]["id"]
     assert "C1234" in card_texts(status) and "Oak House" in card_texts(status)
+
+
+def _press_in(server, issuer, connector, activity, verb, data, user=WORKER) -> dict:
+    """An Action.Execute press on a card in the conversation of `activity`; the card it answers."""
+    invoke = acts.execute(verb, data, issuer=issuer, service_url=connector.url,
+                          conversation_id=activity["conversation"]["id"], user=user)
+    invoke["conversation"]["conversationType"] = activity["conversation"]["conversationType"]
+    resp = acts.post_signed(server, invoke, issuer)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["value"]
 
 
 def test_channel_command_answers_privately_in_the_personal_chat(server, issuer, connector, services):
@@ -410,24 +434,24 @@ def test_strategy_meeting_held_is_a_form_in_the_card_saved_through_the_router(se
                                                                      "value": str(alert.id)})["value"]
     validate(form, "1.5")
     [save] = form["actions"]
-    assert (save["type"], save["verb"], save["data"]["value"]) == ("Action.Execute", "form.held", str(alert.id))
+    assert (save["type"], save["verb"]) == ("Action.Execute", "alert_held_modal")
     # Saved without a time: the form comes back with the error beside the field; nothing recorded.
     again = _press(server, issuer, connector, save["verb"], {**save["data"], "kind": "strategy",
-                                                             "when__date": "2026-11-19"})["value"]
+                                                             "at__date": "2026-11-19"})["value"]
     validate(again, "1.5")
-    assert "Give the date and the time." in json.dumps(again) and count(services, HeldMeeting) == 0
-    # A time the rules refuse (in the future): the router's refusal is shown; nothing recorded.
+    assert "Nothing was saved" in json.dumps(again) and count(services, HeldMeeting) == 0
+    # A time the rules refuse (next month): the handler's refusal is shown; nothing recorded.
     refused = _press(server, issuer, connector, save["verb"], {**save["data"], "kind": "strategy",
-                                                               "when__date": "2026-12-30", "when__time": "10:00"})["value"]
-    assert refused["type"] == "AdaptiveCard" and "Input.Date" in json.dumps(refused)
-    assert count(services, HeldMeeting) == 0
+                                                               "at__date": "2026-12-30", "at__time": "10:00"})["value"]
+    assert "Nothing was saved" in json.dumps(refused) and count(services, HeldMeeting) == 0
     done = _press(server, issuer, connector, save["verb"], {**save["data"], "kind": "strategy",
-                                                            "when__date": "2026-11-19", "when__time": "09:30"})["value"]
+                                                            "at__date": "2026-11-19", "at__time": "09:30"})["value"]
     validate(done, "1.5")
     assert "Input." not in json.dumps(done) and "held" in json.dumps(done).lower()
     with services.sessions() as s:
         [held] = s.scalars(select(HeldMeeting))
         assert (held.kind, held.recorded_by) == ("strategy", WORKER_ID)
+        assert held.held_at.astimezone(services.zone).strftime("%Y-%m-%d %H:%M") == "2026-11-19 09:30"
 
 
 def test_record_interview_outcome_is_a_form_in_the_card(server, issuer, connector, services, clock):
@@ -439,11 +463,14 @@ def test_record_interview_outcome_is_a_form_in_the_card(server, issuer, connecto
     alert = _alert(services, "ri_reminder")
     assert alert is not None
     form = _press(server, issuer, connector, "alert_record_ri", {"action": "alert_record_ri", "value": str(alert.id)})
+    validate(form["value"], "1.5")
     [save] = form["value"]["actions"]
-    assert save["verb"] == "form.interview"
+    assert save["verb"] == "alert_ri_modal"
     local = clock().astimezone(services.zone)
-    _press(server, issuer, connector, save["verb"], {**save["data"], "outcome": "completed", "by": "Jo at the unit",
-                                                     "when__date": local.strftime("%Y-%m-%d"), "when__time": "08:00"})
+    done = _press(server, issuer, connector, save["verb"], {**save["data"], "outcome": "completed",
+                                                            "by": "Jo at the unit", "at__date": local.strftime("%Y-%m-%d"),
+                                                            "at__time": "08:00"})["value"]
+    assert "Nothing was saved" not in json.dumps(done), json.dumps(done)[:500]
     with services.sessions() as s:
         episode = s.scalar(select(Episode))
         assert episode.ri_outcome == "completed" and episode.ri_by == "Jo at the unit"

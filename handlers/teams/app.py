@@ -12,10 +12,11 @@ They are thin: who is asking, what they typed, then the same router as Slack and
   channel gets a one-line pointer.
 - `alerts here` (admins, in a channel): the bot stores the conversation (id, service URL, tenant)
   and the outbox posts alerts there (store/teams.py, scheduler/transports/teams.py).
-- Card buttons are `Action.Execute`: the invoke carries the action id (verb) and value. Acknowledge
-  is handled here with the store's own `acknowledge` (the action registry of issue 10 will take
-  this over): the presser gets the alert as it now is in the invoke's answer, and every posted copy
-  (Teams and Slack) is replaced through outbox update rows (`store.alerts.queue_refresh`).
+- Card buttons are `Action.Execute`: the invoke carries the action id (verb) and value, and goes to
+  the router's `ACTIONS` (`commands.press`); a form's Save carries the form and its inputs to
+  `FORMS` (`commands.submit_form`). Forms are shown in the card itself (a command or button that
+  opens one), with field errors beside the fields; the presser's card becomes the alert as it now
+  is, and every posted copy (Teams and Slack) is replaced through the outbox's update rows.
 
 Who may act: AUTHORIZED_USERS, MANAGER_USERS and ADMIN_USERS, which accept Entra object ids; the
 bot's id for a Teams user is the object id as a lowercase GUID (bot.settings.entra_user_id)."""
@@ -41,13 +42,12 @@ from sqlalchemy import select
 
 from bot.auth import ADMIN_REFUSAL, REFUSAL
 from bot.context import Services
-from bot.messages import CHANNEL, PRIVATE, Message, Rich
+from bot.messages import CHANNEL, Message, Rich
 from bot.settings import entra_user_id
-from handlers.teams import cards, files, forms
+from handlers.teams import cards, files
 from handlers.teams.sdk import card_activity, new_app
 from store import teams as directory
 from store.audit import audit
-from store.models import Child
 
 log = logging.getLogger(__name__)
 
@@ -101,20 +101,10 @@ class Who:
 
 
 def as_message(reply) -> Message:
-    """The router's answer as a neutral message (today a `Reply`; a `Message` once issue 10 lands)."""
+    """The router's answer as a neutral message (a `Reply` is a `Message`; plain text is wrapped)."""
     if isinstance(reply, Message):
         return reply
-    inner = getattr(reply, "message", None)
-    if isinstance(inner, Message):
-        return inner
-    from handlers.slack.text import from_slack  # the router's replies are still Slack-flavoured text (issue 10)
-
-    raw = getattr(reply, "text", "") or ""
-    text = raw if isinstance(raw, Rich) else from_slack(raw)
-    if getattr(reply, "modal", None) is not None:  # a Slack form: its text says "a form has opened"
-        text = (":memo: That needs a form, and Teams forms are not wired yet. Give the details in the command "
-                "instead (`help` lists each command with an example), e.g. `child C1234 label AB dob 2012-03-04`.")
-    return Message(text=text, visibility=getattr(reply, "visibility", PRIVATE))
+    return Message(text=reply if isinstance(reply, (str, Rich)) else str(reply or ""))
 
 
 class Edge:
@@ -213,66 +203,62 @@ class Edge:
         return Message(text=":white_check_mark: Alerts will be posted in this channel.", visibility=CHANNEL)
 
     def execute(self, who: Who, verb: str, data: dict, conversation_id: str = "") -> Message | str:
-        """An Action.Execute press: the message to show the presser (an alert as it now is, or a
-        form), or a line of text."""
-        from bot.render_alerts import ACK, RECORD_RI, STRATEGY_HELD
-        from store import alerts
+        """An Action.Execute press, through the neutral router's tables: a button (`ACTIONS`, e.g.
+        Acknowledge) or a form's Save (`FORMS`). Returns what the presser's card becomes: the alert
+        as it now is, a form (with its errors), a reply, or a line of text."""
+        from handlers import commands
 
         self.remember(who)
         if not self.allowed(who.user_id):
             return REFUSAL
-        if verb not in (ACK, RECORD_RI, STRATEGY_HELD, forms.INTERVIEW, forms.HELD):
-            return "That button is not known to this version of the bot."
-        try:
-            alert_id = int(str(data.get("value") or ""))
-        except ValueError:
-            return "That button is not known to this version of the bot."
-        now = self.services.now()
-        with self.services.sessions.begin() as s:
-            alert = s.get(alerts.Alert, alert_id)
-            child = s.get(Child, alert.child_id) if alert is not None else None
-            if alert is None or child is None:
-                return "That alert is no longer on record."
-            child_ref = child.child_ref
-            if verb in (RECORD_RI, STRATEGY_HELD):  # a form in the card
-                return Message(form=forms.form_for(forms.INTERVIEW if verb == RECORD_RI else forms.HELD, alert_id,
-                                                   child_ref))
-            if verb == ACK and alerts.acknowledge(s, alert_id, who.user_id, now):  # False when someone pressed first
-                audit(s, actor=who.user_id, action="alert.acknowledge", entity="alert", entity_id=alert_id, now=now,
-                      after={"rule": alert.rule, "acknowledged_at": now.isoformat(), "platform": "teams"})
-                # Every posted copy (Slack and Teams, channel and personal) is updated through the outbox.
-                queued = alerts.queue_refresh(s, alert_id, now)
-            else:
-                queued = 0
-        if verb in (forms.INTERVIEW, forms.HELD):
-            answer = self.submit(who, verb, alert_id, child_ref, data, conversation_id)
-            if answer is not None:
-                return answer
-        with self.services.sessions.begin() as s:
-            if verb in (forms.INTERVIEW, forms.HELD):
-                queued = alerts.queue_refresh(s, alert_id, now)
-            msg = alerts.alert_message(s, alert_id, self.services.protocol, self.services.zone, visibility=CHANNEL)
-        if queued:
-            self.services.on_enqueued()
-        return msg if msg is not None else "That alert is no longer on record."
+        is_admin = self.services.settings.is_admin(who.user_id)
+        if verb in commands.FORMS:
+            form = cards.form_from_json(data.get("form"))
+            if form is None or form.id != verb:
+                return "That form is not known to this version of the bot."
+            values = cards.form_values(form, data, self.services.zone)
+            outcome = commands.submit_form(self.services, form_id=verb, values=values, meta=form.meta,
+                                           user_id=who.user_id, is_admin=is_admin)
+            if outcome.errors:  # nothing saved: the form again, as filled in, with what was wrong
+                for f in form.fields:
+                    if f.name in values:
+                        f.initial = values[f.name]
+                form.errors = dict(outcome.errors)
+                return Message(form=form)
+            return self._after(_alert_of(form.meta), outcome.reply)
+        if verb in commands.ACTIONS:
+            value = str(data.get("value") or "")
+            outcome = commands.press(self.services, action_id=verb, value=value, user_id=who.user_id,
+                                     channel_id=directory.channel_of(conversation_id), is_admin=is_admin)
+            if outcome.form is not None:
+                return Message(form=outcome.form)
+            return self._after(int(value) if value.isdigit() else None, outcome.reply)
+        return "That button is not known to this version of the bot."
 
-    def submit(self, who: Who, form_id: str, alert_id: int, child_ref: str, data: dict,
-               conversation_id: str) -> Message | None:
-        """A form saved from a card: the same command through the router, or the form again with
-        what was wrong (nothing saved). None when it was recorded."""
-        from handlers.commands import run_command
+    def _after(self, alert_id: int | None, reply: Message | None) -> Message | str:
+        """The alert a button or form was about, as it now is (its copies are updated through the
+        outbox by the handler), with the handler's answer as a note; else the answer."""
+        from store import alerts
 
-        form = forms.form_for(form_id, alert_id, child_ref)
-        values = cards.form_values(form, data)
-        text, errors = forms.command(form_id, child_ref, values)
-        if text is not None:
-            reply = as_message(run_command(self.services, user_id=who.user_id, is_admin=self.services.settings.is_admin(
-                who.user_id), channel_id=directory.channel_of(conversation_id), text=text))
-            if reply.text.plain().lstrip().startswith((":warning:", ":no_entry:", ":grey_question:")):
-                errors = {"_": reply.text.plain()}
-        if errors:
-            return Message(form=forms.form_for(form_id, alert_id, child_ref, errors=errors, values=values))
+        msg = None
+        if alert_id is not None:
+            with self.services.sessions() as s:
+                msg = alerts.alert_message(s, alert_id, self.services.protocol, self.services.zone, visibility=CHANNEL)
+        if msg is None:
+            return reply if reply is not None else "Done."
+        if reply is not None and reply.text:
+            msg.notes = [*msg.notes, reply.text]
+        return msg
+
+
+def _alert_of(meta: str) -> int | None:
+    import json
+
+    try:
+        value = json.loads(meta or "{}").get("alert")
+    except (ValueError, AttributeError):
         return None
+    return value if isinstance(value, int) else None
 
 
 def mount(web: FastAPI, services: Services) -> App:
@@ -325,7 +311,10 @@ def mount(web: FastAPI, services: Services) -> App:
             msg = Message(text=f":warning: Sorry, something went wrong (ref {log_failure('teams message', exc)}). "
                                "Try again, or tell your administrator the reference.")
         names = await run_in_threadpool(edge.names)
-        answer = card_activity(cards.card(msg, names=names), summary=msg.summary())
+        # A command that opens a form (a new child's report, meeting setup): the form in the card.
+        card = cards.form_card(msg.form, execute=True, zone=services.zone) if msg.form is not None \
+            else cards.card(msg, names=names)
+        answer = card_activity(card, summary=msg.summary() or (msg.form.title if msg.form else None))
         try:
             if who.personal or msg.visibility == CHANNEL:
                 await ctx.send(answer)
@@ -362,7 +351,8 @@ def mount(web: FastAPI, services: Services) -> App:
         if isinstance(outcome, str):
             return AdaptiveCardActionMessageResponse(value=cards.escape(outcome))
         if outcome.form is not None:  # a form in the card, for the presser only
-            return AdaptiveCardActionCardResponse(value=cards.form_card(outcome.form, execute=True))
+            return AdaptiveCardActionCardResponse(value=cards.form_card(outcome.form, execute=True,
+                                                                        zone=services.zone))
         # The answer replaces the card for the presser; the outbox's update rows replace it for everyone.
         card = cards.card(outcome, names=await run_in_threadpool(edge.names))
         return AdaptiveCardActionCardResponse(value=card)

@@ -210,7 +210,7 @@ def _initial(value: object) -> str | None:
     return str(value)
 
 
-def _inputs(f: Field) -> list[dict]:
+def _inputs(f: Field, zone=None) -> list[dict]:
     common = {"id": f.name, "label": f.label, **({"isRequired": True, "errorMessage": f"{f.label} is required"}
                                                  if f.required else {})}
     if f.kind == "note":
@@ -252,16 +252,39 @@ def _inputs(f: Field) -> list[dict]:
         d = {"type": "Input.Date", **common, "id": f.name + DATE_SUFFIX}
         t = {"type": "Input.Time", "id": f.name + TIME_SUFFIX, "label": "Time (UK)",
              **({"isRequired": True, "errorMessage": "A time is required"} if f.required else {})}
-        if isinstance(f.initial, datetime):
-            d["value"], t["value"] = f.initial.strftime("%Y-%m-%d"), f.initial.strftime("%H:%M")
+        initial = f.initial
+        if isinstance(initial, str):
+            try:
+                initial = datetime.fromisoformat(initial)
+            except ValueError:
+                initial = None
+        if isinstance(initial, datetime):
+            if zone is not None and initial.tzinfo is not None:
+                initial = initial.astimezone(zone)
+            d["value"], t["value"] = initial.strftime("%Y-%m-%d"), initial.strftime("%H:%M")
         return [d, t]
+    if f.kind == "checks":
+        out = {"type": "Input.ChoiceSet", **common, "isMultiSelect": True, "style": "expanded",
+               "choices": [{"title": label, "value": str(value)} for value, label in f.choices]}
+        if _initial(f.initial) is not None:
+            out["value"] = _initial(f.initial)
+        return [out]
+    if f.kind == "time":
+        out = {"type": "Input.Time", **common}
+        if f.initial:
+            out["value"] = str(f.initial)[:5]
+        return [out]
+    if f.kind == "place":
+        return [{"type": "Input.Text", **common, "placeholder": f.placeholder or "The channel's id"}]
+    if f.kind == "heading":
+        return [_text(escape(f.label), weight="Bolder")]
     if f.kind == "file":  # no file input in Adaptive Cards
         return [_text(f"**{escape(f.label)}**: a Teams dialog cannot take a file. Send the file to the bot "
                       "in your personal chat instead.", isSubtle=True)]
     raise ValueError(f"unknown field kind {f.kind!r}")
 
 
-def form_card(form: Form, *, execute: bool = False) -> dict:
+def form_card(form: Form, *, execute: bool = False, zone=None) -> dict:
     """A form as a dialog card (1.5): one input per field (a datetime is a date and a time), its
     hint under it, and a submission's errors shown beside the fields they are about. `execute`:
     the form sits in a message card instead of a dialog, and its button is an Action.Execute
@@ -270,7 +293,7 @@ def form_card(form: Form, *, execute: bool = False) -> dict:
     if form.errors:
         body.append(_text("⚠️ Nothing was saved: please correct the fields marked below.", color="Attention"))
     for f in form.fields:
-        body.extend(_inputs(f))
+        body.extend(_inputs(f, zone))
         if f.hint:
             body.append(_text(escape(f.hint), isSubtle=True, size="Small", spacing="None"))
         if f.name in form.errors:
@@ -280,25 +303,65 @@ def form_card(form: Form, *, execute: bool = False) -> dict:
             body.append(_text("⚠️ " + escape(error), color="Attention"))
     return {"type": "AdaptiveCard", "$schema": SCHEMA, "version": BOT_VERSION, "body": body,
             "actions": [{"type": "Action.Execute", "title": form.submit, "verb": form.id,
-                         "data": {"action": form.id, "value": form.meta}} if execute else
+                         "data": {"action": form.id, "value": form.meta, "form": form_json(form)}} if execute else
                         {"type": "Action.Submit", "title": form.submit, "data": {"form": form.id, "meta": form.meta}}]}
 
 
-def form_values(form: Form, data: Mapping[str, Any]) -> dict[str, Any]:
-    """A dialog's submission as the form's field values: a datetime's two inputs joined
-    ("2026-11-19 14:30"), many choices as a list, empty inputs as None."""
+def form_values(form: Form, data: Mapping[str, Any], zone=None) -> dict[str, Any]:
+    """A submission as the form's neutral values (as handlers/slack/forms.py reads Slack's): text
+    stripped (empty is absent), a choice's value, lists for many choices, a date `YYYY-MM-DD`, a
+    time `HH:MM`, a date-time as an aware UTC datetime (its date and time inputs read in `zone`; one
+    without the other is passed on as typed, for the form's check to refuse)."""
+    from datetime import timezone
+
     out: dict[str, Any] = {}
     for f in form.fields:
-        if f.kind in ("note", "file"):
+        if f.kind in ("note", "file", "heading"):
             continue
         if f.kind == "datetime":
             d = str(data.get(f.name + DATE_SUFFIX) or "").strip()
             t = str(data.get(f.name + TIME_SUFFIX) or "").strip()
-            out[f.name] = f"{d} {t}".strip() or None
-        elif f.kind == "choices":
+            if d and t:
+                try:
+                    naive = datetime.fromisoformat(f"{d}T{t}")
+                    out[f.name] = (naive.replace(tzinfo=zone) if zone is not None else naive.replace(
+                        tzinfo=timezone.utc)).astimezone(timezone.utc)
+                except ValueError:
+                    out[f.name] = f"{d} {t}"
+            elif d or t:
+                out[f.name] = f"{d} {t}".strip()
+        elif f.kind in ("choices", "checks"):
             raw = str(data.get(f.name) or "")
-            out[f.name] = [v for v in raw.split(",") if v]
+            values = [v for v in raw.split(",") if v]
+            if values or f.kind == "checks":
+                out[f.name] = values
         else:
             value = data.get(f.name)
-            out[f.name] = str(value).strip() if value not in (None, "") else None
+            if value not in (None, ""):
+                out[f.name] = str(value).strip()
     return out
+
+
+def form_json(form: Form) -> dict:
+    """A form as JSON (initial dates and times as ISO text), carried in its Save button's data so the
+    submission can be read and the form shown again with its errors."""
+    def plain(value):
+        if isinstance(value, (date, datetime)):
+            return value.isoformat()
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+
+    return {"id": form.id, "title": form.title, "submit": form.submit, "meta": form.meta,
+            "fields": [{"name": f.name, "kind": f.kind, "label": f.label, "choices": [list(c) for c in f.choices],
+                        "required": f.required, "initial": plain(f.initial), "hint": f.hint,
+                        "placeholder": f.placeholder, "max_length": f.max_length} for f in form.fields]}
+
+
+def form_from_json(data: Any) -> Form | None:
+    try:
+        return Form(data["id"], data["title"], [Field(**{**f, "choices": [tuple(c) for c in f.get("choices") or []]})
+                                                for f in data["fields"]],
+                    submit=data.get("submit") or "Save", meta=data.get("meta") or "")
+    except (KeyError, TypeError):
+        return None
