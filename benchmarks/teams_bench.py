@@ -75,8 +75,7 @@ def serve(mode: str, url: str, port: int) -> None:
 
         web = plain_web_app(app)
     elif mode == "teams-bare":
-        from handlers.teams.app import cloud_for
-        from handlers.teams.sdk import new_app
+        from handlers.teams.sdk import cloud_for, new_app
 
         web = FastAPI()
         teams = new_app(client_id=s.teams_client_id, client_secret=s.teams_client_secret, tenant_id=s.teams_tenant_id,

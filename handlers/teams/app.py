@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from microsoft_teams.api import AdaptiveCardInvokeActivity, MessageActivity, MessageActivityInput
-from microsoft_teams.api.auth.cloud_environment import PUBLIC, CloudEnvironment, with_overrides
 from microsoft_teams.api.clients.conversation.params import CreateConversationParams
 from microsoft_teams.api.models import Account, MentionEntity
 from microsoft_teams.api.models.adaptive_card import (
@@ -45,7 +44,7 @@ from bot.context import Services
 from bot.messages import CHANNEL, Message, Rich
 from bot.settings import entra_user_id
 from handlers.teams import cards, files
-from handlers.teams.sdk import card_activity, new_app
+from handlers.teams.sdk import card_activity, cloud_for, new_app
 from store import teams as directory
 from store.audit import audit
 
@@ -58,16 +57,6 @@ ALERTS_HERE = re.compile(r"^alerts\s+here$", re.I)
 WELCOME_PERSONAL = "missing-bot is ready. Type help for every command, e.g. status C1234."
 WELCOME_TEAM = ("missing-bot was added. Mention it with a command, e.g. @missing-bot help; an administrator "
                 "types @missing-bot alerts here in the channel that should get alerts.")
-
-
-def cloud_for(settings) -> CloudEnvironment:
-    """Microsoft's public cloud, with the inbound-token endpoints moved where settings say (tests)."""
-    overrides = {}
-    if settings.teams_openid_url:
-        overrides["openid_metadata_url"] = settings.teams_openid_url
-    if settings.teams_token_issuer:
-        overrides["token_issuer"] = settings.teams_token_issuer
-    return with_overrides(PUBLIC, **overrides) if overrides else PUBLIC
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import jwt
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from microsoft_teams.api import ActivityTypeAdapter, MessageActivityInput, TokenCredentials
-from microsoft_teams.api.auth.cloud_environment import PUBLIC, CloudEnvironment
+from microsoft_teams.api.auth.cloud_environment import PUBLIC, CloudEnvironment, with_overrides
 from microsoft_teams.api.clients.conversation.params import CreateConversationParams
 from microsoft_teams.api.models import Account, Attachment
 from microsoft_teams.apps import App, FastAPIAdapter
@@ -183,6 +183,16 @@ class GuardedFastAPIAdapter(FastAPIAdapter):
             return Response(status_code=result["status"])
 
         self.app.post(path)(route)
+
+
+def cloud_for(settings) -> CloudEnvironment:
+    """Microsoft's public cloud, with the inbound-token endpoints moved where settings say (tests)."""
+    overrides = {}
+    if settings.teams_openid_url:
+        overrides["openid_metadata_url"] = settings.teams_openid_url
+    if settings.teams_token_issuer:
+        overrides["token_issuer"] = settings.teams_token_issuer
+    return with_overrides(PUBLIC, **overrides) if overrides else PUBLIC
 
 
 def new_app(*, client_id: str, client_secret: str, tenant_id: str, cloud: CloudEnvironment | None = None,

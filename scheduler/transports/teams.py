@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.messages import Message
 from handlers.teams import cards, files
-from handlers.teams.sdk import ConversationRef, TeamsClient, card_activity, classify
+from handlers.teams.sdk import ConversationRef, TeamsClient, card_activity, classify, cloud_for
 from scheduler.transports.base import Delivered, TransportError
 from store import teams as directory
 from store.models import Outbox
@@ -121,8 +121,6 @@ def client_for(settings) -> TeamsClient:
     with _lock:
         client = _clients.get(key)
         if client is None:
-            from handlers.teams.app import cloud_for
-
             client = _clients[key] = TeamsClient(
                 client_id=settings.teams_client_id, client_secret=settings.teams_client_secret,
                 tenant_id=settings.teams_tenant_id, cloud=cloud_for(settings), token_url=settings.teams_token_url,
