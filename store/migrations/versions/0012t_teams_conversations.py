@@ -1,18 +1,18 @@
 """teams_conversations: where the Teams bot may post (alert channels, personal chats) and who it has heard from
 
 Revision ID: 0012t
-Revises: 0011
+Revises: 0012a
 Create Date: 2026-11-28
 
 Issue 11 (Teams). A proactive Teams message needs the conversation id, the service URL and the
 tenant, all learnt from an activity: the edge stores them here (store/teams.py). Conversation
-ids are long (text); Entra object ids fit 64. Follows 0011 (the neutral outbox).
+ids are long (text); Entra object ids fit 64. Follows 0012a (main's, after the neutral outbox 0011).
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0012t"
-down_revision = "0011"
+down_revision = "0012a"
 branch_labels = None
 depends_on = None
 
