@@ -6,6 +6,7 @@ new PostgreSQL database created for the test session and dropped after it."""
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from datetime import datetime, timezone
 
@@ -55,21 +56,44 @@ def pg_server_url():
     yield url
 
 
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory, pg_server_url):
+    """One database migrated to head per test session; each test gets a copy of it (a file copy on
+    SQLite, CREATE DATABASE ... TEMPLATE on PostgreSQL), which costs far less than migrating."""
+    if pg_server_url is None:
+        path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+        upgrade(f"sqlite:///{path}")
+        import sqlite3
+
+        with sqlite3.connect(path) as conn:  # everything in the file itself, none left in a WAL beside it
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        yield path
+        return
+    name = f"mb_template_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    upgrade(f"{pg_server_url.rpartition('/')[0]}/{name}")
+    yield name
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture
-def db_url(tmp_path, pg_server_url):
+def db_url(tmp_path, pg_server_url, migrated_template):
     """A fresh, migrated, empty database for this test."""
     if pg_server_url is None:
-        url = f"sqlite:///{tmp_path / 'test.sqlite3'}"
-        upgrade(url)
-        yield url
+        path = tmp_path / "test.sqlite3"
+        shutil.copyfile(migrated_template, path)
+        yield f"sqlite:///{path}"
         return
     name = f"mb_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
+        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"'))
     base, _, _ = pg_server_url.rpartition("/")
     url = f"{base}/{name}"
-    upgrade(url)
     yield url
     with admin.connect() as c:
         c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
