@@ -23,6 +23,7 @@ from bot.render import duration, local, who
 from bot.render_alerts import ACK, RECORD_RI, STRATEGY_HELD
 from handlers import modals
 from handlers.registry import Reply, field_error, subcommand
+from scheduler.delivery import NO_HISTORY
 from store import alerts, records
 from store.audit import audit
 from store.councils import notified_audit
@@ -60,14 +61,31 @@ def health(ctx: Ctx, rest: str) -> Reply:
         lines.append(f"Oldest undelivered: since {local(h.oldest_undelivered, z)} ({duration(now - h.oldest_undelivered)})")
     else:
         lines.append("Oldest undelivered: none, everything is delivered")
-    for channel, error, n in h.recent_failures:
-        target = Person(channel) if is_user(channel) else Place(channel)
-        lines.append(f":x: {n} failed to " + target + f": `{error}`")
+    for platform, address, error, n in h.recent_failures:
+        lines.append(f":x: {n} failed to " + _target(platform, address) + f": `{error}`")
     for error, n in h.unchecked:
-        lines.append(f":warning: {n} message(s) {error.split(': ', 1)[0]} after an unknown outcome "
-                     f"(`{error.split(': ', 1)[-1]}`): add the `channels:history`, `groups:history` and `im:history` "
-                     "scopes so the bot can look before posting again.")
+        why = error.split(": ", 1)[-1]
+        if why == NO_HISTORY:
+            advice = ("Teams keeps no message history the bot can read, so after a timeout it posts again "
+                      "(at most that one message twice); files are the same on every platform.")
+        else:
+            advice = ("add the `channels:history`, `groups:history` and `im:history` scopes so the bot can look "
+                      "before posting again.")
+        lines.append(f":warning: {n} message(s) {error.split(': ', 1)[0]} after an unknown outcome (`{why}`): {advice}")
     return Reply(join(lines))
+
+
+def _target(platform: str, address: str):
+    """Where a failed message was going, as an admin can recognise it."""
+    if platform == "email":
+        return "email"
+    if platform == "teams_webhook":
+        return "the Teams webhook (TEAMS_WEBHOOK_URL)"
+    if platform == "teams":
+        if is_user(address):
+            return "Teams user " + Person(address)
+        return f"a Teams conversation (`…{address[-12:]}`; see `alerts here`)"
+    return Person(address) if is_user(address) else Place(address)
 
 
 # -- shared ----------------------------------------------------------------------------------

@@ -60,7 +60,8 @@ BACKOFF_FIRST, BACKOFF_MAX = 5, 15 * 60  # seconds
 MAX_PER_CALL = 500
 RI_KINDS = ("alert.ri_reminder", "alert.ri_overdue")
 LONG_MISSING_KIND = "alert.long_missing"
-UNKNOWN = "unknown outcome"  # the prefix of `error` on a row whose last post may have reached Slack
+UNKNOWN = "unknown outcome"
+NO_HISTORY = "the platform keeps no history to look in"  # the prefix of `error` on a row whose last post may have reached Slack
 
 
 def recover_stale(services: Services, now: datetime) -> int:
@@ -236,7 +237,9 @@ def deliver_one(services: Services, row: Outbox, now: datetime) -> bool:
              error=None)
         return True
     unchecked = None
-    if (row.error or "").startswith(UNKNOWN) and transport.can_find(row):
+    if (row.error or "").startswith(UNKNOWN) and not transport.can_find(row):
+        unchecked = NO_HISTORY  # Teams, files: nothing to look in; at most this one message repeats
+    elif (row.error or "").startswith(UNKNOWN):
         try:
             found = transport.find_sent(row, thread_ts)
         except TransportError as exc:

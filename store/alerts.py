@@ -328,7 +328,7 @@ class Health:
     sending: int
     failed: int
     oldest_undelivered: datetime | None
-    recent_failures: list[tuple[str, str, int]]  # (channel, error, rows)
+    recent_failures: list[tuple[str, str, str, int]]  # (platform, address, error, rows)
     # Sent after an unknown outcome without looking for an earlier copy (history scopes refused).
     unchecked: list[tuple[str, int]] = ()  # (error, rows)
 
@@ -339,9 +339,9 @@ def health(session: Session) -> Health:
 
     last = session.scalars(select(SweepRun).order_by(SweepRun.at.desc()).limit(1)).first()
     oldest = session.scalar(select(func.min(Outbox.created_at)).where(Outbox.status.in_(["pending", "sending"])))
-    failures = [(c, e or "", n) for c, e, n in session.execute(
-        select(Outbox.address, Outbox.error, func.count()).where(Outbox.status == "failed")
-        .group_by(Outbox.address, Outbox.error).order_by(func.count().desc()).limit(5))]
+    failures = [(p, c, e or "", n) for p, c, e, n in session.execute(
+        select(Outbox.platform, Outbox.address, Outbox.error, func.count()).where(Outbox.status == "failed")
+        .group_by(Outbox.platform, Outbox.address, Outbox.error).order_by(func.count().desc()).limit(5))]
     unchecked = [(e or "", n) for e, n in session.execute(
         select(Outbox.error, func.count()).where(Outbox.status == "sent", Outbox.error.like(f"{UNCHECKED}%"))
         .group_by(Outbox.error))]

@@ -77,7 +77,7 @@ def test_permanent_error_fails_at_once_and_tells_the_admins_once(services, slack
     assert len(slack_stub.posts()) == 3  # two refused posts + one notice, never retried
     with services.sessions() as s:
         h = health(s)
-    assert h.failed == 2 and h.recent_failures == [("C0GONE0001", "channel_not_found", 2)]
+    assert h.failed == 2 and h.recent_failures == [("slack", "C0GONE0001", "channel_not_found", 2)]
 
 
 def test_transient_errors_give_up_after_a_day(services, slack_stub, clock):

@@ -145,3 +145,9 @@ def test_timeout_after_the_connector_accepted_is_unknown_and_repeated_at_most_on
     assert len(posts(connector)) == 2  # the bound: one repeat, never more
     clock.advance(minutes=10)
     assert deliver_due(services) == 0 and len(posts(connector)) == 2
+    # and /missing health says so, and why
+    from handlers.commands import run_command
+
+    health = str(run_command(services, user_id="UADMIN0001", channel_id="C1", text="health", is_admin=True).text)
+    assert "1 message(s) sent without checking for an earlier copy after an unknown outcome" in health
+    assert "Teams keeps no message history" in health
