@@ -53,8 +53,9 @@ def parse_period(args: str, today: date) -> tuple[date, date]:
     if end < start:
         raise UserError("The period ends before it starts.", EXAMPLE)
     if (end - start).days > MAX_PERIOD_DAYS:
-        raise UserError(f"In Slack a period is at most {MAX_PERIOD_DAYS // 365} years (the charts must be drawn within "
-                        "Slack's 3 seconds); for longer ones use `missing-bot report` on the server.", EXAMPLE)
+        raise UserError(f"In chat a period is at most {MAX_PERIOD_DAYS // 365} years (the charts must be drawn within "
+                        "the few seconds a chat platform waits); for longer ones use `missing-bot report` on the server.",
+                        EXAMPLE)
     return start, end
 
 
@@ -145,8 +146,13 @@ def export(ctx: Ctx, args: str) -> Reply:
 
 
 def own_dm(ctx: Ctx) -> str:
-    """The requester's own direct-message conversation with the bot (Slack: conversations.open)."""
+    """The requester's own direct-message conversation with the bot (Slack: conversations.open; in
+    Teams the personal chat, which the Teams transport opens from the user's id)."""
+    from bot.platforms import TEAMS, user_platform
     from handlers.slack.dm import NoDirectMessage, open_dm
+
+    if user_platform(ctx.user_id) == TEAMS:
+        return ctx.user_id
 
     try:
         channel = open_dm(ctx.services.client, ctx.user_id)
@@ -154,5 +160,5 @@ def own_dm(ctx: Ctx) -> str:
         raise UserError(f"I could not open a direct message with you ({exc}); "
                         "nothing was sent. Try again in a minute.", EXPORT_EXAMPLE) from None
     if not channel:
-        raise UserError("Slack did not give me a direct message with you; nothing was sent.", EXPORT_EXAMPLE)
+        raise UserError("I could not open a direct message with you; nothing was sent.", EXPORT_EXAMPLE)
     return channel

@@ -60,8 +60,8 @@ BACKOFF_FIRST, BACKOFF_MAX = 5, 15 * 60  # seconds
 MAX_PER_CALL = 500
 RI_KINDS = ("alert.ri_reminder", "alert.ri_overdue")
 LONG_MISSING_KIND = "alert.long_missing"
-UNKNOWN = "unknown outcome"
-NO_HISTORY = "the platform keeps no history to look in"  # the prefix of `error` on a row whose last post may have reached Slack
+UNKNOWN = "unknown outcome"  # the prefix of `error` on a row whose last post may have reached its platform
+NO_HISTORY = "the platform keeps no history to look in"
 
 
 def recover_stale(services: Services, now: datetime) -> int:

@@ -73,3 +73,23 @@ def test_a_file_for_a_channel_is_only_named(server, issuer, connector, services,
     # Even a correctly signed link to a channel's row is not served.
     forged = link(server, services.settings.teams_client_secret, row_id, 0, clock())
     assert httpx.get(forged).status_code == 404
+
+
+def test_an_export_asked_for_in_teams_reaches_the_admins_personal_chat_as_a_link(server, issuer, connector, services):
+    """`export annex-a` from Teams: the CSV goes to the asker's Teams personal chat (never a Slack
+    conversations.open with a Teams id), as a download link that serves the file."""
+    from tests.teams.fixtures import ADMIN, ADMIN_ID
+
+    services.settings.teams_public_url = server
+    asked = acts.message("export annex-a", issuer=issuer, service_url=connector.url, user=ADMIN)
+    assert acts.post_signed(server, asked, issuer).status_code == 200
+    deliver_due(services)
+    with services.sessions() as s:
+        [row] = s.scalars(select(Outbox).where(Outbox.kind == "figures.export")).all()
+    assert (row.platform, row.address, row.status) == (TEAMS, ADMIN_ID, "sent")
+    cards = [c.body["attachments"][0]["content"] for c in connector.delivered()
+             if c.conversation_id == asked["conversation"]["id"] and c.body.get("attachments")]
+    [button] = [a for card in cards for b in card["body"] if b["type"] == "ActionSet" for a in b["actions"]]
+    assert button["title"].startswith("Download") and button["url"].startswith(f"{server}/teams/files/")
+    resp = httpx.get(button["url"])
+    assert resp.status_code == 200 and "text/csv" in resp.headers["content-type"]
