@@ -652,7 +652,7 @@ def to_markdown(fig: dict) -> str:
 
 
 def summary_text(fig: dict) -> str:
-    """A short Slack (mrkdwn) summary: aggregate figures only, no child references."""
+    """A short summary in neutral markup (bot/messages.py): aggregate figures only, no child references."""
     ri = fig["return_interviews"]
     p = fig["persistent"]
     d = fig["durations"]
@@ -685,7 +685,7 @@ def summary_text(fig: dict) -> str:
 
 
 def practice_lines(fig: dict) -> list[str]:
-    """The issue-8 figures in the Slack summary: missing vs away, withdrawn, concerns by type,
+    """The issue-8 figures in the posted summary: missing vs away, withdrawn, concerns by type,
     reasons and factors, who held the interviews, meetings held. Aggregates only."""
     mis, away = fig["by_episode_type"]["missing"], fig["by_episode_type"]["away"]
     c, r, pp = fig["concerns_by_type"], fig["reasons"], fig["push_pull_factors"]

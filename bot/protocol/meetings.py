@@ -80,7 +80,7 @@ class SeriesConfig(BaseModel):
     location: str = Field(default="", max_length=300, description="room, address or online meeting link")
     chair: Person | None = None
     attendees: list[Person] = Field(default_factory=list)
-    channel: str = Field(default="", description="Slack channel ID for invite and agenda; default ALERT_CHANNEL")
+    channel: str = Field(default="", description="channel ID for invite and agenda; default ALERT_CHANNEL")
     lead_working_days: int = Field(default=2, ge=0, le=20, description="agenda built this many working days before")
     agenda_time: time = Field(default=time(9, 0), description="local time of day the agenda is built")
 
@@ -89,7 +89,7 @@ class SeriesConfig(BaseModel):
     def _plain(cls, value: str, info) -> str:
         value = neutral(value)
         if not value and info.field_name == "name":
-            raise ValueError("a meeting needs a name in words (Slack markup is taken out)")
+            raise ValueError("a meeting needs a name in words (chat markup is taken out)")
         return value
 
     @field_validator("rrule")
