@@ -36,11 +36,13 @@ def make_engine(url: str, **kwargs) -> Engine:
         def _no_autobegin(dbapi_conn, _record):  # pragma: no cover - trivial
             dbapi_conn.isolation_level = None
 
-        # Reads (`make_sessionmaker(engine, read_only=True)`) take no write lock: a deferred BEGIN
-        # reads a snapshot in WAL mode while another process writes.
+        # Reads (`make_sessionmaker(engine, read_only=True)`) take no write lock and no transaction:
+        # each statement reads a snapshot of its own in WAL mode while another process writes (as
+        # on PostgreSQL, where reads run in autocommit); no BEGIN and COMMIT to pay for.
         @event.listens_for(engine, "begin")
         def _begin_immediate(conn):  # pragma: no cover - trivial
-            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+            if not conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     engine = create_engine(url, hide_parameters=True, **kwargs)
@@ -90,8 +92,7 @@ READ_ONLY = "missing_read_only"
 
 def make_sessionmaker(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
     """Sessions on `engine`. `read_only=True`: for commands that only read (status, open, due):
-    on SQLite a deferred BEGIN that takes no write lock, on PostgreSQL no transaction at all
-    (autocommit: no BEGIN and COMMIT round trips). Such a session refuses to write."""
+    no transaction at all (autocommit on both databases: no BEGIN and COMMIT, no write lock). Such a session refuses to write."""
     if read_only:
         bind = engine.execution_options(**{READ_ONLY: True} if engine.dialect.name == "sqlite"
                                         else {READ_ONLY: True, "isolation_level": "AUTOCOMMIT"})
@@ -126,16 +127,26 @@ def _refuse_flush(session, flush_context, instances) -> None:
 INCLUDE_WITHDRAWN = "include_withdrawn"
 
 
+LIVE_APPLIED = "missing_live_applied"
+
+
+def live_only(statement):
+    """`statement` with the live-episodes criteria applied once, for a statement built once at
+    import (a hot path): the sessions' hook then has nothing to add to it on each execution."""
+    from sqlalchemy.orm import with_loader_criteria
+
+    from store.models import Episode
+
+    return statement.options(with_loader_criteria(Episode, Episode.withdrawn_at.is_(None), include_aliases=True)
+                             ).execution_options(**{LIVE_APPLIED: True})
+
+
 def _live_episodes_only(state) -> None:
     if state.is_select or state.is_update or state.is_delete:
-        if state.execution_options.get(INCLUDE_WITHDRAWN, False):
+        options = state.execution_options
+        if options.get(INCLUDE_WITHDRAWN, False) or options.get(LIVE_APPLIED, False):
             return
-        from sqlalchemy.orm import with_loader_criteria
-
-        from store.models import Episode
-
-        state.statement = state.statement.options(
-            with_loader_criteria(Episode, Episode.withdrawn_at.is_(None), include_aliases=True))
+        state.statement = live_only(state.statement)
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from bot.context import Ctx
@@ -18,6 +18,7 @@ from bot.messages import CHANNEL, THREAD, Message, Person, Rich
 from bot.render import local, who
 from store import alerts, councils
 from store.audit import audit, snapshot
+from store.db import live_only
 from store.models import Child, Episode, HeldMeeting
 from store.outbox import enqueue
 
@@ -103,16 +104,26 @@ class ChildStatus:
         return self.latest if self.latest is not None and self.latest.returned_at is None else None
 
 
-def child_status(session: Session, child_ref: str, since: datetime) -> ChildStatus | None:
-    """What `/missing status` shows, in one query: the child, its episodes started after `since`
-    and its latest episode. Episodes of a child never overlap, so an open one is the latest."""
+def _child_status_query():
     earlier = aliased(Episode)
     latest_start = (select(func.max(earlier.started_at)).where(earlier.child_id == Child.id)
                     .correlate(Child).scalar_subquery())
-    rows = session.execute(
-        select(Child, Episode).outerjoin(Episode, and_(Episode.child_id == Child.id,
-                                                       or_(Episode.started_at > since, Episode.started_at >= latest_start)))
-        .where(Child.child_ref == child_ref).order_by(Episode.started_at.desc())).all()
+    since = bindparam("since")
+    return (select(Child, Episode).outerjoin(Episode, and_(Episode.child_id == Child.id,
+                                                           or_(Episode.started_at > since,
+                                                               Episode.started_at >= latest_start)))
+            .where(Child.child_ref == bindparam("ref")).order_by(Episode.started_at.desc()))
+
+
+# Built once: building it (the alias, the correlated subquery) cost more than running it. The
+# sessions' live-episodes criteria (store/db.py) still apply to it, the alias included.
+CHILD_STATUS = live_only(_child_status_query())
+
+
+def child_status(session: Session, child_ref: str, since: datetime) -> ChildStatus | None:
+    """What `/missing status` shows, in one query: the child, its episodes started after `since`
+    and its latest episode. Episodes of a child never overlap, so an open one is the latest."""
+    rows = session.execute(CHILD_STATUS, {"ref": child_ref, "since": since}).all()
     if not rows:
         return None
     episodes = [e for _, e in rows if e is not None]
@@ -481,11 +492,14 @@ def asking_alert(session: Session, child_id: int, kind: str, held_at: datetime):
     return next((a for a in rows if kind in asks_for(a)), None)
 
 
+HELD_FOR = live_only(select(HeldMeeting).where(HeldMeeting.episode_id.in_(bindparam("ids", expanding=True)))
+                     .order_by(HeldMeeting.held_at))  # built once (store/records.py CHILD_STATUS says why)
+
+
 def held_for_episodes(session: Session, episode_ids: list[int]) -> dict[int, list[HeldMeeting]]:
     out: dict[int, list[HeldMeeting]] = {}
     for i in range(0, len(episode_ids), 500):
-        for m in session.scalars(select(HeldMeeting).where(HeldMeeting.episode_id.in_(episode_ids[i:i + 500]))
-                                 .order_by(HeldMeeting.held_at)):
+        for m in session.scalars(HELD_FOR, {"ids": episode_ids[i:i + 500]}):
             out.setdefault(m.episode_id, []).append(m)
     return out
 
