@@ -49,7 +49,7 @@ def status(ctx: Ctx, text: str) -> Reply:
                     "; they do not count toward the persistence thresholds.")
     lines.append(f"Episodes: *{c30}* in the last 30 days, *{len(episodes)}* in the last 90 days.{counted}")
     shown = episodes[:10] + ([latest] if latest and latest not in episodes[:10] and latest.returned_at else [])
-    held = records.held_for_episodes(ctx.session, [e.id for e in shown])
+    held = records.held_for_episodes(ctx.session, [e.id for e in shown]) if found.any_held else {}
     for e in episodes[:10]:
         lines.append("• " + episode_line(ctx, e))
         lines += ["    " + d for d in practice_lines(ctx, e, held.get(e.id, []))]

@@ -98,6 +98,7 @@ class ChildStatus:
     child: Child
     recent: list[Episode]  # started after `since`, latest first
     latest: Episode | None  # the latest episode, recent or not (an open episode is always the latest)
+    any_held: bool = True  # whether any meeting is recorded as held about the child (if not, none to look up)
 
     @property
     def open(self) -> Episode | None:
@@ -109,7 +110,8 @@ def _child_status_query():
     latest_start = (select(func.max(earlier.started_at)).where(earlier.child_id == Child.id)
                     .correlate(Child).scalar_subquery())
     since = bindparam("since")
-    return (select(Child, Episode).outerjoin(Episode, and_(Episode.child_id == Child.id,
+    any_held = select(HeldMeeting.id).where(HeldMeeting.child_id == Child.id).correlate(Child).exists()
+    return (select(Child, Episode, any_held).outerjoin(Episode, and_(Episode.child_id == Child.id,
                                                            or_(Episode.started_at > since,
                                                                Episode.started_at >= latest_start)))
             .where(Child.child_ref == bindparam("ref")).order_by(Episode.started_at.desc()))
@@ -126,8 +128,9 @@ def child_status(session: Session, child_ref: str, since: datetime) -> ChildStat
     rows = session.execute(CHILD_STATUS, {"ref": child_ref, "since": since}).all()
     if not rows:
         return None
-    episodes = [e for _, e in rows if e is not None]
-    return ChildStatus(rows[0][0], [e for e in episodes if e.started_at > since], episodes[0] if episodes else None)
+    episodes = [e for _, e, _ in rows if e is not None]
+    return ChildStatus(rows[0][0], [e for e in episodes if e.started_at > since], episodes[0] if episodes else None,
+                       bool(rows[0][2]))
 
 
 def all_open(session: Session) -> list[tuple[Child, Episode]]:

@@ -46,38 +46,59 @@ FORGET_EVERY = timedelta(minutes=1)
 
 
 class Recorder:
-    """`record(keys, now)`: True when no process has recorded any of `keys` before; records them."""
+    """`record(keys, now)`: True when no process has recorded any of `keys` before; records them.
+
+    On the driver's connection (one pooled connection, no SQLAlchemy statement machinery): this
+    runs before every request, so it is kept to the statements themselves."""
+
+    INSERT = "INSERT INTO seen_requests (key, seen_at) VALUES ({p}, {p}) ON CONFLICT (key) DO NOTHING RETURNING id"
+    FORGET = "DELETE FROM seen_requests WHERE seen_at < {p}"
 
     def __init__(self, engine) -> None:
-        from sqlalchemy import bindparam
-
-        if engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
-        self.insert = (insert(SeenRequest).values(key=bindparam("key"), seen_at=bindparam("seen_at"))
-                       .on_conflict_do_nothing(index_elements=["key"]).returning(SeenRequest.id))
+        p = "?" if self.sqlite else "%s"
+        self.insert, self.forget = self.INSERT.format(p=p), self.FORGET.format(p=p)
+        # Stored as the column type stores it (naive UTC; on SQLite the dialect's text form).
+        self.stored = SeenRequest.__table__.c.seen_at.type.dialect_impl(engine.dialect).bind_processor(engine.dialect)
         self.synchronous: int | None = None  # SQLite's setting, read once, put back after each record
         self.forgotten_at: datetime | None = None
 
     def record(self, keys: list[str], now: datetime) -> bool:
+        forget = self.forgotten_at is None or now - self.forgotten_at >= FORGET_EVERY
+        seen_at = self.stored(now)
         with self.engine.connect() as conn:
-            if self.sqlite:  # outside a transaction, as SQLite requires (so on the driver's connection)
-                raw = conn.connection.driver_connection
+            raw = conn.connection.driver_connection
+            if self.sqlite:  # isolation_level None (store/db.py): the statements say when to commit
                 if self.synchronous is None:
                     self.synchronous = int(raw.execute("PRAGMA synchronous").fetchone()[0])
                 raw.execute("PRAGMA synchronous=NORMAL")  # WAL: no fsync at commit, never corrupting (OFF could)
-            try:
-                with conn.begin():
-                    if not self.sqlite:
-                        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-                    new = [conn.execute(self.insert, {"key": k[:100], "seen_at": now}).first() is not None for k in keys]
-                    if self.forgotten_at is None or now - self.forgotten_at >= FORGET_EVERY:
-                        conn.execute(delete(SeenRequest).where(SeenRequest.seen_at < now - KEEP))
-                        self.forgotten_at = now
-            finally:
-                if self.sqlite:
+                try:
+                    raw.execute("BEGIN IMMEDIATE")
+                    try:
+                        new = [raw.execute(self.insert, (k[:100], seen_at)).fetchone() is not None for k in keys]
+                        if forget:
+                            raw.execute(self.forget, (self.stored(now - KEEP),))
+                        raw.execute("COMMIT")
+                    except BaseException:
+                        raw.execute("ROLLBACK")
+                        raise
+                finally:
                     raw.execute(f"PRAGMA synchronous={self.synchronous}")
+            else:  # psycopg, in a transaction of its own (SQLAlchemy's connection did not begin one)
+                try:
+                    with raw.cursor() as cur:
+                        cur.execute("SET LOCAL synchronous_commit = off")
+                        new = []
+                        for k in keys:
+                            cur.execute(self.insert, (k[:100], seen_at))
+                            new.append(cur.fetchone() is not None)
+                        if forget:
+                            cur.execute(self.forget, (self.stored(now - KEEP),))
+                    raw.commit()
+                except BaseException:
+                    raw.rollback()
+                    raise
+        if forget:
+            self.forgotten_at = now
         return all(new)
