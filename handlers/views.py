@@ -127,13 +127,13 @@ def open_now(ctx: Ctx, text: str) -> Reply:
     rows = records.all_open(ctx.session)
     if not rows:
         return Reply(":white_check_mark: No child is recorded missing right now.")
-    away = sum(1 for _, e in rows if e.episode_type == "away")
+    away = sum(1 for e in rows if e.episode_type == "away")
     missing = len(rows) - away
     heads = [f"{n} {'child' if n == 1 else 'children'} {what}" for n, what in
              ((missing, "missing now"), (away, "away from placement now")) if n]
     lines = [f"*{' and '.join(heads)}* (longest first):"]
-    for child, e in rows[:50]:
-        lines.append(f"• {who(child.child_ref, child.label)}, {episode_word(e.episode_type)}: "
+    for e in rows[:50]:
+        lines.append(f"• {who(e.child_ref, e.label)}, {episode_word(e.episode_type)}: "
                      f"{duration(ctx.now - e.started_at)}, since "
                      f"{local(e.started_at, ctx.zone)}; risk {risk_word(e.risk_grade)}")
     if len(rows) > 50:
@@ -148,7 +148,8 @@ def due(ctx: Ctx, text: str) -> Reply:
     if not rows:
         return Reply(":white_check_mark: No return interviews are overdue or due in the next 72 hours.")
     lines = ["*Return interviews* (soonest first):"]
-    for child, e in rows[:50]:
+    for e in rows[:50]:
+        child = e  # the row carries the child's columns too
         deadline = rules.ri_deadline(e.returned_at, ctx.protocol)
         if rules.ri_overdue(e.returned_at, ctx.protocol, ctx.now):  # from the deadline's instant, as the clock
             when = f"*overdue by {duration(ctx.now - deadline)}* (was due {local(deadline, ctx.zone)})"

@@ -133,20 +133,28 @@ def child_status(session: Session, child_ref: str, since: datetime) -> ChildStat
                        bool(rows[0][2]))
 
 
-def all_open(session: Session) -> list[tuple[Child, Episode]]:
-    rows = session.execute(select(Child, Episode).join(Episode, Episode.child_id == Child.id)
-                           .where(Episode.returned_at.is_(None)).order_by(Episode.started_at))
-    return [(c, e) for c, e in rows]
-
-
-def interviews_due(session: Session, protocol, now: datetime, horizon_hours: int = 72) -> list[tuple[Child, Episode]]:
-    """Ended episodes without an outcome whose deadline is within the horizon, or passed; soonest first."""
-    latest_return = now + timedelta(hours=horizon_hours) - timedelta(hours=protocol.interview_hours)
-    rows = session.execute(select(Child, Episode).join(Episode, Episode.child_id == Child.id)
+# `/missing open` and `due` read only the columns they show, as rows (no ORM objects): built once.
+_SHOWN = (Child.child_ref, Child.label, Child.placed_by, Episode.episode_type, Episode.started_at, Episode.returned_at,
+          Episode.risk_grade)
+ALL_OPEN = live_only(select(*_SHOWN).join(Episode, Episode.child_id == Child.id)
+                     .where(Episode.returned_at.is_(None), Episode.withdrawn_at.is_(None)).order_by(Episode.started_at))
+INTERVIEWS_DUE = live_only(select(*_SHOWN).join(Episode, Episode.child_id == Child.id)
                            .where(Episode.returned_at.is_not(None), Episode.ri_outcome.is_(None),
-                                  Episode.returned_at <= latest_return)
+                                  Episode.withdrawn_at.is_(None), Episode.returned_at <= bindparam("latest_return"))
                            .order_by(Episode.returned_at))
-    return [(c, e) for c, e in rows]
+
+
+def all_open(session: Session) -> list:
+    """Rows (child_ref, label, placed_by, episode_type, started_at, returned_at, risk_grade) of the
+    episodes open now, longest first."""
+    return session.execute(ALL_OPEN).all()
+
+
+def interviews_due(session: Session, protocol, now: datetime, horizon_hours: int = 72) -> list:
+    """Ended episodes without an outcome whose deadline is within the horizon, or passed; soonest
+    first: rows as `all_open`'s."""
+    latest_return = now + timedelta(hours=horizon_hours) - timedelta(hours=protocol.interview_hours)
+    return session.execute(INTERVIEWS_DUE, {"latest_return": latest_return}).all()
 
 
 def count_since(session: Session, child_id: int, since: datetime) -> int:
