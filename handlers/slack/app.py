@@ -140,19 +140,16 @@ def build_app(services: Services, *, token_verification: bool = True) -> App:
     services.authorizer = authorizer
 
     @app.middleware
-    def only_our_workspace(body, context, next):  # noqa: A002 - Bolt's parameter name
+    def only_our_workspace_and_authorised(body, context, next):  # noqa: A002 - Bolt's parameter name
+        # One middleware, not two: Bolt builds each one's arguments on every request.
         if body.get("type") in ("url_verification",) or body.get("ssl_check"):
             return next()
-        if authorizer.allowed_team(context.team_id, context.enterprise_id):
-            return next()
-        log.warning("refused a request from another workspace (%s)", (body.get("type") or "command")[:40])
-        if body.get("command"):
-            return BoltResponse(status=200, body=json.dumps(ephemeral(OTHER_WORKSPACE)),
-                                headers={"content-type": "application/json"})
-        return BoltResponse(status=403, body="")
-
-    @app.middleware
-    def only_authorised(body, context, next):  # noqa: A002 - Bolt's parameter name
+        if not authorizer.allowed_team(context.team_id, context.enterprise_id):
+            log.warning("refused a request from another workspace (%s)", (body.get("type") or "command")[:40])
+            if body.get("command"):
+                return BoltResponse(status=200, body=json.dumps(ephemeral(OTHER_WORKSPACE)),
+                                    headers={"content-type": "application/json"})
+            return BoltResponse(status=403, body="")
         user = context.user_id
         if user is None or authorizer.allowed(user):
             return next()
