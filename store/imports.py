@@ -56,7 +56,7 @@ def _stored(dialect: str):
     def value(t: datetime | None):
         if t is None:
             return None
-        naive = t.astimezone(timezone.utc).replace(tzinfo=None)
+        naive = (t if t.tzinfo is timezone.utc else t.astimezone(timezone.utc)).replace(tzinfo=None)
         return naive.isoformat(" ", "microseconds") if dialect == "sqlite" else naive
 
     return value
