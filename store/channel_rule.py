@@ -34,9 +34,10 @@ def private_details(session, child_id: int) -> list[str]:
         d = child.date_of_birth
         values += [d.isoformat(), f"{d:%d/%m/%Y}", f"{d.day} {d:%b %Y}", f"{d:%d %b %Y}"]
     # user ids (reported_by, withdrawn_by, ...) are people, not text; ri_by is a typed name
-    columns = [c.key for c in episode_free_text_columns() if not c.key.endswith("_by") or c.key == "ri_by"]
-    for e in session.scalars(select(Episode).where(Episode.child_id == child_id)):
-        values += [getattr(e, name) or "" for name in columns]
+    # The text columns only (no Episode objects to build): on every channel post about a child.
+    columns = [getattr(Episode, c.key) for c in episode_free_text_columns() if not c.key.endswith("_by") or c.key == "ri_by"]
+    for row in session.execute(select(*columns).where(Episode.child_id == child_id)):
+        values += [v or "" for v in row]
     return sorted({v.strip() for v in values if v and len(v.strip()) >= 3}, key=len, reverse=True)
 
 
