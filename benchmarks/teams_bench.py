@@ -87,7 +87,7 @@ def serve(mode: str, url: str, port: int) -> None:
 
         asyncio.run(teams.initialize())
     else:
-        from bot.app import build_app
+        from handlers.slack.app import build_app
         from bot.context import build_services
 
         services = build_services(s, migrate=False, client=client)
