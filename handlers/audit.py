@@ -18,7 +18,7 @@ def audit_trail(ctx: Ctx, args: str) -> Reply:
     from sqlalchemy import select
 
     from bot.messages import Person, join
-    from bot.platforms import is_user
+    from bot.platforms import is_user, user_platform
     from store.models import Child
     from store.privacy import _audit_about
 
@@ -38,7 +38,9 @@ def audit_trail(ctx: Ctx, args: str) -> Reply:
     lines = [f"*Audit trail of {child.child_ref}* ({len(rows)} change(s), newest last)"]
     for r in rows[-LIMIT:]:
         changed = ", ".join(sorted((r.after or {}).keys()))
-        actor = Person(r.actor) if is_user(r.actor) else r.actor  # else the scheduler, the CLI, an import
+        # The actor's id says its platform (bot/platforms.py): a Slack user, a Teams user (Entra id), or
+        # else the scheduler, the command line, an import.
+        actor = (f"({user_platform(r.actor).capitalize()}) " + Person(r.actor)) if is_user(r.actor) else r.actor
         lines.append(f"• {local(r.at, ctx.zone)} " + actor + f" {r.action} {r.entity} {r.entity_id or ''}"
                      + (f": {changed}" if changed else ""))
     if len(rows) > LIMIT:

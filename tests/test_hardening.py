@@ -409,6 +409,17 @@ def test_audit_command_is_for_managers_and_admins_only(services, slack_stub):
     text = command(app, "audit C9001", user_id="UMANAGER01")["text"]
     assert "Audit trail of C9001" in text and "episode" in text
     assert command(app, "audit C9001", user_id=ADMIN_USER)["response_type"] == "ephemeral"
+    # Each change says on which platform its author acted: a Slack user is a mention; a Teams user
+    # (an Entra object id, as a change made through the Teams edge records it) is named as text.
+    from tests.clock_helpers import change
+    from store import records
+
+    teams_user = "0f8a1b2c-3d4e-4f50-9a6b-7c8d9e0f1a2b"
+    with change(services, user=teams_user) as ctx:
+        records.record_found(ctx, records.require_child(ctx.session, "C9001"), returned_at=ctx.now)
+    text = command(app, "audit C9001", user_id="UMANAGER01")["text"]
+    assert f"(Slack) <@{DUTY_USER}> episode.report" in text
+    assert f"(Teams) Teams user {teams_user} episode.found" in text and f"<@{teams_user}>" not in text
 
 
 def test_daily_sweep_reports_retention_but_never_erases(app, services, clock, slack_stub):

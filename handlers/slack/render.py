@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from bot.messages import Message, Person, Place, Rich, as_rich
+from bot.platforms import SLACK, user_platform
 
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
@@ -22,7 +23,8 @@ def mrkdwn(value: Rich | str) -> str:
     out = []
     for s in as_rich(value):
         if isinstance(s, Person):
-            out.append(f"<@{s.id}>")
+            # A Slack user is a mention; anyone else (a Teams user, in an audit trail) is named as text.
+            out.append(f"<@{s.id}>" if user_platform(s.id) == SLACK else escape(f"Teams user {s.id}"))
         elif isinstance(s, Place):
             out.append(f"<#{s.id}>")
         else:
