@@ -121,6 +121,15 @@ def second_database(tmp_path, pg_server_url) -> str:
     return url
 
 
+def drop_database(url: str, pg_server_url) -> None:
+    if pg_server_url is None:
+        return  # a file in the test's own directory
+    admin = create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def test_slack_and_the_console_end_in_the_same_state(app, services, slack_stub, clock, db_url, tmp_path, pg_server_url):
     scenario(SlackDriver(app, services, slack_stub), clock)
     slack_state = state(db_url)
@@ -132,7 +141,10 @@ def test_slack_and_the_console_end_in_the_same_state(app, services, slack_stub, 
         scenario(ConsoleDriver(console), clock)
     finally:
         console.close()
-    console_state = state(url)
+    try:
+        console_state = state(url)
+    finally:
+        drop_database(url, pg_server_url)
 
     assert slack_state == console_state
     # and the scenario did what it says: every step left its mark
