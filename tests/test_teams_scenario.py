@@ -25,7 +25,7 @@ from tests.teams import activities as acts
 from tests.teams.fixtures import (  # noqa: F401 - fixtures
     ADMIN, CHANNEL, WORKER, WORKER_ID, _close_teams_clients, connector, issuer, run_server, teams_settings,
 )
-from tests.test_scenario_parity import SlackDriver, scenario, second_database
+from tests.test_scenario_parity import SlackDriver, drop_database, scenario, second_database
 
 
 class TeamsDriver:
@@ -112,6 +112,7 @@ def test_teams_and_slack_end_in_the_same_state(app, services, slack_stub, clock,
         srv.should_exit = True
         thread.join(5)
         teams_services.engine.dispose()
+        drop_database(url, pg_server_url)
 
     assert teams_state == slack_state
     # and Teams got the alerts (24 h, reminder, overdue) in its channel, and the acknowledged one updated
