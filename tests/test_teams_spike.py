@@ -18,25 +18,12 @@ from fastapi import FastAPI
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    from handlers.teams import spike_app
+    from tests.teams import spike_app
 from scheduler.transports.base import TransportError
 from tests.teams import activities as acts
-from tests.teams.connector import Failure, FakeConnector
+from tests.teams.connector import Failure
+from tests.teams.fixtures import connector, issuer  # noqa: F401 - fixtures
 from tests.teams.issuer import FakeIssuer, new_key
-
-
-@pytest.fixture
-def issuer():
-    fake = FakeIssuer().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def connector(issuer):
-    fake = FakeConnector(issuer).start()
-    yield fake
-    fake.stop()
 
 
 def _options(issuer: FakeIssuer, **extra) -> dict:

@@ -1,2 +1,2 @@
-"""Microsoft Teams edge (issue 11). For now only `spike_app`: the groundwork that proves the
-Teams SDK can be hosted in our FastAPI app and pointed at fakes. See docs/TEAMS.md."""
+"""The Microsoft Teams edge (issue 11): the SDK set-up (sdk.py), the edge on /api/messages (app.py),
+Adaptive Cards (cards.py), file links (files.py) and the app package (package.py). See docs/TEAMS.md."""
