@@ -7,7 +7,7 @@ channel, and a direct message to the allocated worker), so an alert is stored be
 `sweep_runs` is the heartbeat `/missing health` shows."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -111,12 +111,13 @@ def _announce(session: Session, group: list[Alert], env: Env) -> None:
     # The rows name the alert; the message is rendered when each is delivered (scheduler/delivery.py).
     common = dict(kind=f"alert.{alert.rule}", now=env.now, child_id=alert.child_id, episode_id=alert.episode_id,
                   alert_id=alert.id)
+    # Rendered once here for the rows' preview and visibility; delivery renders it again as it is then.
     channel = alert_message(session, alert.id, env.protocol, env.zone, visibility=CHANNEL)
     enqueue(session, key=f"alert:{alert.key}", channel=env.channel, thread_key=thread, message=channel, **common)
     teams.enqueue_alert(session, alert, thread, channel, common)  # Teams channels chosen with `alerts here` (issue 11)
     if child is not None and child.worker_user_id:
         enqueue(session, key=f"alert-dm:{alert.key}", channel=child.worker_user_id,
-                message=alert_message(session, alert.id, env.protocol, env.zone, visibility=PRIVATE), **common)
+                message=replace(channel, visibility=PRIVATE), **common)
 
 
 def alert_message(session: Session, alert_id: int, protocol: Protocol, zone: ZoneInfo,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import mimetypes
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -74,6 +75,7 @@ def _files_as_attachments(payload: dict | None, msg: Message) -> tuple[dict | No
     if not payload or not (payload.get("file") or payload.get("files")):
         return payload, msg
     files = payload.get("files") or [payload["file"]]
+    msg = replace(msg, attachments=list(msg.attachments))  # the caller's message stays as it was
     for f in files:
         content = f["content"]
         data = base64.b64decode(content) if f.get("encoding") == "base64" else (
