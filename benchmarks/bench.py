@@ -267,6 +267,124 @@ def measure_sweep(url: str) -> float:
         logging.disable(logging.NOTSET)
 
 
+BURST = 1000  # alerts falling due at one instant
+TICK = 60  # seconds between sweeps in `serve` (scheduler/jobs.py)
+
+
+def burst_history(url: str, due: datetime) -> None:
+    """An empty database plus BURST children, each missing since exactly 24 hours before `due`: at
+    `due` each crosses the first long-missing threshold, one alert apiece, all at once."""
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from benchdata import reset
+    from store.db import make_engine
+    from store.models import Child, Episode
+
+    reset(url)
+    engine = make_engine(url)
+    started = due - timedelta(hours=24)
+    with engine.begin() as c:
+        c.execute(insert(Child), [dict(id=i, child_ref=f"X{i:07d}", label="ZZ", looked_after=True, created_at=started,
+                                       updated_at=started) for i in range(1, BURST + 1)])
+        c.execute(insert(Episode), [dict(child_id=i, started_at=started, risk_grade="medium", reported_by="UBENCH0001",
+                                         source="import", created_at=started, updated_at=started)
+                                    for i in range(1, BURST + 1)])
+    engine.dispose()
+
+
+def measure_burst(url: str, mode: str) -> dict:
+    """BURST alerts due at the instant a sweep runs. mode "serve": the background of `serve` (the
+    minute's sweep and the deliverer thread, scheduler/jobs.py); "tick": one sweep in this thread,
+    as `missing-bot tick` (cron) runs it. Returns seconds after they fell due: when the sweep had
+    queued them, and when the fake Slack answered the first, the 501st and the last post (None if
+    not within 2.5 ticks: left for a later tick); and the fake Slack's floor, the same BURST
+    chat.postMessage calls made directly with the same WebClient one after another (the lower of
+    a run before and one after the bot's)."""
+    import logging
+    from datetime import timedelta
+
+    from slack_sdk import WebClient
+
+    import scheduler.sweep as sweep_module
+    from bot.context import build_services, utcnow
+    from bot.settings import Settings
+    from scheduler.jobs import shutdown_background, start_scheduler
+    from tests.slack_stub import SlackStub
+
+    class TimedStub(SlackStub):
+        def _answer(self, path, headers, raw):
+            answer = super()._answer(path, headers, raw)
+            if path.endswith("chat.postMessage"):
+                self.answered.append(time.time())
+            return answer
+
+    def floor(posts: list[dict]) -> float:
+        t = time.perf_counter()
+        for args in posts:
+            client.chat_postMessage(**args)
+        return time.perf_counter() - t
+
+    logging.disable(logging.WARNING)
+    stub = TimedStub().start()
+    stub.answered = []
+    client = WebClient(token="xoxb-bench", base_url=stub.url)
+    due = utcnow() + timedelta(seconds=1)
+    burst_history(url, due)
+    settings = Settings(_env_file=None, database_url=url, slack_bot_token="xoxb-bench", slack_api_url=stub.url,
+                        alert_channel=CHANNEL)
+    services = build_services(settings, migrate=False, client=client)
+    queued: list[float] = []
+    evaluate = sweep_module.evaluate
+
+    def timed_evaluate(*args):  # the sweep's own evaluation, timed where it runs
+        fired = evaluate(*args)
+        queued.append(time.time())
+        return fired
+
+    sweep_module.evaluate = timed_evaluate
+    time.sleep(max(0.0, (due - utcnow()).total_seconds()))
+    try:
+        if mode == "tick":
+            sweep_module.sweep(services)
+        else:
+            scheduler = start_scheduler(services, sweep_seconds=TICK)  # its first sweep runs now
+            deadline = time.monotonic() + 2.5 * TICK
+            while len(stub.answered) < BURST and time.monotonic() < deadline:
+                time.sleep(0.05)
+            shutdown_background(scheduler)
+    finally:
+        sweep_module.evaluate = evaluate
+        services.engine.dispose()
+    got = sorted(stub.answered)
+    posts = stub.posts()[:BURST]
+    floors = [floor(posts), floor(posts)] if len(posts) == BURST else [float("nan")]
+    stub.stop()
+    logging.disable(logging.NOTSET)
+    at = due.timestamp()
+
+    def nth(n: int) -> float | None:
+        return got[n - 1] - at if len(got) >= n else None
+
+    return {"queued": queued[0] - at, "first": nth(1), "501st": nth(501), "last": nth(BURST), "floor": min(floors)}
+
+
+def burst_rows(db: str, url: str, table: "Table") -> None:
+    """The burst's rows of the table, for `serve` and for `tick`."""
+    for mode in ("serve", "tick"):
+        b = measure_burst(url, mode)
+        ticks = {n: "not in this tick" if b[n] is None else f"{b[n]:.1f} s = {b[n] / TICK:.2f} tick" for n in ("501st", "last")}
+        delivery = None if b["last"] is None else b["last"] - b["queued"]
+        table.add(db, f"{BURST:,} due at once", f"{mode}: sweep queues them (s)", f"{b['queued']:.1f}", "", "", "")
+        table.add(db, f"{BURST:,} due at once", f"{mode}: all posted, after queued / fake Slack alone (s)",
+                  "-" if delivery is None else f"{delivery:.1f}", "", f"{b['floor']:.1f}",
+                  "" if delivery is None else f"{delivery / b['floor']:.1f}x the fake Slack")
+        ok = b["501st"] is not None and b["501st"] <= TICK
+        table.add(db, f"{BURST:,} due at once", f"{mode}: 501st / last posted, after due", f"{ticks['501st']} / {ticks['last']}",
+                  "", "", f"501st within one tick {verdict(ok)}")
+
+
 def measure_import(url: str, rows: int, tmp: Path) -> tuple[float, float]:
     from benchdata import reset
     from import_bench import make_csv

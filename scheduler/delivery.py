@@ -38,6 +38,7 @@ message of a thread is its root. The first alert row of a thread is also broadca
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -57,7 +58,7 @@ log = logging.getLogger(__name__)
 SENDING_TIMEOUT = timedelta(minutes=2)  # well above the WebClient's 10 s timeout
 GIVE_UP_AFTER = timedelta(hours=24)
 BACKOFF_FIRST, BACKOFF_MAX = 5, 15 * 60  # seconds
-MAX_PER_CALL = 500
+PICK = 100  # due rows looked up at once (`_pick`)
 RI_KINDS = ("alert.ri_reminder", "alert.ri_overdue")
 LONG_MISSING_KIND = "alert.long_missing"
 UNKNOWN = "unknown outcome"  # the prefix of `error` on a row whose last post may have reached its platform
@@ -74,19 +75,37 @@ def recover_stale(services: Services, now: datetime) -> int:
     return res.rowcount
 
 
-def claim_next(services: Services, now: datetime) -> Outbox | None:
-    """Claim the next due row for this process, or None when nothing is due."""
+def claim_next(services: Services, now: datetime, settle: list | None = None,
+               row_id: int | None = None) -> Outbox | None:
+    """Claim the next due row for this process, or None when nothing is due; with `row_id`, that
+    row if it is still pending and due (`_pick`), else None. `settle`: the outcome of the row this
+    process delivered just before (`_set`), written in the same transaction."""
     with services.sessions.begin() as s:
-        pick = (select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= now)
-                .order_by(Outbox.next_attempt_at, Outbox.id).limit(1))
+        for settled_id, values in settle or ():
+            s.execute(update(Outbox).where(Outbox.id == settled_id).values(**values))
+        pick = select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= now)
+        pick = pick.where(Outbox.id == row_id) if row_id is not None else (
+            pick.order_by(Outbox.next_attempt_at, Outbox.id).limit(1))
         if s.get_bind().dialect.name == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)
-        row_id = s.execute(
+            pick = pick.with_for_update(skip_locked=True)  # a row another process is claiming is skipped
+        # The claimed row comes back from the UPDATE itself (RETURNING): one statement.
+        row = s.scalars(
             update(Outbox).where(Outbox.id == pick.scalar_subquery(), Outbox.status == "pending")
             .values(status="sending", claimed_at=now, claimed_by=services.worker_id[:64], attempts=Outbox.attempts + 1)
-            .returning(Outbox.id)
-        ).scalar()
-        return s.get(Outbox, row_id) if row_id is not None else None
+            .returning(Outbox)
+        ).first()
+    if settle:
+        settle.clear()  # committed
+    return row
+
+
+def _pick(services: Services, now: datetime) -> list[int]:
+    """The next PICK due rows, in the order they are delivered. Sorting the due rows (PostgreSQL
+    sorts them all for `next_attempt_at, id`) is done once per PICK claims instead of once per claim;
+    each row is still claimed on its own."""
+    with services.reads() as s:
+        return list(s.scalars(select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= now)
+                              .order_by(Outbox.next_attempt_at, Outbox.id).limit(PICK)))
 
 
 def claim(services: Services, row_id: int, now: datetime) -> bool:
@@ -99,7 +118,13 @@ def claim(services: Services, row_id: int, now: datetime) -> bool:
         return res.rowcount == 1
 
 
-def _set(services: Services, row_id: int, **values) -> None:
+def _set(services: Services, row_id: int, settle: list | None, **values) -> None:
+    """Record a row's outcome: at once, or, inside a delivery pass (`settle`, a list), with the pass's
+    next claim: one commit per message instead of two. Nothing is posted between the two, so at most
+    one row of this process is ever claimed and not yet settled, as when each had its own commit."""
+    if settle is not None:
+        settle.append((row_id, values))
+        return
     with services.sessions.begin() as s:
         s.execute(update(Outbox).where(Outbox.id == row_id).values(**values))
 
@@ -140,11 +165,12 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(BACKOFF_FIRST * 2 ** max(0, attempts - 1), BACKOFF_MAX))
 
 
-def _retry_later(services: Services, row: Outbox, now: datetime, when: datetime, error: str) -> None:
+def _retry_later(services: Services, row: Outbox, now: datetime, when: datetime, error: str,
+                 settle: list | None = None) -> None:
     if now - row.created_at >= GIVE_UP_AFTER:
         _fail(services, row, now, f"gave up after {row.attempts} attempts: {error}")
         return
-    _set(services, row.id, status="pending", next_attempt_at=when, error=error[:200])
+    _set(services, row.id, settle, status="pending", next_attempt_at=when, error=error[:200])
 
 
 def _fail(services: Services, row: Outbox, now: datetime, error: str) -> None:
@@ -206,10 +232,11 @@ def _update_target(s: Session, row: Outbox) -> tuple[Outbox | None, str | None]:
     return target, None
 
 
-def deliver_one(services: Services, row: Outbox, now: datetime) -> bool:
-    """Deliver one claimed row through its platform's transport; True when it was delivered."""
+def deliver_one(services: Services, row: Outbox, now: datetime, settle: list | None = None) -> bool:
+    """Deliver one claimed row through its platform's transport; True when it was delivered.
+    `settle`: see `_set`."""
     is_update = bool((row.payload or {}).get("update"))
-    with services.sessions() as s:
+    with services.reads() as s:  # reads only: no write lock while rendering
         # A sweep that read the episode before its interview outcome committed may have stored a
         # reminder after the outcome's transaction cancelled the pending ones: cancel it here.
         moot = None if is_update else _moot(s, row)
@@ -218,13 +245,13 @@ def deliver_one(services: Services, row: Outbox, now: datetime) -> bool:
         target, why = _update_target(s, row) if is_update else (None, None)
         message = None if moot or why else _message(s, services, row)
     if moot or why == "cancelled" or (message is None and not why):
-        _set(services, row.id, status="cancelled", error=moot or ("nothing to update" if is_update else "alert gone"))
+        _set(services, row.id, settle, status="cancelled", error=moot or ("nothing to update" if is_update else "alert gone"))
         return False
     if why == "wait":  # the post it updates is not out yet: it will render as things are when it goes
-        _set(services, row.id, status="pending", attempts=row.attempts - 1, next_attempt_at=now + timedelta(seconds=5))
+        _set(services, row.id, settle, status="pending", attempts=row.attempts - 1, next_attempt_at=now + timedelta(seconds=5))
         return False
     if wait_until is not None:  # the thread's first message is not out yet: go after it
-        _set(services, row.id, status="pending", attempts=row.attempts - 1,
+        _set(services, row.id, settle, status="pending", attempts=row.attempts - 1,
              next_attempt_at=max(now, wait_until) + timedelta(seconds=1))
         return False
     transport = transports.for_services(services)[row.platform]
@@ -232,8 +259,8 @@ def deliver_one(services: Services, row: Outbox, now: datetime) -> bool:
         try:
             transport.update(target.sent_address, target.sent_ref, message)
         except TransportError as exc:
-            return _failed_attempt(services, row, now, exc)
-        _set(services, row.id, status="sent", sent_at=now, sent_address=target.sent_address, sent_ref=target.sent_ref,
+            return _failed_attempt(services, row, now, exc, settle)
+        _set(services, row.id, settle, status="sent", sent_at=now, sent_address=target.sent_address, sent_ref=target.sent_ref,
              error=None)
         return True
     unchecked = None
@@ -245,44 +272,63 @@ def deliver_one(services: Services, row: Outbox, now: datetime) -> bool:
         except TransportError as exc:
             if not exc.permanent:  # cannot look right now: still unknown, try again later
                 _retry_later(services, row, now, now + _backoff(row.attempts),
-                             f"{UNKNOWN}: could not check ({exc.code[:40]})")
+                             f"{UNKNOWN}: could not check ({exc.code[:40]})", settle)
                 return False
             unchecked = exc.code[:60]  # e.g. missing_scope: send anyway, within the old bound
             log.warning("outbox %s (%s): could not look for an earlier copy: %s", row.id, row.kind, unchecked)
         else:
             if found is not None:
-                _set(services, row.id, status="sent", sent_at=now, sent_address=found.address, sent_ref=found.ref,
+                _set(services, row.id, settle, status="sent", sent_at=now, sent_address=found.address, sent_ref=found.ref,
                      error=None)
                 return True
     try:
         delivered = transport.send(row, message, thread_ts, broadcast)
     except TransportError as exc:
-        return _failed_attempt(services, row, now, exc)
-    _set(services, row.id, status="sent", sent_at=now, sent_address=delivered.address, sent_ref=delivered.ref,
+        return _failed_attempt(services, row, now, exc, settle)
+    _set(services, row.id, settle, status="sent", sent_at=now, sent_address=delivered.address, sent_ref=delivered.ref,
          error=f"{UNCHECKED}: {unchecked}" if unchecked else None)
     return True
 
 
-def _failed_attempt(services: Services, row: Outbox, now: datetime, exc: TransportError) -> bool:
-    if exc.retry_after is not None:
-        _retry_later(services, row, now, now + timedelta(seconds=exc.retry_after), exc.code)
+def _failed_attempt(services: Services, row: Outbox, now: datetime, exc: TransportError,
+                    settle: list | None = None) -> bool:
+    if exc.retry_after is not None:  # at least a second: a pass never spins on a "Retry-After: 0"
+        _retry_later(services, row, now, now + timedelta(seconds=max(1, exc.retry_after)), exc.code, settle)
     elif exc.permanent:
         _fail(services, row, now, exc.code)
     else:
         cause = f"{UNKNOWN}: {exc.code}" if exc.unknown else exc.code
-        _retry_later(services, row, now, now + _backoff(row.attempts), cause)
+        _retry_later(services, row, now, now + _backoff(row.attempts), cause, settle)
         log.warning("outbox %s (%s): will retry: %s", row.id, row.kind, cause)
     return False
 
 
-def deliver_due(services: Services, now: datetime | None = None) -> int:
-    """Deliver every row that is due; returns how many were sent."""
-    now = now or services.now()
-    recover_stale(services, now)
-    sent = 0
-    for _ in range(MAX_PER_CALL):
-        row = claim_next(services, now)
-        if row is None:
-            break
-        sent += deliver_one(services, row, now)
+def deliver_due(services: Services, now: datetime | None = None, *, budget: float | None = None) -> int:
+    """Deliver every row that is due, one claim at a time until none is left (a burst of alerts
+    goes out in one pass, as fast as the platform answers, not a batch per wake-up); returns how
+    many were sent. Each claim is as of the moment it is made (`now`, if given, is the earliest:
+    tests and `tick --at` pin it), so rows claimed late in a long pass are not taken for stale
+    claims by another process. `budget`: stop claiming after that many seconds of wall time (the
+    sweep, so that a long burst never holds up the next sweep: the deliverer carries on)."""
+    started = time.monotonic()
+    recover_stale(services, now or services.now())
+    sent, settle, picked, claimed = 0, [], [], True
+    try:
+        while budget is None or time.monotonic() - started < budget:
+            at = services.now() if now is None else max(now, services.now())
+            if not picked:
+                if not claimed:  # another process took (or is taking) every row of the last pick: leave it to it
+                    break
+                picked, claimed = _pick(services, at), False
+                if not picked:
+                    break
+            row = claim_next(services, at, settle, picked.pop(0))
+            if row is not None:  # else another process took it, or it is no longer due
+                claimed = True
+                sent += deliver_one(services, row, at, settle)
+    finally:
+        if settle:  # the last outcome of the pass, on its own
+            with services.sessions.begin() as s:
+                for row_id, values in settle:
+                    s.execute(update(Outbox).where(Outbox.id == row_id).values(**values))
     return sent

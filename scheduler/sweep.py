@@ -56,6 +56,9 @@ class SweepResult:
 
 
 BATCH = 100
+# Seconds a sweep spends delivering before it stops claiming (half the minute between sweeps):
+# what is left goes out from the deliverer thread of `serve`, or the next `tick`.
+DELIVERY_BUDGET = 30.0
 
 
 def evaluate(services: Services, now: datetime) -> int:
@@ -103,7 +106,10 @@ def sweep(services: Services, now: datetime | None = None) -> SweepResult:
             log.error("sweep: step %s failed: %s", name, type(exc).__name__)
             result.errors.append(f"{name}:{type(exc).__name__}")
     try:
-        result.delivered = deliver_due(services, now)
+        started = time.monotonic()
+        result.delivered = deliver_due(services, now, budget=DELIVERY_BUDGET)
+        if time.monotonic() - started >= DELIVERY_BUDGET:
+            services.on_enqueued()  # a burst longer than the budget: the deliverer (serve) goes on with it
     except Exception as exc:
         log.error("sweep: delivery failed: %s", type(exc).__name__)
         result.errors.append(f"delivery:{type(exc).__name__}")
