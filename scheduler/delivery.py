@@ -5,7 +5,13 @@ PostgreSQL the candidate is picked with FOR UPDATE SKIP LOCKED, so concurrent de
 different rows instead of queueing on the same one), handed to its platform's transport
 (scheduler/transports/: Slack, email), then marked sent with where it landed (Slack's channel and
 ts). Two processes never deliver the same row. The transports know their wire and error codes
-and raise one `TransportError`; this module knows only its classes:
+and raise one `TransportError`; this module knows only its classes.
+
+A pass (`deliver_due`) goes on until nothing is due, so a burst (a thousand alerts falling due in
+one sweep) goes out as fast as the platform answers, not a batch per wake-up. Per message it
+costs one durable commit: a row's outcome is written in the transaction that claims the next one
+(nothing is posted in between, so at most one row per process is claimed and not yet settled).
+The order (next_attempt_at, id) is read a hundred due rows at a time and each row claimed by id.
 
 Failures:
 - rate limited: the row waits for Retry-After (next_attempt_at; the deliverer never sleeps).
