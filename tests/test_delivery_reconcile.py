@@ -60,6 +60,23 @@ def test_a_200_html_page_is_transient_and_the_message_appears_once(services, sla
     assert [m["text"] for m in slack_stub.channel_messages(ALERT_CHANNEL)] == ["line k1"]
 
 
+@pytest.mark.parametrize("accepted", [False, True])
+def test_a_5xx_is_an_unknown_outcome_and_the_message_appears_once(services, slack_stub, clock, accepted):
+    """Slack on internal_error: "it's possible some aspect of the operation succeeded". A 500 after
+    the post went in must not post it again; one before must still post it."""
+    queue(services, clock)
+    slack_stub.fail_next("chat.postMessage", Failure(status=500, accept=accepted))
+    assert deliver_due(services) == 0
+    [row] = outbox(services)
+    assert row.status == "pending" and row.error.startswith(UNKNOWN)
+    clock.advance(seconds=30)
+    assert deliver_due(services, clock.now) == 1
+    [row] = outbox(services)
+    assert row.status == "sent" and row.error is None
+    assert [m["text"] for m in slack_stub.channel_messages(ALERT_CHANNEL)] == ["line k1"]
+    assert len(slack_stub.posts()) == (1 if accepted else 2)  # found by its key, or posted when it was not there
+
+
 def test_a_thread_reply_is_looked_for_in_its_thread(impatient, slack_stub, clock):
     services = impatient
     queue(services, clock, key="root", thread_key="episode:1")

@@ -22,7 +22,8 @@ PERMANENT = {
     "cannot_dm_bot", "invalid_blocks", "invalid_arguments", "msg_too_long", "no_text", "restricted_action",
     "ekm_access_denied", "team_access_not_granted", "channel_is_archived", "not_allowed_token_type",
 }
-TRANSIENT = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+TRANSIENT = {"ratelimited", "rate_limited", "service_unavailable", "request_timeout"}
+MAYBE_DONE = {"internal_error", "fatal_error"}  # Slack may have posted before it failed
 
 
 def _has_files(row: Outbox) -> bool:
@@ -45,7 +46,11 @@ def classify(exc: SlackApiError) -> TransportError:
     if status == 429 or error in ("ratelimited", "rate_limited"):
         wait = _header(exc.response.headers, "Retry-After")
         return TransportError("ratelimited", retry_after=int(wait) if wait and str(wait).isdigit() else 30)
-    if status >= 500 or error in TRANSIENT or (error not in PERMANENT and status != 200):
+    if status >= 500 or error in MAYBE_DONE:
+        # Slack's own words for internal_error: "it's possible some aspect of the operation
+        # succeeded before the error was raised". Look before posting again.
+        return TransportError(error, unknown=True)
+    if error in TRANSIENT or (error not in PERMANENT and status != 200):
         return TransportError(error)
     return TransportError(error, permanent=True)
 
