@@ -21,10 +21,10 @@ def _logging(level: str) -> None:
     logging.getLogger("slack_bolt.App").addFilter(lambda record: "will be unused" not in record.getMessage())
 
 
-def _build_app(services):
+def _build_app(services, *, verified_by_edge: bool = False):
     from handlers.slack.start import start_app
 
-    return start_app(services)
+    return start_app(services, verified_by_edge=verified_by_edge)
 
 
 def _start_background(services):
@@ -58,7 +58,7 @@ def cmd_serve(args, settings) -> int:
     if slack:
         require(settings, "slack_bot_token", "slack_signing_secret", "alert_channel")
     services = build_services(settings)
-    app = _build_app(services) if slack else None
+    app = _build_app(services, verified_by_edge=True) if slack else None  # behind bot/edge.py
     _start_background(services)
     host = getattr(args, "host", "127.0.0.1")
     port = getattr(args, "port", 3000)

@@ -38,7 +38,12 @@ def logs():
 
 
 @pytest.fixture
-def server(app, services):
+def server(services):
+    """As `missing-bot serve` runs it: the Bolt app leaves the signature to the edge (bot/edge.py),
+    so every refusal below is the edge's own."""
+    from handlers.slack.app import build_app
+
+    app = build_app(services, verified_by_edge=True)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -171,6 +176,20 @@ def test_each_changing_command_runs_once_when_replayed(server, services, slack_s
     assert "Traceback" not in logs.getvalue()
 
 
+def test_bolt_checks_the_signature_itself_unless_served_behind_the_edge(services):
+    """Dispatched to Bolt directly (no edge), a forged command is refused by Bolt's own check; the
+    app `serve` builds (behind the edge) leaves that check to the edge (the tests above)."""
+    from slack_bolt import BoltRequest
+
+    from handlers.slack.app import build_app
+
+    body = slash_body("child C5009 label QW")
+    forged = {"Content-Type": FORM, "X-Slack-Request-Timestamp": str(int(time.time())),
+              "X-Slack-Signature": "v0=" + "0" * 64}
+    assert build_app(services).dispatch(BoltRequest(body=body, headers=forged)).status == 401
+    assert _count(services, AuditRecord) == 0
+
+
 def test_a_replay_is_recognised_by_another_process(server, services, settings, slack_stub):
     """The record of seen requests is the database: a second web app (another replica) refuses it too."""
     from handlers.slack.app import build_app
@@ -180,7 +199,7 @@ def test_a_replay_is_recognised_by_another_process(server, services, settings, s
     headers = sign(body)
     assert "Recorded" in post(server, body, headers).json()["text"]
     other = build_services(settings, migrate=False, client=services.client)
-    web = create_web_app(other, build_app(other))
+    web = create_web_app(other, build_app(other, verified_by_edge=True))
     from starlette.testclient import TestClient
 
     with TestClient(web) as client:

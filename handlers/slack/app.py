@@ -123,7 +123,11 @@ def open_form(services: Services, trigger_id: str | None, form: Form, user: str,
 
 
 # -- the app ------------------------------------------------------------------------------------
-def build_app(services: Services, *, token_verification: bool = True) -> App:
+def build_app(services: Services, *, token_verification: bool = True, verified_by_edge: bool = False) -> App:
+    """`verified_by_edge=True` only for an app served behind `bot.serve.create_web_app`, whose edge
+    (bot/edge.py) has checked the signature, its age and replays before Bolt sees the request:
+    Bolt's own signature check is then the same HMAC a second time, so it is left out. Socket Mode
+    needs no signature (Bolt skips it there anyway); every other way in keeps Bolt's check."""
     settings = services.settings
     follow_ups = FollowUps()
     app = OneClientApp(
@@ -132,6 +136,7 @@ def build_app(services: Services, *, token_verification: bool = True) -> App:
         process_before_response=True,
         token_verification_enabled=token_verification and bool(settings.slack_bot_token),
         raise_error_for_unhandled_request=False,
+        request_verification_enabled=not verified_by_edge,
     )
     authorizer = SlackAuthorizer(services)
     app._missing_authorizer = authorizer  # for tests and the console

@@ -26,14 +26,16 @@ def start_error(exc: BaseException, settings) -> SettingsError | None:
     return None
 
 
-def start_app(services):
+def start_app(services, *, verified_by_edge: bool = False):
+    """`verified_by_edge`: served by `missing-bot serve`, behind the HTTP edge (bot/edge.py) that has
+    checked every request's signature already (handlers/slack/app.py build_app)."""
     from handlers.slack.app import build_app
 
     sdk_log = logging.getLogger("slack_sdk.web.base_client")
     level = sdk_log.level
     sdk_log.setLevel(logging.CRITICAL)  # its own line about a refused connection would be a second one
     try:
-        return build_app(services)  # checks the bot token with auth.test
+        return build_app(services, verified_by_edge=verified_by_edge)  # checks the bot token with auth.test
     except Exception as exc:
         error = start_error(exc, services.settings)
         if error is None:
