@@ -10,8 +10,8 @@ the disk: the row is visible to every other process at once (that is what refuse
 only a power cut within the moment after could lose it, and with it the refusal of a replay of
 that one request within its five minutes. SQLite: `PRAGMA synchronous=NORMAL` for that one
 transaction (in WAL mode a commit then waits for no disk, and, unlike OFF, a checkpoint it triggers
-still syncs, so a power cut can never corrupt the database); PostgreSQL: `SET LOCAL
-synchronous_commit = off` (the same: the WAL stays consistent)."""
+still syncs, so a power cut can never corrupt the database); PostgreSQL: synchronous_commit off
+for that one transaction (the same: the WAL stays consistent), which is one statement."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -53,6 +53,13 @@ class Recorder:
 
     INSERT = "INSERT INTO seen_requests (key, seen_at) VALUES ({p}, {p}) ON CONFLICT (key) DO NOTHING RETURNING id"
     FORGET = "DELETE FROM seen_requests WHERE seen_at < {p}"
+    # PostgreSQL: the statement is the transaction (autocommit), and it turns synchronous_commit
+    # off for itself (set_config(..., true): this transaction only; read at its commit), so SET
+    # LOCAL, BEGIN and COMMIT are not round trips of their own. The keys come as one array.
+    NO_WAIT = "WITH nowait AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true) AS v) "
+    PG_INSERT = (NO_WAIT + "INSERT INTO seen_requests (key, seen_at) SELECT k, %s FROM unnest(%s::varchar[]) AS k, "
+                 "nowait ON CONFLICT (key) DO NOTHING RETURNING id")
+    PG_FORGET = NO_WAIT + "DELETE FROM seen_requests WHERE seen_at < %s AND EXISTS (SELECT v FROM nowait)"
 
     def __init__(self, engine) -> None:
         self.engine = engine
@@ -85,20 +92,16 @@ class Recorder:
                         raise
                 finally:
                     raw.execute(f"PRAGMA synchronous={self.synchronous}")
-            else:  # psycopg, in a transaction of its own (SQLAlchemy's connection did not begin one)
+            else:  # psycopg: one statement, its own transaction (autocommit), one round trip
+                raw.autocommit = True
                 try:
                     with raw.cursor() as cur:
-                        cur.execute("SET LOCAL synchronous_commit = off")
-                        new = []
-                        for k in keys:
-                            cur.execute(self.insert, (k[:100], seen_at))
-                            new.append(cur.fetchone() is not None)
+                        cur.execute(self.PG_INSERT, (seen_at, [k[:100] for k in keys]))
+                        new = [len(cur.fetchall()) == len(keys)]  # a row for each key that was new
                         if forget:
-                            cur.execute(self.forget, (self.stored(now - KEEP),))
-                    raw.commit()
-                except BaseException:
-                    raw.rollback()
-                    raise
+                            cur.execute(self.PG_FORGET, (self.stored(now - KEEP),))
+                finally:
+                    raw.autocommit = False
         if forget:
             self.forgotten_at = now
         return all(new)
