@@ -11,11 +11,13 @@ size), then three servers run side by side on the bot's own stack (uvicorn + Fas
 
 - bare:  a Bolt app whose listener only acks;
 - floor: bare plus one indexed query (a child by case reference) through a pooled connection;
+- write floor: bare plus one durable INSERT transaction through a pooled connection (the yardstick
+         for `report` and `found`, which commit);
 - bot:   `missing-bot serve` as deployed (the clock's scheduler and deliverer running), posting to
          the Slack stand-in on loopback.
 
-Signed slash commands go one at a time, interleaved bare / floor / bot so that all three see the
-same machine; p50 and p99 per command. `report` and `found` record and end real episodes. Then:
+Signed slash commands go one at a time, interleaved bare / floor / (write floor) / bot so that all see
+the same machine; p50 and p99 per command. `report` and `found` record and end real episodes. Then:
 a sweep with nothing new due (in process, median of 5), `missing-bot report` over every episode
 (wall time and peak memory of the process), and `missing-bot import` of 100,000 rows into an
 empty database (peaks read by GNU time, /usr/bin/time); `serve`'s resident memory when idle,
@@ -65,12 +67,28 @@ def serve(mode: str, url: str, port: int) -> None:
 
     stub = SlackStub().start()
     client = WebClient(token="xoxb-bench", base_url=stub.url)
-    if mode in ("bare", "floor"):
+    if mode in ("bare", "floor", "write"):
         app = App(signing_secret=SECRET, client=client, process_before_response=True, token_verification_enabled=False)
         if mode == "bare":
             @app.command("/missing")
             def bare(ack):
                 ack({"response_type": "ephemeral", "text": "ok"})
+        elif mode == "write":
+            from sqlalchemy import text
+
+            from store.db import make_engine
+
+            engine = make_engine(url)  # as the bot's: SQLite's BEGIN IMMEDIATE, each commit durable
+            with engine.begin() as conn:
+                conn.execute(text("CREATE TABLE IF NOT EXISTS bench_writes (ref VARCHAR(64), at VARCHAR(40))"))
+            insert = text("INSERT INTO bench_writes (ref, at) VALUES (:ref, :at)")
+
+            @app.command("/missing")
+            def write_floor(ack, body):
+                ref = body.get("text", "").split()[-1]
+                with engine.begin() as conn:
+                    conn.execute(insert, {"ref": ref, "at": datetime.now(timezone.utc).isoformat()})
+                ack({"response_type": "ephemeral", "text": f"ok {ref}"})
         else:
             from sqlalchemy import text
 
@@ -95,7 +113,7 @@ def serve(mode: str, url: str, port: int) -> None:
         settings = Settings(_env_file=None, database_url=url, slack_bot_token="xoxb-bench", slack_signing_secret=SECRET,
                             slack_api_url=stub.url, alert_channel=CHANNEL, authorized_users=[USER])
         services = build_services(settings, migrate=False, client=client)
-        app = build_app(services, token_verification=False)
+        app = build_app(services, token_verification=False, verified_by_edge=True)  # as serve builds it
         start_scheduler(services)
         web = create_web_app(services, app)
     uvicorn.run(web, host="127.0.0.1", port=port, log_level="error", access_log=False)
@@ -203,8 +221,8 @@ def measure_commands(url: str, episodes: int, requests: int) -> dict:
     from benchdata import OPEN, OWED, child_ref
 
     children = episodes // 10
-    servers = {mode: Server(mode, url) for mode in ("bare", "floor", "bot")}
-    out: dict = {"bare": [], "floor": []}
+    servers = {mode: Server(mode, url) for mode in ("bare", "floor", "write", "bot")}
+    out: dict = {"bare": [], "floor": [], "write": []}
     try:
         # Warm up each (imports, pools, caches), then idle memory.
         for i in range(20):
@@ -225,6 +243,8 @@ def measure_commands(url: str, episodes: int, requests: int) -> dict:
                 ref = targets[i]
                 out["bare"].append(servers["bare"].command(f"status {ref}")[0])
                 out["floor"].append(servers["floor"].command(f"status {ref}")[0])
+                if name in ("report", "found"):
+                    out["write"].append(servers["write"].command(f"status {ref}")[0])
                 elapsed, body = servers["bot"].command(text(i))
                 if expect[name] not in body:
                     raise SystemExit(f"bot: unexpected answer to {text(i)!r}: {body[:300]}")
@@ -440,11 +460,16 @@ def run_database(url: str, sizes: list[int], requests: int, table: Table, tmp: P
         print(f"{db}: loaded {size:,} episodes in {seconds:.0f} s", file=sys.stderr, flush=True)
         sweep_ms = measure_sweep(url)  # before the commands add open episodes and owed interviews
         got = measure_commands(url, size, requests)
-        floor50 = pct(got["floor"], 50)
+        floor50, write50 = pct(got["floor"], 50), pct(got["write"], 50)
+        table.add(db, f"{size:,}", "write floor: bare + one durable INSERT p50 / p99 (ms)", ms(got["write"]),
+                  ms(got["bare"]), ms(got["floor"]), "")
         for name in ("status", "report", "found", "open", "due"):
             p50[(name, size)] = pct(got[name], 50)
             ratio = p50[(name, size)] / floor50
             note = f"{ratio:.2f}x floor {verdict(ratio <= GOALS['floor'] and pct(got[name], 99) < 50)}"
+            if name in ("report", "found"):  # writes: against a durable write too
+                ratio = p50[(name, size)] / write50
+                note += f"; {ratio:.2f}x write floor {verdict(ratio <= GOALS['floor'] and pct(got[name], 99) < 50)}"
             table.add(db, f"{size:,}", f"/missing {name} p50 / p99 (ms)", ms(got[name]), ms(got["bare"]),
                       ms(got["floor"]), note)
         for name in ("open", "due"):
@@ -470,7 +495,7 @@ def run_database(url: str, sizes: list[int], requests: int, table: Table, tmp: P
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--serve", choices=["bare", "floor", "bot"], help=argparse.SUPPRESS)
+    ap.add_argument("--serve", choices=["bare", "floor", "write", "bot"], help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--sizes", default="1e5,1e6", help="episode counts, e.g. 1e5,1e6 (default)")

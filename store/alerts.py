@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ForeignKey, Index, Integer, delete, String, func, or_, select, update
+from sqlalchemy import ForeignKey, Index, Integer, String, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bot.messages import CHANNEL, PRIVATE, Message
@@ -20,7 +20,7 @@ from bot.protocol import clock as rules
 from bot.protocol import councils as council_rules
 from bot.protocol.config import Protocol
 from store import councils, teams
-from store.db import insert_new
+from store.db import add_new, live_only
 from store.models import USER, Base, Child, Episode, HeldMeeting, Outbox
 from store.outbox import UNCHECKED, enqueue
 
@@ -78,9 +78,8 @@ def ep_of(e: Episode) -> rules.Ep:
 
 def _insert_alert(session: Session, due: rules.Due, now: datetime) -> int | None:
     variant = str(due.detail.get("rule") or (f"{due.detail['hours']}h" if "hours" in due.detail else ""))
-    stmt = insert_new(session, Alert, keys=["key"], key=due.key[:200], rule=due.rule, variant=variant,
-                      child_id=due.child_id, episode_id=due.episode_id, due_at=due.at, created_at=now, detail=due.detail)
-    return session.execute(stmt).scalar()
+    return add_new(session, Alert, dict(key=due.key[:200], rule=due.rule, variant=variant, child_id=due.child_id,
+                                        episode_id=due.episode_id, due_at=due.at, created_at=now, detail=due.detail))
 
 
 def fire(session: Session, due: rules.Due, env: Env) -> bool:
@@ -153,9 +152,17 @@ def queue_refresh(session: Session, alert_id: int, now: datetime) -> int:
 
 
 # -- evaluation ------------------------------------------------------------------------------
+# On every report's path: built once (store/records.py CHILD_STATUS says why).
+LAST_FIRED = select(func.max(Alert.due_at)).where(Alert.child_id == bindparam("child_id"), Alert.rule == bindparam("rule"),
+                                                   Alert.variant == bindparam("variant"))
+CHILD_EPISODES_TO_NOW = live_only(select(Episode).where(Episode.child_id == bindparam("child_id"),
+                                                        Episode.started_at <= bindparam("now")))
+CHILD_EPISODES_LIVE = live_only(select(Episode).where(
+    Episode.child_id == bindparam("child_id"), or_(Episode.returned_at.is_(None), Episode.returned_at >= bindparam("horizon"))))
+
+
 def last_fired(session: Session, child_id: int, rule: str, variant: str) -> datetime | None:
-    return session.scalar(select(func.max(Alert.due_at)).where(
-        Alert.child_id == child_id, Alert.rule == rule, Alert.variant == variant))
+    return session.scalar(LAST_FIRED, {"child_id": child_id, "rule": rule, "variant": variant})
 
 
 def evaluate_episode(session: Session, e: Episode, env: Env) -> int:
@@ -170,8 +177,7 @@ def evaluate_episode(session: Session, e: Episode, env: Env) -> int:
 
 
 def evaluate_persistence(session: Session, child_id: int, env: Env) -> int:
-    eps = [ep_of(e) for e in session.scalars(
-        select(Episode).where(Episode.child_id == child_id, Episode.started_at <= env.now))]
+    eps = [ep_of(e) for e in session.scalars(CHILD_EPISODES_TO_NOW, {"child_id": child_id, "now": env.now})]
     # Each rule is its own alert row (fires once per crossing), but the rules one episode crossed
     # in this evaluation are announced in one message listing every action asked for.
     crossing: dict[tuple[int | None, datetime], list[Alert]] = {}
@@ -192,8 +198,7 @@ def evaluate_child(session: Session, child_id: int, env: Env) -> int:
     """Every rule for one child, as of env.now."""
     fired = 0
     horizon = env.now - timedelta(hours=env.protocol.interview_hours) - timedelta(days=env.protocol.overdue_reminder_days)
-    for e in session.scalars(select(Episode).where(
-            Episode.child_id == child_id, or_(Episode.returned_at.is_(None), Episode.returned_at >= horizon))):
+    for e in session.scalars(CHILD_EPISODES_LIVE, {"child_id": child_id, "horizon": horizon}):
         fired += evaluate_episode(session, e, env)
     return fired + evaluate_persistence(session, child_id, env)
 

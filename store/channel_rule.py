@@ -14,6 +14,7 @@ can be fixed where it was rendered."""
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 
 from sqlalchemy import select
 
@@ -25,6 +26,20 @@ log = logging.getLogger(__name__)
 WITHHELD = "(withheld: see /missing status)"
 
 
+@lru_cache(maxsize=1)
+def _free_text_query():
+    """The child's episodes' free-text columns: on every channel post about a child, so built once
+    (as a statement, with the live-episodes criteria applied once: store/db.py live_only), and
+    read as rows (no Episode objects to build)."""
+    from sqlalchemy import bindparam
+
+    from store.db import live_only
+
+    # user ids (reported_by, withdrawn_by, ...) are people, not text; ri_by is a typed name
+    columns = [getattr(Episode, c.key) for c in episode_free_text_columns() if not c.key.endswith("_by") or c.key == "ri_by"]
+    return live_only(select(*columns).where(Episode.child_id == bindparam("child_id")))
+
+
 def private_details(session, child_id: int) -> list[str]:
     child = session.get(Child, child_id)
     values: list[str] = []
@@ -33,10 +48,7 @@ def private_details(session, child_id: int) -> list[str]:
     if child.date_of_birth:
         d = child.date_of_birth
         values += [d.isoformat(), f"{d:%d/%m/%Y}", f"{d.day} {d:%b %Y}", f"{d:%d %b %Y}"]
-    # user ids (reported_by, withdrawn_by, ...) are people, not text; ri_by is a typed name
-    # The text columns only (no Episode objects to build): on every channel post about a child.
-    columns = [getattr(Episode, c.key) for c in episode_free_text_columns() if not c.key.endswith("_by") or c.key == "ri_by"]
-    for row in session.execute(select(*columns).where(Episode.child_id == child_id)):
+    for row in session.execute(_free_text_query(), {"child_id": child_id}):
         values += [v or "" for v in row]
     return sorted({v.strip() for v in values if v and len(v.strip()) >= 3}, key=len, reverse=True)
 

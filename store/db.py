@@ -87,6 +87,27 @@ def insert_new(session: Session, model, *, keys: list[str], **values):
     return insert(model).values(**values).on_conflict_do_nothing(index_elements=keys).returning(model.id)
 
 
+_ADD_NEW: dict = {}
+
+
+def add_new(session: Session, model, values: dict, *, keys: tuple[str, ...] = ("key",)) -> int | None:
+    """`insert_new` executed: the new row's id, or None when a row with those `keys` was there.
+    The statement is built once per table and database (on the table, with the values as
+    parameters): building an INSERT ... ON CONFLICT with its values cost more than running it,
+    on every change's path (outbox rows, alerts)."""
+    dialect = session.get_bind().dialect.name
+    stmt = _ADD_NEW.get((dialect, model, keys))
+    if stmt is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        table = model.__table__
+        stmt = _ADD_NEW[(dialect, model, keys)] = (insert(table).on_conflict_do_nothing(index_elements=list(keys))
+                                                    .returning(table.c.id))
+    return session.execute(stmt, values).scalar()
+
+
 READ_ONLY = "missing_read_only"
 
 

@@ -18,7 +18,7 @@ from bot.messages import Attachment, Message, Rich, text_of
 from bot.messages import message as message_of
 from bot.platforms import is_channel, platform_for
 from store.channel_rule import scrub_child_details
-from store.db import insert_new
+from store.db import add_new
 from store.models import Outbox
 
 # The `error` of a row sent after an unknown outcome without first looking for an earlier copy
@@ -56,14 +56,12 @@ def enqueue(
     if is_channel(platform, channel) and child_id is not None:
         msg = scrub_child_details(session, child_id, msg)
     preview = text if text is not None else (msg.summary() if msg.headline else text_of(msg.text, icons=False))
-    stmt = insert_new(
-        session, Outbox, keys=["key"],
+    # rowcount is -1 for INSERT ... ON CONFLICT on psycopg; RETURNING says whether a row went in.
+    added = add_new(session, Outbox, dict(
         key=key[:200], kind=kind, platform=platform, address=channel, text=preview, message=msg.to_json(),
         alert_id=alert_id, payload=payload, thread_key=thread_key, child_id=child_id, episode_id=episode_id,
         status="pending", attempts=0, created_at=now, next_attempt_at=due_at or now,
-    )
-    # rowcount is -1 for INSERT ... ON CONFLICT on psycopg; RETURNING says whether a row went in.
-    added = session.execute(stmt).first() is not None
+    )) is not None
     if added:
         session.info[ENQUEUED] = True
     return added

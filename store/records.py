@@ -63,8 +63,16 @@ class NotFound(RuleError):
 
 # -- reads ---------------------------------------------------------------------------------
 
+# The statements on every change's path, built once (CHILD_STATUS below says why).
+CHILD_BY_REF = live_only(select(Child).where(Child.child_ref == bindparam("ref")))
+LOCK_CHILD = live_only(select(Child.id).where(Child.id == bindparam("id")).with_for_update())
+OPEN_EPISODE = live_only(select(Episode).where(Episode.child_id == bindparam("child_id"), Episode.returned_at.is_(None)))
+COUNT_SINCE = live_only(select(func.count()).select_from(Episode).where(Episode.child_id == bindparam("child_id"),
+                                                                         Episode.started_at > bindparam("since")))
+
+
 def get_child(session: Session, child_ref: str) -> Child | None:
-    return session.scalar(select(Child).where(Child.child_ref == child_ref))
+    return session.scalar(CHILD_BY_REF, {"ref": child_ref})
 
 
 def require_child(session: Session, child_ref: str) -> Child:
@@ -75,7 +83,7 @@ def require_child(session: Session, child_ref: str) -> Child:
 
 
 def open_episode(session: Session, child_id: int) -> Episode | None:
-    return session.scalar(select(Episode).where(Episode.child_id == child_id, Episode.returned_at.is_(None)))
+    return session.scalar(OPEN_EPISODE, {"child_id": child_id})
 
 
 def latest_episode(session: Session, child_id: int) -> Episode | None:
@@ -158,8 +166,7 @@ def interviews_due(session: Session, protocol, now: datetime, horizon_hours: int
 
 
 def count_since(session: Session, child_id: int, since: datetime) -> int:
-    return session.scalar(select(func.count()).select_from(Episode)
-                          .where(Episode.child_id == child_id, Episode.started_at > since)) or 0
+    return session.scalar(COUNT_SINCE, {"child_id": child_id, "since": since}) or 0
 
 
 def lock_child(session: Session, child: Child) -> None:
@@ -167,22 +174,31 @@ def lock_child(session: Session, child: Child) -> None:
     of the child's episodes, so every check after it sees what colleagues (and other processes)
     have committed. Every change to a child's episodes calls this first. PostgreSQL: SELECT ... FOR
     UPDATE; SQLite serialises writers already (BEGIN IMMEDIATE, store/db.py)."""
-    session.execute(select(Child.id).where(Child.id == child.id).with_for_update())
+    session.execute(LOCK_CHILD, {"id": child.id})
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Episode) and obj.child_id == child.id:
             session.expire(obj)
 
 
+def _overlapping(with_end: bool, with_exclude: bool):
+    q = select(Episode.started_at, Episode.returned_at, Episode.episode_type).where(
+        Episode.child_id == bindparam("child_id"), or_(Episode.returned_at.is_(None), Episode.returned_at >= bindparam("start")))
+    if with_end:
+        q = q.where(Episode.started_at <= bindparam("end"))
+    if with_exclude:
+        q = q.where(Episode.id != bindparam("exclude_id"))
+    return live_only(q)
+
+
+OVERLAPPING = {(end, exclude): _overlapping(end, exclude) for end in (False, True) for exclude in (False, True)}
+
+
 def overlapping(session: Session, child_id: int, start: datetime, end: datetime | None,
                 exclude_id: int | None = None) -> list[Span]:
     """Live episodes of the child that [start, end) could overlap or share its start with."""
-    q = select(Episode).where(Episode.child_id == child_id,
-                              or_(Episode.returned_at.is_(None), Episode.returned_at >= start))
-    if end is not None:
-        q = q.where(Episode.started_at <= end)
-    if exclude_id is not None:
-        q = q.where(Episode.id != exclude_id)
-    return [Span(e.started_at, e.returned_at, e.episode_type) for e in session.scalars(q)]
+    q = OVERLAPPING[(end is not None, exclude_id is not None)]
+    params = {"child_id": child_id, "start": start, "end": end, "exclude_id": exclude_id}
+    return [Span(*row) for row in session.execute(q, {k: v for k, v in params.items() if v is not None or k == "start"})]
 
 
 def check_times(ctx: Ctx, child: Child, started_at: datetime, returned_at: datetime | None, example: str,
