@@ -1,6 +1,7 @@
 """What every entry point builds once (`Services`) and what every handler call gets (`Ctx`)."""
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
@@ -16,6 +17,22 @@ from store.db import make_engine, make_sessionmaker, upgrade
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+# Set by an HTTP edge (bot/serve.py) around one request: a change that queued messages wakes the
+# deliverer once the answer has gone (the delivery then never competes with the answer for the
+# interpreter or the database), instead of while the answer is still being written.
+WAKE_AFTER_ANSWER: ContextVar[list | None] = ContextVar("missing_wake_after_answer", default=None)
+
+
+def wake_deliverer(services: "Services") -> None:
+    """After a transaction that queued messages commits: wake the deliverer now, or, inside a
+    request whose edge answers first (WAKE_AFTER_ANSWER), as soon as the answer has gone."""
+    pending = WAKE_AFTER_ANSWER.get()
+    if pending is None:
+        services.on_enqueued()
+    else:
+        pending.append(True)
 
 
 @dataclass

@@ -14,10 +14,11 @@ from typing import Callable
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import text
+from starlette.background import BackgroundTask
 
 from bot import web_calendar
 from bot.edge import REPLAY_TEXT, Edge, Refused, db_first_time
-from bot.context import Services
+from bot.context import WAKE_AFTER_ANSWER, Services
 from handlers.slack.web import dispatch as slack_dispatch
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,16 @@ def _slack_events(web: FastAPI, services: Services, bolt_app, wall: Callable[[],
                 return Response(json.dumps({"response_type": "ephemeral", "text": REPLAY_TEXT}),
                                 media_type="application/json")
             return Response(status_code=200)
-        return await slack_dispatch(bolt_app, request, checked.body)
+        # A change that queued messages wakes the deliverer once this answer has gone (bot/context.py).
+        queued: list = []
+        token = WAKE_AFTER_ANSWER.set(queued)
+        try:
+            response = await slack_dispatch(bolt_app, request, checked.body)
+        finally:
+            WAKE_AFTER_ANSWER.reset(token)
+        if queued:
+            response.background = BackgroundTask(services.on_enqueued)
+        return response
 
 
 def serve(services: Services, bolt_app, host: str, port: int) -> None:

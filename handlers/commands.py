@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from bot.auth import ADMIN_REFUSAL
-from bot.context import Ctx, Services
+from bot.context import Ctx, Services, wake_deliverer
 from bot.messages import Form, Message
 from handlers import audit, clock, corrections, figures, imports, meetings, modals, record, views
 from handlers.errors import failure_fields, failure_reply, log_failure  # noqa: F401 - log_failure re-exported
@@ -70,7 +70,7 @@ def run_command(services: Services, *, user_id: str, channel_id: str, text: str,
     except Exception as exc:  # noqa: BLE001 - one place maps every failure to a reply
         return failure_reply(exc, f"/missing {entry.name}", entry.examples[0] if entry.examples else "")
     if wake:  # only a change that queued a message has anything for the deliverer
-        services.on_enqueued()
+        wake_deliverer(services)
     return reply
 
 
@@ -106,7 +106,7 @@ def press(services: Services, *, action_id: str, value: str, user_id: str, chann
     except Exception as exc:  # noqa: BLE001
         return Outcome(reply=failure_reply(exc, f"button {action_id}"))
     if wake:
-        services.on_enqueued()
+        wake_deliverer(services)
     if isinstance(result, Form):
         return Outcome(form=result)
     return Outcome(reply=result)
@@ -148,7 +148,7 @@ def submit_form(services: Services, *, form_id: str, values: dict, meta: str, us
     except Exception as exc:  # noqa: BLE001
         return Outcome(errors=failure_fields(exc, f"form {form_id}", handler.field))
     if wake:
-        services.on_enqueued()
+        wake_deliverer(services)
     reply = Reply(result) if isinstance(result, str) else result
     return Outcome(reply=reply)
 

@@ -127,17 +127,17 @@ def open_now(ctx: Ctx, text: str) -> Reply:
     rows = records.all_open(ctx.session)
     if not rows:
         return Reply(":white_check_mark: No child is recorded missing right now.")
-    away = sum(1 for e in rows if e.episode_type == "away")
-    missing = len(rows) - away
+    total, away = rows[0].total, rows[0].away  # the rows are the first records.SHOWN; these count them all
+    missing = total - away
     heads = [f"{n} {'child' if n == 1 else 'children'} {what}" for n, what in
              ((missing, "missing now"), (away, "away from placement now")) if n]
     lines = [f"*{' and '.join(heads)}* (longest first):"]
-    for e in rows[:50]:
+    for e in rows:
         lines.append(f"• {who(e.child_ref, e.label)}, {episode_word(e.episode_type)}: "
                      f"{duration(ctx.now - e.started_at)}, since "
                      f"{local(e.started_at, ctx.zone)}; risk {risk_word(e.risk_grade)}")
-    if len(rows) > 50:
-        lines.append(f"…and {len(rows) - 50} more.")
+    if total > len(rows):
+        lines.append(f"…and {total - len(rows)} more.")
     return Reply("\n".join(lines))
 
 
@@ -148,7 +148,7 @@ def due(ctx: Ctx, text: str) -> Reply:
     if not rows:
         return Reply(":white_check_mark: No return interviews are overdue or due in the next 72 hours.")
     lines = ["*Return interviews* (soonest first):"]
-    for e in rows[:50]:
+    for e in rows:  # the first records.SHOWN; `total` counts them all
         child = e  # the row carries the child's columns too
         deadline = rules.ri_deadline(e.returned_at, ctx.protocol)
         if rules.ri_overdue(e.returned_at, ctx.protocol, ctx.now):  # from the deadline's instant, as the clock
@@ -160,8 +160,8 @@ def due(ctx: Ctx, text: str) -> Reply:
             when += f"; {child.placed_by}'s to arrange" + (": confirm it is" if ctx.protocol.placed_by_interviews
                                                             == "confirm" else "")
         lines.append(f"• {who(child.child_ref, child.label)}{away}: {when}")
-    if len(rows) > 50:
-        lines.append(f"…and {len(rows) - 50} more.")
+    if rows[0].total > len(rows):
+        lines.append(f"…and {rows[0].total - len(rows)} more.")
     return Reply("\n".join(lines))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from bot.context import Ctx
@@ -141,28 +141,35 @@ def child_status(session: Session, child_ref: str, since: datetime) -> ChildStat
                        bool(rows[0][2]))
 
 
-# `/missing open` and `due` read only the columns they show, as rows (no ORM objects): built once.
-_SHOWN = (Child.child_ref, Child.label, Child.placed_by, Episode.episode_type, Episode.started_at, Episode.returned_at,
-          Episode.risk_grade)
-ALL_OPEN = live_only(select(*_SHOWN).join(Episode, Episode.child_id == Child.id)
-                     .where(Episode.returned_at.is_(None), Episode.withdrawn_at.is_(None)).order_by(Episode.started_at))
-INTERVIEWS_DUE = live_only(select(*_SHOWN).join(Episode, Episode.child_id == Child.id)
-                           .where(Episode.returned_at.is_not(None), Episode.ri_outcome.is_(None),
-                                  Episode.withdrawn_at.is_(None), Episode.returned_at <= bindparam("latest_return"))
-                           .order_by(Episode.returned_at))
+# `/missing open` and `due` read only the columns they show, as rows, the first SHOWN of them
+# (with the totals beside each row: a window over all of them), through Core on the session's
+# connection (no ORM objects, no ORM statement machinery): statements built once, on the tables.
+# Withdrawn episodes are left out here explicitly (the sessions' criteria are for ORM statements).
+SHOWN = 50
+_children, _episodes = Child.__table__.c, Episode.__table__.c
+_COLUMNS = (_children.child_ref, _children.label, _children.placed_by, _episodes.episode_type, _episodes.started_at,
+            _episodes.returned_at, _episodes.risk_grade, func.count().over().label("total"))
+_JOINED = Child.__table__.join(Episode.__table__, _episodes.child_id == _children.id)
+ALL_OPEN = (select(*_COLUMNS, func.sum(case((_episodes.episode_type == "away", 1), else_=0)).over().label("away"))
+            .select_from(_JOINED).where(_episodes.returned_at.is_(None), _episodes.withdrawn_at.is_(None))
+            .order_by(_episodes.started_at, _episodes.id).limit(SHOWN))
+INTERVIEWS_DUE = (select(*_COLUMNS).select_from(_JOINED)
+                  .where(_episodes.returned_at.is_not(None), _episodes.ri_outcome.is_(None),
+                         _episodes.withdrawn_at.is_(None), _episodes.returned_at <= bindparam("latest_return"))
+                  .order_by(_episodes.returned_at, _episodes.id).limit(SHOWN))
 
 
 def all_open(session: Session) -> list:
-    """Rows (child_ref, label, placed_by, episode_type, started_at, returned_at, risk_grade) of the
-    episodes open now, longest first."""
-    return session.execute(ALL_OPEN).all()
+    """Rows (child_ref, label, placed_by, episode_type, started_at, returned_at, risk_grade, total,
+    away) of the episodes open now, longest first: the first SHOWN; `total` and `away` count them all."""
+    return session.connection().execute(ALL_OPEN).all()
 
 
 def interviews_due(session: Session, protocol, now: datetime, horizon_hours: int = 72) -> list:
     """Ended episodes without an outcome whose deadline is within the horizon, or passed; soonest
-    first: rows as `all_open`'s."""
+    first: rows as `all_open`'s (without `away`), the first SHOWN; `total` counts them all."""
     latest_return = now + timedelta(hours=horizon_hours) - timedelta(hours=protocol.interview_hours)
-    return session.execute(INTERVIEWS_DUE, {"latest_return": latest_return}).all()
+    return session.connection().execute(INTERVIEWS_DUE, {"latest_return": latest_return}).all()
 
 
 def count_since(session: Session, child_id: int, since: datetime) -> int:

@@ -89,6 +89,36 @@ def test_only_a_change_that_queues_a_message_wakes_the_deliverer(app, services):
     assert woken == [True]
 
 
+def test_over_http_the_deliverer_is_woken_once_the_answer_has_gone(services):
+    """Served (bot/serve.py), a change's answer goes first and the deliverer is woken after it, so
+    delivery never competes with the answer; a read wakes nothing. Real Bolt, real edge."""
+    from starlette.testclient import TestClient
+
+    from bot.serve import create_web_app
+    from handlers.slack.app import build_app
+    from tests.slack import FORM, sign, slash_body
+
+    web = create_web_app(services, build_app(services, verified_by_edge=True))
+    events: list[str] = []
+    services.on_enqueued = lambda: events.append("woken")
+
+    async def spy(scope, receive, send):  # notes when the whole answer has been sent
+        async def sent(message):
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                events.append("answered")
+        await web(scope, receive, sent)
+
+    with TestClient(spy) as client:
+        for text_, expected in (("child C1234 label JB", ["answered"]), ("status C1234", ["answered"]),
+                                ("report C1234 at 1h ago", ["answered", "woken"])):
+            events.clear()
+            body = slash_body(text_)
+            resp = client.post("/slack/events", content=body.encode(), headers={"Content-Type": FORM, **sign(body)})
+            assert resp.status_code == 200 and "Recorded" in resp.text or text_.startswith("status"), resp.text
+            assert events == expected, (text_, events)
+
+
 def test_a_read_answers_while_another_process_holds_the_write_lock(app, services, db_url):
     command(app, "child C1234 label JB")
     command(app, "report C1234 at 1h ago")
@@ -171,3 +201,30 @@ def test_a_connection_dropped_while_idle_is_replaced_not_an_error(app, services,
         c.commit()
     killer.dispose()
     assert "C1234 (JB)" in command(app, "status C1234")["text"]
+
+
+def test_open_and_due_show_the_first_fifty_and_count_them_all(app, services, clock):
+    """`open` and `due` read only the rows they show (records.SHOWN) with the totals beside them:
+    the counts, the away count and "…and N more" still cover every row, withdrawn ones excluded."""
+    from store.records import SHOWN
+
+    for i in range(SHOWN + 3):
+        command(app, f"child C{7000 + i} label Q{i}")
+        away = " away" if i >= SHOWN else ""  # the away ones are the most recent: beyond the rows shown
+        command(app, f"report C{7000 + i} at {5 * 60 - i}m ago{away}")
+    command(app, "child C6999 label QW")
+    command(app, "report C6999 at 6h ago")
+    with services.sessions.begin() as s:  # recorded in error: counts for nothing
+        s.execute(update(Episode).where(Episode.child_id == s.query(Child.id).filter_by(child_ref="C6999")
+                                        .scalar_subquery()).values(withdrawn_at=clock.now, withdrawn_by="UMANAGER",
+                                                                   withdrawn_reason="wrong child"))
+    shown = command(app, "open")["text"]
+    assert f"*{SHOWN} children missing now and 3 children away from placement now*" in shown, shown
+    assert shown.count("• ") == SHOWN and f"…and 3 more." in shown and "C6999" not in shown
+    assert shown.index("C7000") < shown.index(f"C{7000 + SHOWN - 1}")  # longest first
+
+    for i in range(SHOWN + 2):
+        command(app, f"found C{7000 + i} at 1h ago")
+    due = command(app, "due")["text"]
+    assert due.count("• ") == SHOWN and "…and 2 more." in due, due
+    assert f"C{7000 + SHOWN + 2}" not in due  # still missing: nothing due
