@@ -111,7 +111,7 @@ def _announce(session: Session, group: list[Alert], env: Env) -> None:
     common = dict(kind=f"alert.{alert.rule}", now=env.now, child_id=alert.child_id, episode_id=alert.episode_id,
                   alert_id=alert.id)
     # Rendered once here for the rows' preview and visibility; delivery renders it again as it is then.
-    channel = alert_message(session, alert.id, env.protocol, env.zone, visibility=CHANNEL)
+    channel = alert_message(session, alert.id, env.protocol, env.zone, visibility=CHANNEL, stored_now=True)
     enqueue(session, key=f"alert:{alert.key}", channel=env.channel, thread_key=thread, message=channel, **common)
     teams.enqueue_alert(session, alert, thread, channel, common)  # Teams channels chosen with `alerts here` (issue 11)
     if child is not None and child.worker_user_id:
@@ -120,15 +120,16 @@ def _announce(session: Session, group: list[Alert], env: Env) -> None:
 
 
 def alert_message(session: Session, alert_id: int, protocol: Protocol, zone: ZoneInfo,
-                  visibility: str | None = CHANNEL) -> Message | None:
-    """The alert as it is now (acknowledged, answered, meetings held), or None if it is gone."""
+                  visibility: str | None = CHANNEL, *, stored_now: bool = False) -> Message | None:
+    """The alert as it is now (acknowledged, answered, meetings held), or None if it is gone.
+    `stored_now`: stored in this transaction, so no meeting can have been recorded as held for it."""
     from bot.render_alerts import render_alert
     alert = session.get(Alert, alert_id)
     if alert is None:
         return None
     child = session.get(Child, alert.child_id)
     episode = session.get(Episode, alert.episode_id) if alert.episode_id else None
-    return render_alert(alert, child, episode, protocol, zone, held=held_for_alert(session, alert.id),
+    return render_alert(alert, child, episode, protocol, zone, held=[] if stored_now else held_for_alert(session, alert.id),
                         visibility=visibility or CHANNEL)
 
 
@@ -155,6 +156,9 @@ def queue_refresh(session: Session, alert_id: int, now: datetime) -> int:
 # On every report's path: built once (store/records.py CHILD_STATUS says why).
 LAST_FIRED = select(func.max(Alert.due_at)).where(Alert.child_id == bindparam("child_id"), Alert.rule == bindparam("rule"),
                                                    Alert.variant == bindparam("variant"))
+LAST_FIRED_BY_VARIANT = (select(Alert.variant, func.max(Alert.due_at))
+                         .where(Alert.child_id == bindparam("child_id"), Alert.rule == bindparam("rule"))
+                         .group_by(Alert.variant))
 CHILD_EPISODES_TO_NOW = live_only(select(Episode).where(Episode.child_id == bindparam("child_id"),
                                                         Episode.started_at <= bindparam("now")))
 CHILD_EPISODES_LIVE = live_only(select(Episode).where(
@@ -181,9 +185,12 @@ def evaluate_persistence(session: Session, child_id: int, env: Env) -> int:
     # Each rule is its own alert row (fires once per crossing), but the rules one episode crossed
     # in this evaluation are announced in one message listing every action asked for.
     crossing: dict[tuple[int | None, datetime], list[Alert]] = {}
+    # Each rule's last alert for the child (one query for every rule: its variant names the rule).
+    fired = dict(session.execute(LAST_FIRED_BY_VARIANT, {"child_id": child_id, "rule": rules.PERSISTENCE}).all()) \
+        if env.protocol.persistence else {}
     for rule in env.protocol.persistence:
         due = rules.persistence_due(child_id, eps, rule, env.protocol, env.zone, env.now,
-                                    last_fired(session, child_id, rules.PERSISTENCE, rules.rule_name(rule)))
+                                    fired.get(rules.rule_name(rule)))
         if due is None:
             continue
         alert_id = _insert_alert(session, due, env.now)
