@@ -129,15 +129,15 @@ def report(ctx: Ctx, text: str) -> Reply:
     if not text.strip():
         return Reply("Opening the form to report a child missing…", form=modals.report_form(ctx, None, {}))
     values = parse_report(ctx, text)
-    child = records.get_child(ctx.session, values["child_ref"])
+    child = records.get_child(ctx.session, values["child_ref"], lock=True)
     if child is None:
         return Reply(f"{values['child_ref']} is new to the bot: a form has opened for the child's details.",
                      form=modals.report_form(ctx, values["child_ref"], values))
-    return Reply(**done_report(ctx, child, values))
+    return Reply(**done_report(ctx, child, values, locked=True))
 
 
-def done_report(ctx: Ctx, child, values: dict) -> dict:
-    episode = records.report_missing(ctx, child, started_at=values["started_at"],
+def done_report(ctx: Ctx, child, values: dict, *, locked: bool = False) -> dict:
+    episode = records.report_missing(ctx, child, started_at=values["started_at"], locked=locked,
                      missing_from=values.get("missing_from", ""), risk_grade=values.get("risk_grade"),
                      police_ref=values.get("police_ref", ""), episode_type=values.get("episode_type", "missing"),
                      example=REPORT.example, returned_at=values.get("returned_at"), practice=values.get("practice"))
@@ -168,9 +168,9 @@ def found(ctx: Ctx, text: str) -> Reply:
     location = g.free_text(p.get("location") or "", "location")
     practice = parse_practice(ctx, p, FOUND.example)
     returned_at = _when(ctx, p.get("at"), FOUND.example)
-    child = records.require_child(ctx.session, ref)
+    child = records.require_child(ctx.session, ref, lock=True)
     episode = records.record_found(ctx, child, returned_at=returned_at, location=location, example=FOUND.example,
-                                   practice=practice)
+                                   practice=practice, locked=True)
     deadline = rules.ri_deadline(returned_at, ctx.protocol)
     return Reply(
         f":white_check_mark: {who(child.child_ref, child.label)} returned {local(returned_at, ctx.zone)} after "

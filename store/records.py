@@ -65,18 +65,21 @@ class NotFound(RuleError):
 
 # The statements on every change's path, built once (CHILD_STATUS below says why).
 CHILD_BY_REF = live_only(select(Child).where(Child.child_ref == bindparam("ref")))
+CHILD_BY_REF_LOCKED = live_only(select(Child).where(Child.child_ref == bindparam("ref")).with_for_update())
 LOCK_CHILD = live_only(select(Child.id).where(Child.id == bindparam("id")).with_for_update())
 OPEN_EPISODE = live_only(select(Episode).where(Episode.child_id == bindparam("child_id"), Episode.returned_at.is_(None)))
 COUNT_SINCE = live_only(select(func.count()).select_from(Episode).where(Episode.child_id == bindparam("child_id"),
                                                                          Episode.started_at > bindparam("since")))
 
 
-def get_child(session: Session, child_ref: str) -> Child | None:
-    return session.scalar(CHILD_BY_REF, {"ref": child_ref})
+def get_child(session: Session, child_ref: str, *, lock: bool = False) -> Child | None:
+    """`lock`: the child's row lock too, in the same statement (what `lock_child` takes), for a
+    change about to be made: pass `locked=True` to the change then."""
+    return session.scalar(CHILD_BY_REF_LOCKED if lock else CHILD_BY_REF, {"ref": child_ref})
 
 
-def require_child(session: Session, child_ref: str) -> Child:
-    child = get_child(session, child_ref)
+def require_child(session: Session, child_ref: str, *, lock: bool = False) -> Child:
+    child = get_child(session, child_ref, lock=lock)
     if child is None:
         raise NotFound(f"No child with case reference {child_ref} is recorded.", f"/missing child {child_ref} label AB")
     return child
@@ -176,12 +179,14 @@ def count_since(session: Session, child_id: int, since: datetime) -> int:
     return session.scalar(COUNT_SINCE, {"child_id": child_id, "since": since}) or 0
 
 
-def lock_child(session: Session, child: Child) -> None:
+def lock_child(session: Session, child: Child, *, locked: bool = False) -> None:
     """Hold the child's row lock until the transaction ends, and forget what this session has read
     of the child's episodes, so every check after it sees what colleagues (and other processes)
     have committed. Every change to a child's episodes calls this first. PostgreSQL: SELECT ... FOR
-    UPDATE; SQLite serialises writers already (BEGIN IMMEDIATE, store/db.py)."""
-    session.execute(LOCK_CHILD, {"id": child.id})
+    UPDATE; SQLite serialises writers already (BEGIN IMMEDIATE, store/db.py). `locked`: the child
+    was read with its lock in this transaction (`get_child(..., lock=True)`), one statement fewer."""
+    if not locked:
+        session.execute(LOCK_CHILD, {"id": child.id})
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Episode) and obj.child_id == child.id:
             session.expire(obj)
@@ -271,10 +276,11 @@ def upsert_child(ctx: Ctx, child_ref: str, fields: dict, *, create_only: bool = 
 
 def report_missing(ctx: Ctx, child: Child, *, started_at: datetime, missing_from: str = "", risk_grade: str | None = None,
                    police_ref: str = "", episode_type: str = "missing", example: str = "",
-                   returned_at: datetime | None = None, practice: Practice | None = None) -> Episode:
+                   returned_at: datetime | None = None, practice: Practice | None = None, locked: bool = False) -> Episode:
     """A new episode. With `returned_at`, a whole episode reported after it ended (police
-    notifications arrive late): it may start before the child's latest episode if it overlaps none."""
-    lock_child(ctx.session, child)
+    notifications arrive late): it may start before the child's latest episode if it overlaps none.
+    `locked`: the child was read with its lock in this transaction (`lock_child`)."""
+    lock_child(ctx.session, child, locked=locked)
     check_times(ctx, child, started_at, returned_at, example)
     episode = Episode(child_id=child.id, episode_type=episode_type, started_at=started_at, missing_from=missing_from,
                       placement_type=child.placement_type, looked_after=child.looked_after, police_ref=police_ref, risk_grade=risk_grade,
@@ -299,8 +305,8 @@ def report_missing(ctx: Ctx, child: Child, *, started_at: datetime, missing_from
 
 
 def record_found(ctx: Ctx, child: Child, *, returned_at: datetime, location: str = "", example: str = "",
-                 practice: Practice | None = None) -> Episode:
-    lock_child(ctx.session, child)
+                 practice: Practice | None = None, locked: bool = False) -> Episode:
+    lock_child(ctx.session, child, locked=locked)
     episode = open_episode(ctx.session, child.id)
     if episode is None:
         latest = latest_episode(ctx.session, child.id)
