@@ -40,9 +40,11 @@ def logs():
 @pytest.fixture
 def server(services):
     """As `missing-bot serve` runs it: the Bolt app leaves the signature to the edge (bot/edge.py),
-    so every refusal below is the edge's own."""
+    so every refusal below is the edge's own. Posts are delivered as soon as each answer has gone."""
     from handlers.slack.app import build_app
+    from scheduler.delivery import deliver_due
 
+    services.on_enqueued = lambda: deliver_due(services)
     app = build_app(services, verified_by_edge=True)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -148,6 +150,14 @@ def _count(services, model, *where) -> int:
         return s.scalar(select(func.count()).select_from(model).where(*where))
 
 
+def delivered(services, timeout: float = 10.0) -> None:
+    """Wait (bounded) until no outbox row that is due is still pending or being sent."""
+    deadline = time.monotonic() + timeout
+    while _count(services, Outbox, Outbox.status.in_(["pending", "sending"]), Outbox.next_attempt_at <= services.now()):
+        assert time.monotonic() < deadline, "the deliverer did not finish"
+        time.sleep(0.01)
+
+
 CHANGES = [
     "child C5001 label QX looked-after yes dob 2012-05-01",
     "report C5001 at 3h ago risk low",
@@ -167,6 +177,7 @@ def test_each_changing_command_runs_once_when_replayed(server, services, slack_s
         first = post(server, body, headers)
         assert first.status_code == 200 and REPLAY_TEXT not in first.text, (text, first.text)
         assert not first.json()["text"].startswith((":warning:", ":no_entry:")), (text, first.text)
+        delivered(services)  # the deliverer is woken once the answer has gone: let it finish first
         audits, messages = _count(services, AuditRecord), _count(services, Outbox)
         calls = len(slack_stub.calls)
         again = post(server, body, headers)
@@ -253,10 +264,12 @@ def test_agenda_is_refused_for_a_public_channel(server, services, slack_stub):
     slack_stub.public_channels.add(ALERT_CHANNEL)
     body = slash_body('meeting setup chair="Chair <chair@example.org>" attendees="Al <al@example.org>"', user_id=ADMIN_USER)
     assert post(server, body, sign(body)).status_code == 200
+    delivered(services)  # the set-up's own messages go after its answer
     slack_stub.take()
     body = slash_body("agenda post")
     text = post(server, body, sign(body)).json()["text"]
     assert "public channel" in text and "privately" in text
+    delivered(services)  # whatever it had queued would go now
     assert not [c for c in slack_stub.calls if c.method.startswith(("chat.", "files."))]
 
 

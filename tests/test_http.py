@@ -44,6 +44,8 @@ def test_signed_command_over_http(server, services, slack_stub):
     body = slash_body("report C1234 at 30m ago risk high")
     resp = post(server, body, sign(body))
     assert resp.status_code == 200 and "missing since" in resp.json()["text"]
+    # The deliverer is woken once the answer has gone (bot/serve.py): the channel line follows it.
+    assert slack_stub.wait_for("chat.postMessage", timeout=10)
     assert any("reported missing" in p["text"] for p in slack_stub.posts())
 
 
