@@ -7,7 +7,7 @@
 DATABASE_URL names a PostgreSQL database that is EMPTIED and filled (SQLite always runs, on a
 temporary file). For each database and size the history is loaded (benchmarks/benchdata.py: ten
 episodes per child; the same 20 children missing now and 40 returns owed an interview at every
-size), then three servers run side by side on the bot's own stack (uvicorn + FastAPI + Bolt):
+size), then four servers run side by side on the bot's own stack (uvicorn + FastAPI + Bolt):
 
 - bare:  a Bolt app whose listener only acks;
 - floor: bare plus one indexed query (a child by case reference) through a pooled connection;
@@ -52,7 +52,7 @@ GOALS = {"floor": 1.3, "due_growth": 1.1, "sweep_ms": 10, "report_s": 5, "report
          "idle_mem": 1.5}
 
 
-# -- the three servers (each its own process) ---------------------------------------------------
+# -- the four servers (each its own process) ----------------------------------------------------
 
 def serve(mode: str, url: str, port: int) -> None:
     import logging
@@ -528,8 +528,8 @@ def main() -> None:
     minutes = (datetime.now(timezone.utc) - started).total_seconds() / 60
     load = os.getloadavg()[1]  # other work on the machine inflates every column alike; the ratios hold better
     print(f"\nMeasured {started:%Y-%m-%d} in {minutes:.0f} min on {os.cpu_count()} cores (load average {load:.1f} "
-          f"at the end); p50 / p99 in ms over {args.requests} requests per command, one at a time; bare, floor and "
-          f"bot interleaved.\n")
+          f"at the end); p50 / p99 in ms over {args.requests} requests per command, one at a time; bare, floor, "
+          f"write floor (beside report and found) and bot interleaved.\n")
     print(table.markdown())
 
 
