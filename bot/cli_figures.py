@@ -119,20 +119,31 @@ def load_figures(session, services: Services, period_from: date, period_to: date
                  now: datetime | None = None) -> dict:
     """The board figures of a period: live episodes started in it, meetings held in it, and the
     count of withdrawn episodes (the only figure that reads them). Each episode's keys come from
-    the database (store/figures.py `stream_keys`), the tables from `tally_keys`."""
-    from bot.protocol.figures import period_bounds, tally_keys
-    from store.figures import first_starts, held_between, stream_keys, withdrawn_started_between
+    the database packed (store/figures.py `stream_packed`), the tables from `tally_packed`."""
+    from bot.protocol.figures import Vocab, period_bounds, tally_packed
+    from store.figures import (OutsideVocab, child_refs, first_starts, found_firsts, held_between, packed_vocab,
+                               stream_packed, withdrawn_started_between)
 
     if period_to < period_from:
         raise ValueError("the period ends before it starts")
     now = now or services.now()
     start, end = period_bounds(period_from, period_to, services.zone)
-    keys = stream_keys(session, start, end, services.zone, services.protocol.interview_hours, now,
-                       looked_after_only=looked_after_only)
-    return tally_keys(keys, period_from, period_to, services.protocol, zone=services.zone,
-                      first_starts=first_starts(session, start, end, looked_after_only=looked_after_only),
-                      meetings=held_between(session, start, end, looked_after_only=looked_after_only),
-                      withdrawn=withdrawn_started_between(session, start, end, looked_after_only=looked_after_only))
+
+    def tally(vocab: Vocab) -> dict:
+        rows = stream_packed(session, start, end, services.zone, services.protocol.interview_hours, now, vocab,
+                             looked_after_only=looked_after_only)
+        return tally_packed(rows, vocab, period_from, period_to, services.protocol, zone=services.zone,
+                            refs=child_refs(session),
+                            first_starts=first_starts(session, start, end, looked_after_only=looked_after_only),
+                            found_first=found_firsts(session, start, end, looked_after_only=looked_after_only),
+                            meetings=held_between(session, start, end, looked_after_only=looked_after_only),
+                            withdrawn=withdrawn_started_between(session, start, end,
+                                                                looked_after_only=looked_after_only))
+
+    try:
+        return tally(Vocab())  # the protocol's codes: what the bot records
+    except OutsideVocab:  # older or imported values besides them: numbered from the record (one more scan)
+        return tally(packed_vocab(session, start, end))
 
 
 def _audit_read(session, services: Services, action: str, after: dict) -> None:

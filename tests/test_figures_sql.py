@@ -1,11 +1,12 @@
 """The report's per-episode keys computed in SQL are the protocol's own (issue 14).
 
 `missing-bot report` (and `/missing stats`) has the database compute each episode's keys
-(store/figures.py `stream_keys`: local month, age band, duration, return interview status...)
-and tallies them with `tally_keys`. The definition is `episode_keys` in bot/protocol/figures.py:
-here both run over the same recorded episodes, on SQLite and on PostgreSQL, including the
-edges (clocks changing, a start one microsecond before local midnight, durations and interviews
-exactly on their limits), and must give the same rows and the same figures."""
+(store/figures.py `stream_packed`: local month, age band, duration, return interview status...)
+numbered and packed as `pack_keys` packs them, and tallies them with `tally_packed`. The
+definition is `episode_keys` in bot/protocol/figures.py: here both run over the same recorded
+episodes, on SQLite and on PostgreSQL, including the edges (clocks changing, a start one
+microsecond before local midnight, durations and interviews exactly on their limits), and must
+give the same rows and the same figures."""
 from __future__ import annotations
 
 import csv
@@ -24,9 +25,10 @@ from bot.cli import main
 from bot.cli_figures import load_figures
 from bot.context import build_services
 from bot.protocol.csvimport import ALL_COLUMNS
-from bot.protocol.figures import compute_figures, episode_keys, period_bounds
+from bot.protocol.figures import (AGE_BANDS, CODE_LAYOUT, DURATION_BANDS, RI_KEYS, Vocab, compute_figures,
+                                  episode_keys, pack_keys, period_bounds)
 from bot.settings import Settings
-from store.figures import started_between, stream_keys
+from store.figures import packed_vocab, started_between, stream_packed
 from store.models import Child, Episode
 from tests import test_figures_cli
 from tests.test_figures_same import ties_csv
@@ -114,17 +116,20 @@ PERIODS = [(date(2020, 1, 1), date(2026, 11, 19)), (date(2025, 3, 30), date(2025
 
 
 @pytest.mark.parametrize("looked_after_only", [False, True])
-def test_sql_keys_are_the_protocols(recorded, looked_after_only):
+def test_sql_packed_rows_are_the_protocols(recorded, looked_after_only):
+    """What the report reads: the keys numbered and packed in SQL, as `pack_keys` packs them."""
     services = recorded
     for period_from, period_to in PERIODS:
         start, end = period_bounds(period_from, period_to, LONDON)
         with services.sessions.begin() as s:
             ids = dict(s.execute(select(Child.child_ref, Child.id)).all())
             facts = started_between(s, start, end, looked_after_only=looked_after_only)
-            sql = sorted(_normal(r) for chunk in stream_keys(s, start, end, LONDON, 72, NOW,
-                                                             looked_after_only=looked_after_only, chunk=50)
-                         for r in chunk)
-        python = sorted(episode_keys(f, LONDON, timedelta(hours=72), NOW, ids[f.child_ref]) for f in facts)
+            vocab = packed_vocab(s, start, end)
+            sql = sorted((r for chunk in stream_packed(s, start, end, LONDON, 72, NOW, vocab,
+                                                       looked_after_only=looked_after_only, chunk=50) for r in chunk),
+                         key=repr)
+        python = sorted((pack_keys(episode_keys(f, LONDON, timedelta(hours=72), NOW, ids[f.child_ref]), vocab)
+                         for f in facts), key=repr)
         assert len(python) > 0
         assert sql == python, (period_from, period_to)
 
@@ -147,16 +152,25 @@ def test_report_figures_are_those_of_the_facts(recorded, looked_after_only):
         assert json.dumps(from_sql) == json.dumps(from_facts), (period_from, period_to)
 
 
+def _named(row: tuple) -> dict:
+    """A packed row's keys by name (CODE_LAYOUT), for reading the edges by hand."""
+    child, code, month, found, placed, factors = row
+    fields = {name: (code >> shift) & ((1 << bits) - 1) for name, (shift, bits) in CODE_LAYOUT.items()}
+    return {"month": f"{month // 12:04d}-{month % 12 + 1:02d}", "band": AGE_BANDS[fields["age_band"]],
+            "dur": DURATION_BANDS[fields["duration"]],
+            "ri": RI_KEYS[fields["return_interview"] - 1] if fields["return_interview"] else None}
+
+
 def test_edges_land_where_the_protocol_says(recorded):
     """A few of the edge rows, read by hand: the SQL is not merely equal to a wrong definition."""
     start, end = period_bounds(date(2020, 1, 1), date(2026, 11, 19), LONDON)
     with recorded.sessions.begin() as s:
         ids = {v: k for k, v in s.execute(select(Child.child_ref, Child.id)).all()}
-        rows = {ids[r[0]]: r for chunk in stream_keys(s, start, end, LONDON, 72, NOW) for r in chunk
-                if ids[r[0]].startswith("E0")}
-    assert rows["E001"][6:10] == ("2025-03", "13_15", "24h_to_72h", "in_timescale")
-    assert rows["E002"][6:10] == ("2025-03", "under_13", "under_24h", "out_of_timescale")  # 13 tomorrow
-    assert rows["E003"][6:8] == ("2025-06", "under_13")  # 23:59:59 on the 1st, local
-    assert rows["E004"][6:10] == ("2025-06", "13_15", "over_7d", "declined")  # the 2nd: 13 today
-    assert rows["E008"][9] == "pending" and rows["E009"][8:10] == ("ongoing", None)
-    assert rows["E010"][6] == "2025-12" and rows["E008"][7] == "unknown"
+        rows = {ids[r[0]]: _named(r) for chunk in stream_packed(s, start, end, LONDON, 72, NOW, Vocab())
+                for r in chunk if ids[r[0]].startswith("E0")}
+    assert rows["E001"] == {"month": "2025-03", "band": "13_15", "dur": "24h_to_72h", "ri": "in_timescale"}
+    assert rows["E002"] == {"month": "2025-03", "band": "under_13", "dur": "under_24h", "ri": "out_of_timescale"}
+    assert rows["E003"]["month"] == "2025-06" and rows["E003"]["band"] == "under_13"  # 23:59:59 on the 1st, local
+    assert rows["E004"] == {"month": "2025-06", "band": "13_15", "dur": "over_7d", "ri": "declined"}  # 13 today
+    assert rows["E008"]["ri"] == "pending" and (rows["E009"]["dur"], rows["E009"]["ri"]) == ("ongoing", None)
+    assert rows["E010"]["month"] == "2025-12" and rows["E008"]["band"] == "unknown"

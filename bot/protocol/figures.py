@@ -28,7 +28,6 @@ Counting rules (each one is a choice a board report author should be able to rea
 """
 from __future__ import annotations
 
-import gc
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -234,140 +233,267 @@ def episode_keys(f: EpisodeFact, zone: ZoneInfo, interview: timedelta, now: date
             bool(f.ri_signed_off))
 
 
-_SHIFT = 20  # child << _SHIFT | (month, placement type) code: one int per pair, not a tuple
 _CONCERN_KINDS = {(True, True): "both", (True, False): "cse_only", (False, True): "cce_only"}
+INTERVIEW_BY = ("independent", "not_independent", "not_recorded")
+
+# One episode packed for the tally: the categorical keys of `episode_keys` as one integer (the
+# layout below: field -> (shift, bits)), beside the child, the month and the free-text keys.
+# Episode type, gender and placement type are numbered by a vocabulary (`Vocab`): the protocol's
+# codes first, then any others the record holds; the other fields by the protocol's fixed lists
+# (0 = none for the return interview and who held it).
+CODE_LAYOUT = {"episode_type": (0, 4), "gender": (4, 4), "placement_type": (8, 8), "age_band": (16, 3),
+               "duration": (19, 3), "return_interview": (22, 3), "interview_by": (25, 2), "cse": (27, 1),
+               "cce": (28, 1), "reason_recorded": (29, 1), "signed_off": (30, 1), "placed": (31, 1)}
+PACKED_FIELDS = ("child", "code", "month", "found_location", "placed_by", "factors")
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """The numbering of the open vocabularies in `CODE_LAYOUT`: each tuple's index is the code."""
+
+    episode_types: tuple[str, ...] = EPISODE_TYPES
+    genders: tuple[str, ...] = GENDERS
+    placement_types: tuple[str, ...] = PLACEMENT_TYPES
+
+    def extended(self, episode_types=(), genders=(), placement_types=()) -> "Vocab":
+        """This vocabulary with the values not yet in it appended (sorted)."""
+        def more(have: tuple, seen) -> tuple:
+            return have + tuple(sorted(set(seen) - set(have)))
+
+        v = Vocab(more(self.episode_types, episode_types), more(self.genders, genders),
+                  more(self.placement_types, placement_types))
+        if len(v.episode_types) > 16 or len(v.genders) > 16 or len(v.placement_types) > 256:
+            raise ValueError("too many episode types, genders or placement types to count")
+        return v
+
+
+def month_number(month: str) -> int:
+    """'YYYY-MM' as a count of months (what the packed rows carry)."""
+    return int(month[:4]) * 12 + int(month[5:7]) - 1
+
+
+def pack_keys(keys: tuple, vocab: Vocab) -> tuple:
+    """One row of keys (KEY_FIELDS) packed (PACKED_FIELDS): what store/figures.py `stream_packed`
+    computes in SQL (tests/test_figures_sql.py holds the two equal)."""
+    (child, _ref, etype, gender, ptype, placed, month, band, dur, ri, found, _started, cse, cce, reason, factors,
+     by, signed) = keys
+    fields = {"episode_type": vocab.episode_types.index(etype), "gender": vocab.genders.index(gender),
+              "placement_type": vocab.placement_types.index(ptype), "age_band": AGE_BANDS.index(band),
+              "duration": DURATION_BANDS.index(dur), "return_interview": 0 if ri is None else 1 + RI_KEYS.index(ri),
+              "interview_by": 0 if by is None else 1 + INTERVIEW_BY.index(by), "cse": int(bool(cse)),
+              "cce": int(bool(cce)), "reason_recorded": int(bool(reason)), "signed_off": int(bool(signed)),
+              "placed": int(bool(placed))}
+    code = 0
+    for name, value in fields.items():
+        code |= value << CODE_LAYOUT[name][0]
+    return child, code, month_number(month), found, placed or None, tuple(factors) if factors else None
 
 
 def tally_keys(chunks: Iterable[list[tuple]], period_from: date, period_to: date, protocol: Protocol,
                top_n: int = TOP_N, *, meetings: list[MeetingFact] = (), withdrawn: int = 0,
-               zone: ZoneInfo | None = None,
-               first_starts: Callable[[list[int]], dict[int, dict[str, object]]] | None = None) -> dict:
+               zone: ZoneInfo | None = None) -> dict:
     """Every table of the figures from the rows of keys (KEY_FIELDS) of the period's episodes, given
-    in chunks (lists of rows) in any order. One pass, column by column: it keeps counts per child
-    and per category (and one int per child and month), never the episodes.
-
-    `first_starts(children)`: for those children, each placement type's first start in the period
-    (what orders a top child's placement types); without it, the pass keeps one per child and type."""
-    # The sets and counters grow to a million entries: the cyclic garbage collector, which would
-    # scan them again and again as they grow, has nothing to find in them.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return _tally_keys(chunks, period_from, period_to, protocol, top_n, meetings, withdrawn, zone, first_starts)
-    finally:
-        if collecting:
-            gc.enable()
-
-
-def _tally_keys(chunks, period_from, period_to, protocol, top_n, meetings, withdrawn, zone, first_starts) -> dict:
-    from sys import intern
-
-    placing_theirs = protocol.placed_by_interviews != "ours"
-    month_index = {m: i for i, m in enumerate(_months(period_from, period_to))}
-    slot: dict[str, int] = {}  # placement type -> its number (< 256)
-    profile: set[int] = set()  # child << _SHIFT | code of (type, gender, placement, age band)
-    profile_code: dict[tuple, int] = {}
-    per_child: Counter = Counter()
-    kinds_e = {k: Counter() for k in ("gender", "placement", "band")}  # kind -> (type, key) -> episodes
-    month_pairs: set[int] = set()  # child << _SHIFT | month number << 8 | placement type number
-    month_e: Counter = Counter()
-    dur_e: Counter = Counter()  # (episode type, duration band) -> episodes
-    ri_e: Counter = Counter()  # (episode type, return interview) -> episodes
-    concern_e: Counter = Counter()  # (episode type, cse, cce) -> episodes
-    first_type: dict[tuple[int, str], object] = {}  # (child, placement type) -> first start
-    found_e: Counter = Counter()  # place as written -> episodes
-    found_first: dict[str, tuple] = {}  # place as written -> (first start, case reference)
+    in chunks (lists of rows) in any order: the rows packed (`pack_keys`) and counted by
+    `tally_packed`, with what the packed rows leave out (case references, first starts) kept here."""
     ref_of: dict[int, str] = {}
-    concern_c: set[int] = set()  # child << 2 | cse << 1 | cce
-    interview_e: Counter = Counter()
-    factor_e: Counter = Counter({k: 0 for k in protocol.factors})
-    factor_c: dict[str, set] = defaultdict(set)
-    with_factors = reasons = total = 0
-    placed_rows: list[tuple] = []
+    first_type: dict[int, dict[str, object]] = defaultdict(dict)
+    found_first: dict[str, tuple] = {}
+    rows = [r for chunk in chunks for r in chunk]
+    vocab = Vocab().extended([r[2] for r in rows], [r[3] for r in rows], [r[4] for r in rows])
+    for r in rows:
+        child, ref, ptype, found, started = r[0], r[1], r[4], r[10], r[11]
+        ref_of[child] = ref
+        first = first_type[child].get(ptype)
+        if first is None or started < first:
+            first_type[child][ptype] = started
+        if found:
+            first = found_first.get(found)
+            if first is None or (started, ref) < first:
+                found_first[found] = (started, ref)
+    packed = [pack_keys(r, vocab) for r in rows]
+    return tally_packed([packed], vocab, period_from, period_to, protocol, top_n, meetings=meetings,
+                        withdrawn=withdrawn, zone=zone, refs=lambda ids: {c: ref_of[c] for c in ids},
+                        first_starts=lambda ids: {c: dict(first_type[c]) for c in ids},
+                        found_first=lambda places: {p: found_first[p] for p in places})
 
+
+def tally_packed(chunks: Iterable[list[tuple]], vocab: Vocab, period_from: date, period_to: date,
+                 protocol: Protocol, top_n: int = TOP_N, *, meetings: list[MeetingFact] = (), withdrawn: int = 0,
+                 zone: ZoneInfo | None = None, refs: Callable[[list[int]], dict[int, str]],
+                 first_starts: Callable[[list[int]], dict[int, dict[str, object]]],
+                 found_first: Callable[[list[str]], dict[str, tuple]]) -> dict:
+    """Every table of the figures from the packed rows (PACKED_FIELDS, `pack_keys`) of the period's
+    episodes, in chunks, in any order. The rows become columns of integers (numpy) and each table
+    is a count over them; "children" counts are counts of distinct (child, key) pairs.
+
+    What the rows leave out is asked for only where an order shows: `refs(children)` their case
+    references (the top children's ties), `first_starts(children)` each placement type's first
+    start in the period (a top child's placement types in order), `found_first(places)` each
+    place's first (start, case reference) where two spellings of a place meet."""
+    import numpy as np
+
+    child_parts, code_parts, month_parts, found_parts = [], [], [], []
+    found_names: dict[str, int] = {}
+    council_names: dict[str | None, int] = {None: 0}
+    placed_parts = []
+    factor_rows: list[tuple[int, tuple]] = []
     for chunk in chunks:
         if not chunk:
             continue
-        (child, ref, etype, gender, ptype, placed, month, band, dur, ri, found, started, cse, cce, reason, factors,
-         by, signed) = zip(*chunk)
-        total += len(chunk)
-        etype, gender, ptype, band = (list(map(intern, c)) for c in (etype, gender, ptype, band))
-        ref_of.update(zip(child, ref))
-        per_child.update(child)
-        for key in set(zip(etype, gender, ptype, band)) - profile_code.keys():
-            profile_code[key] = len(profile_code)
-        profile.update(c << _SHIFT | profile_code[k] for c, k in zip(child, zip(etype, gender, ptype, band)))
-        kinds_e["gender"].update(zip(etype, gender))
-        kinds_e["placement"].update(zip(etype, ptype))
-        kinds_e["band"].update(zip(etype, band))
-        month_e.update(month)
-        for p in set(ptype) - slot.keys():
-            slot[p] = len(slot)
-        if len(slot) > 255:
-            raise ValueError("more than 255 placement types")
-        month_pairs.update(c << _SHIFT | month_index[m] << 8 | slot[p] for c, m, p in zip(child, month, ptype))
-        dur_e.update(zip(etype, dur))
+        child, code, month, found, placed, factors = zip(*chunk)
+        child_parts.append(np.array(child, dtype=np.int64))
+        code_parts.append(np.array(code, dtype=np.int64))
+        month_parts.append(np.array(month, dtype=np.int64))
+        found_parts.append(np.array([found_names.setdefault(f, len(found_names)) for f in found], dtype=np.int64))
         if any(placed):
-            placed_rows += [(child[i], placed[i], ri[i]) for i, p in enumerate(placed) if p]
-            if placing_theirs:  # their interviews are reported apart: placed_by_other_councils
-                ri = [None if p else r for r, p in zip(ri, placed)]
-        ri_e.update(zip(etype, ri))
-        concern_e.update(zip(etype, cse, cce))
-        concern_c.update(c << 2 | bool(a) << 1 | bool(b) for c, a, b in zip(child, cse, cce))
-        interview_e.update(zip(by, signed))
-        reasons += sum(map(bool, reason))
-        found_e.update(found)
-        for place, s, r in zip(found, started, ref):
-            if place:
-                first = found_first.get(place)
-                if first is None or s < first[0] or s == first[0] and r < first[1]:
-                    found_first[place] = (s, r)
-        if first_starts is None:
-            for c, p, s in zip(child, ptype, started):
-                first = first_type.get((c, p))
-                if first is None or s < first:
-                    first_type[c, p] = s
-        for i in [i for i, fx in enumerate(factors) if fx]:
-            codes = list(dict.fromkeys(factors[i]))
-            with_factors += bool(codes)
-            for code in codes:
-                factor_e[code] += 1
-                factor_c[code].add(child[i])
+            placed_parts.append(np.array([council_names.setdefault(p, len(council_names)) for p in placed],
+                                         dtype=np.int64))
+        else:
+            placed_parts.append(np.zeros(len(chunk), dtype=np.int64))
+        if any(factors):
+            factor_rows += [(c, fx) for c, fx in zip(child, factors) if fx]
+    empty = np.zeros(0, dtype=np.int64)
+    child = np.concatenate(child_parts) if child_parts else empty
+    code = np.concatenate(code_parts) if code_parts else empty
+    first_month = month_number(f"{period_from.year:04d}-{period_from.month:02d}")
+    month = (np.concatenate(month_parts) if month_parts else empty) - first_month
+    found = np.concatenate(found_parts) if found_parts else empty
+    council = np.concatenate(placed_parts) if placed_parts else empty
+    del child_parts, code_parts, month_parts, found_parts, placed_parts
+    total = len(child)
 
-    # Distinct children of each category, overall and per episode type: the profile's codes
-    # sorted, so each child's come together.
-    mask = (1 << _SHIFT) - 1
-    code_profile = {code: key for key, code in profile_code.items()}
-    kinds_c = {k: Counter() for k in ("gender", "placement", "band")}
-    children_of_type: Counter = Counter()
+    def field(name: str):
+        shift, bits = CODE_LAYOUT[name]
+        return (code >> shift) & ((1 << bits) - 1)
 
-    def count_child(mine: set) -> None:
-        for kind, scope, key in mine:
-            if kind == "type":
-                children_of_type[key] += 1
-            else:
-                kinds_c[kind][scope, key] += 1
+    def counts(values) -> dict[int, int]:
+        """value -> how many times it occurs (small non-negative integers)."""
+        if not len(values):
+            return {}
+        n = np.bincount(values)
+        at = np.nonzero(n)[0]
+        return dict(zip(at.tolist(), n[at].tolist()))
 
-    mine: set = set()
-    last = None
-    for x in sorted(profile):
-        if x >> _SHIFT != last:
-            count_child(mine)
-            mine, last = set(), x >> _SHIFT
-        e, g, p, b = code_profile[x & mask]
-        mine.update((("type", None, e), ("gender", None, g), ("gender", e, g), ("placement", None, p),
-                     ("placement", e, p), ("band", None, b), ("band", e, b)))
-    count_child(mine)
+    def distinct(pairs, low_bits: int) -> dict[int, int]:
+        """Over (child << low_bits | key) values: key -> how many distinct children have it."""
+        return counts(np.unique(pairs) & ((1 << low_bits) - 1))
+
+    etype, gender, ptype, band = field("episode_type"), field("gender"), field("placement_type"), field("age_band")
+    names = {"gender": (gender, vocab.genders, 4), "placement": (ptype, vocab.placement_types, 8),
+             "band": (band, AGE_BANDS, 3)}
+    kinds_e: dict[str, Counter] = {}
+    kinds_c: dict[str, Counter] = {}
+    # Each child's distinct (type, gender, placement, band): what every "children" column counts.
+    profile = np.unique(child << 20 | etype << 16 | ptype << 8 | gender << 4 | band)
+    p_child, p_etype = profile >> 20, (profile >> 16) & 15
+    p_fields = {"gender": (profile >> 4) & 15, "placement": (profile >> 8) & 255, "band": profile & 15}
     del profile
-    for kind in kinds_e:
-        overall: Counter = Counter()
-        for (_, k), n in kinds_e[kind].items():
-            overall[None, k] += n
-        kinds_e[kind].update(overall)
-    episodes_of_type: Counter = Counter()
-    for (e, _), n in list(kinds_e["gender"].items()):
-        if e is not None:
-            episodes_of_type[e] += n
+    for kind, (values, order, bits) in names.items():
+        e = Counter()
+        for k, n in counts(etype << bits | values).items():
+            e[vocab.episode_types[k >> bits], order[k & ((1 << bits) - 1)]] += n
+        for k, n in counts(values).items():
+            e[None, order[k]] += n
+        kinds_e[kind] = e
+        c = Counter()
+        pv = p_fields[kind]
+        for k, n in distinct(p_child << (bits + 4) | p_etype << bits | pv, bits + 4).items():
+            c[vocab.episode_types[k >> bits], order[k & ((1 << bits) - 1)]] += n
+        for k, n in distinct(p_child << bits | pv, bits).items():
+            c[None, order[k]] += n
+        kinds_c[kind] = c
+    children_of_type = Counter({vocab.episode_types[k]: n for k, n in distinct(p_child << 4 | p_etype, 4).items()})
+    del p_child, p_etype, p_fields
+    episodes_of_type = Counter({vocab.episode_types[k]: n for k, n in counts(etype).items()})
+
+    placing_theirs = protocol.placed_by_interviews != "ours"
+    dur, ri, by = field("duration"), field("return_interview"), field("interview_by")
+    cse, cce, signed, placed = field("cse"), field("cce"), field("signed_off"), field("placed")
+    placed_at = np.nonzero(placed)[0]
+    council_of = {n: c for c, n in council_names.items()}
+    placed_rows = [(c, council_of[k], RI_KEYS[r - 1] if r else None)
+                   for c, k, r in zip(child[placed_at].tolist(), council[placed_at].tolist(), ri[placed_at].tolist())]
+    if placing_theirs:  # their interviews are reported apart: placed_by_other_councils
+        ri = np.where(placed == 1, 0, ri)
+    dur_e = Counter({(vocab.episode_types[k >> 3], DURATION_BANDS[k & 7]): n for k, n in counts(etype << 3 | dur).items()})
+    ri_e = Counter({(vocab.episode_types[k >> 3], RI_KEYS[(k & 7) - 1] if k & 7 else None): n
+                    for k, n in counts(etype << 3 | ri).items()})
+    concern_e = Counter({(vocab.episode_types[k >> 2], bool(k & 2), bool(k & 1)): n
+                         for k, n in counts(etype << 2 | cse << 1 | cce).items()})
+    concern_children: Counter = Counter()
+    for k, n in distinct(child << 2 | cse << 1 | cce, 2).items():
+        concern_children[_CONCERN_KINDS.get((bool(k & 2), bool(k & 1)), "none")] += n
+    interview_e = Counter({(INTERVIEW_BY[(k >> 1) - 1] if k >> 1 else None, bool(k & 1)): n
+                           for k, n in counts(by << 1 | signed).items()})
+    reasons = int(field("reason_recorded").sum())
+    del dur, ri, by, cse, cce, signed, placed, council
+    found_of = {n: f for f, n in found_names.items()}
+    found_e = Counter({found_of[k]: n for k, n in counts(found).items()})
+    del found
+
+    factor_e: Counter = Counter({k: 0 for k in protocol.factors})
+    factor_c: dict[str, set] = defaultdict(set)
+    with_factors = 0
+    for c, fx in factor_rows:
+        codes = list(dict.fromkeys(fx))
+        with_factors += bool(codes)
+        for k in codes:
+            factor_e[k] += 1
+            factor_c[k].add(c)
+
+    # By month: episodes, children, children by placement type.
+    month_index = {m: i for i, m in enumerate(_months(period_from, period_to))}
+    month_of = list(month_index)
+    if total and (month.min() < 0 or month.max() >= len(month_of)):
+        raise ValueError("an episode outside the period")
+    month_e = {month_of[k]: n for k, n in counts(month).items()}
+    span = len(month_of) << 8
+    month_c = {month_of[k]: n for k, n in counts(np.unique(child * len(month_of) + month) % len(month_of)).items()}
+    month_type_c = {(month_of[k >> 8], vocab.placement_types[k & 255]): n
+                    for k, n in counts(np.unique(child * span + (month << 8 | ptype)) % span).items()}
+    del month, etype, gender, ptype, band, code
+    months = {m: {"episodes": month_e.get(m, 0), "children": month_c.get(m, 0),
+                  "children_by_placement_type": {t: month_type_c.get((m, t), 0) for t in PLACEMENT_TYPES}}
+              for m in month_index}
+
+    threshold = protocol.report_persistent_threshold
+    ids, per = np.unique(child, return_counts=True)
+    del child
+    persistent_children = int((per >= threshold).sum())
+    persistent_episodes = int(per[per >= threshold].sum())
+    top10 = int(np.sort(per)[-10:].sum()) if len(per) else 0
+    # The top children: by episodes, ties by case reference; only those that could be in it are named.
+    if top_n > 0 and len(per):
+        least = np.sort(per)[-min(top_n, len(per))]
+        candidates = ids[per >= least].tolist()
+        n_of = dict(zip(candidates, per[per >= least].tolist()))
+        ref_of = refs(candidates)
+        ranked = sorted(candidates, key=lambda c: (-n_of[c], ref_of[c]))[:top_n]
+    else:
+        ranked, n_of, ref_of = [], {}, {}
+    firsts = first_starts(ranked) if ranked else {}
+    top = [(c, n_of[c], sorted(firsts[c], key=firsts[c].get)) for c in ranked]
+    n_children = len(ids)
+    del ids, per
+
+    # Where found: spellings of a place counted together (spaces and case aside), labelled by the
+    # spelling of its first episode (asked for only where two different spellings meet).
+    found: Counter = Counter()
+    spellings: dict[str, dict[str, str]] = defaultdict(dict)  # key -> raw -> location
+    for raw, n in found_e.items():
+        location = " ".join(raw.split())
+        if location:
+            key = location.casefold()
+            found[key] += n
+            spellings[key][raw] = location
+    mixed = [raw for key, raws in spellings.items() if len(set(raws.values())) > 1 for raw in raws]
+    firsts_found = found_first(mixed) if mixed else {}
+    found_label: dict[str, str] = {}
+    for key, raws in spellings.items():
+        if len(set(raws.values())) == 1:
+            found_label[key] = next(iter(raws.values()))
+        else:
+            found_label[key] = raws[min(raws, key=lambda raw: firsts_found[raw])]
 
     def keyed(order: tuple[str, ...], kind: str, scope) -> dict:
         e = Counter({k: n for (s, k), n in kinds_e[kind].items() if s == scope})
@@ -396,64 +522,22 @@ def _tally_keys(chunks, period_from, period_to, protocol, top_n, meetings, withd
                 cce += n * bool(b)
         return {"cse": cse, "cce": cce}
 
-    # By month: episodes, children, children by placement type (the codes sorted: each child's
-    # months together).
-    month_of = list(month_index)
-    placement_of = {n: p for p, n in slot.items()}
-    month_c: Counter = Counter()
-    month_type_c: Counter = Counter()
-    last = None
-    for x in sorted(month_pairs):
-        month, placement = month_of[(x & mask) >> 8], placement_of[x & 255]
-        month_type_c[month, placement] += 1
-        if (x >> _SHIFT, month) != last:
-            last = (x >> _SHIFT, month)
-            month_c[month] += 1
-    del month_pairs
-    months = {m: {"episodes": month_e.get(m, 0), "children": month_c.get(m, 0),
-                  "children_by_placement_type": {t: month_type_c.get((m, t), 0) for t in PLACEMENT_TYPES}}
-              for m in month_index}
-
-    threshold = protocol.report_persistent_threshold
-    persistent = {c: n for c, n in per_child.items() if n >= threshold}
-    ranked = sorted(per_child.items(), key=lambda item: (-item[1], ref_of[item[0]]))
-    top10 = sum(n for _, n in ranked[:10])
-
-    if first_starts is not None:
-        firsts = first_starts([c for c, _ in ranked[:top_n]])
-    else:
-        firsts = {c: {} for c, _ in ranked[:top_n]}
-        for (c, p), first in first_type.items():
-            if c in firsts:
-                firsts[c][p] = first
-    top = [(c, n, sorted(firsts[c], key=firsts[c].get)) for c, n in ranked[:top_n]]
-    found: Counter = Counter()
-    found_label: dict[str, tuple] = {}
-    for raw, n in found_e.items():
-        location = " ".join(raw.split())
-        if location:
-            key = location.casefold()
-            found[key] += n
-            first = (*found_first[raw], location)
-            if key not in found_label or first[:2] < found_label[key][:2]:
-                found_label[key] = first
-
     fig = {
         "period": {"from": period_from.isoformat(), "to": period_to.isoformat()},
         "episodes": total,
-        "children": len(per_child),
+        "children": n_children,
         "by_gender": keyed(GENDERS, "gender", None),
         "by_placement_type": keyed(PLACEMENT_TYPES, "placement", None),
         "by_age_band": keyed(AGE_BANDS, "band", None),
         "by_month": [{"month": m, **v} for m, v in months.items()],
         "durations": durations(None),
-        "persistent": {"threshold": threshold, "children": len(persistent), "episodes": sum(persistent.values())},
-        "non_persistent": {"children": len(per_child) - len(persistent), "episodes": total - sum(persistent.values())},
+        "persistent": {"threshold": threshold, "children": persistent_children, "episodes": persistent_episodes},
+        "non_persistent": {"children": n_children - persistent_children, "episodes": total - persistent_episodes},
         "top_children": [{"child_ref": ref_of[c], "episodes": n, "placement_types": types}
                          for c, n, types in top],
         "top10_episode_share": round(top10 / total, 4) if total else 0.0,
         "return_interviews": interviews(None),
-        "found_locations": [{"location": found_label[k][2], "episodes": n}
+        "found_locations": [{"location": found_label[k], "episodes": n}
                             for k, n in sorted(found.items(), key=lambda item: (-item[1], item[0]))],
         "concerns": concerns(None),
     }
@@ -469,10 +553,6 @@ def _tally_keys(chunks, period_from, period_to, protocol, top_n, meetings, withd
     concern_kinds: Counter = Counter()
     for (_, a, b), n in concern_e.items():
         concern_kinds[_CONCERN_KINDS.get((bool(a), bool(b)), "none")] += n
-    concern_children: Counter = Counter()
-    for x in concern_c:
-        a, b = bool(x & 2), bool(x & 1)
-        concern_children[_CONCERN_KINDS.get((a, b), "none")] += 1
     completed = sum(n for (by, _), n in interview_e.items() if by is not None)
     signed = sum(n for (by, s), n in interview_e.items() if by is not None and s)
     indep = Counter()
