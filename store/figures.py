@@ -174,7 +174,8 @@ def _packed_columns(dialect: str, zone: ZoneInfo, lo: datetime, hi: datetime, in
     selects, for `dialect`: each key of `episode_keys` as its number, packed into one integer
     (CODE_LAYOUT), and the month as a number. Local dates from the zone's offsets over [lo, hi]
     (the period's first and last starts), the rest by exact timestamp arithmetic (no floating
-    point). The start's local date is computed once per row (a subquery kept apart by OFFSET 0)
+    point: durations and interview delays are the database's own microsecond columns). The
+    start's local date is computed once per row (a subquery kept apart by OFFSET 0)
     and read by the month and the age band; every other key is computed once, as its number."""
     from sqlalchemy import BigInteger, Integer, String, bindparam, case, cast, literal, type_coerce
     from sqlalchemy.types import NullType
@@ -184,12 +185,6 @@ def _packed_columns(dialect: str, zone: ZoneInfo, lo: datetime, hi: datetime, in
 
     def at(t: datetime):
         return bindparam(None, t, type_=UTCDateTime())
-
-    def plus(col, minutes: int):  # col + minutes, as stored
-        if dialect == "sqlite":  # exact: whole seconds shifted, the stored fraction kept as written
-            return func.strftime("%Y-%m-%d %H:%M:%S", func.substr(col, 1, 19), f"{minutes:+d} minutes").concat(
-                func.substr(col, 20))
-        return col + literal_column(f"interval '{int(minutes)} minutes'")
 
     def day_of(col, seconds: int):
         if dialect != "sqlite":
@@ -218,15 +213,17 @@ def _packed_columns(dialect: str, zone: ZoneInfo, lo: datetime, hi: datetime, in
         day = case(*[(started < at(spans[i + 1][0]), day_of(started, m)) for i, (_, m) in enumerate(spans[:-1])],
                    else_=day_of(started, spans[-1][1]))
     dur = DURATION_BANDS.index
-    duration = case((returned.is_(None), dur("ongoing")), (returned < plus(started, 24 * 60), dur("under_24h")),
-                    (returned < plus(started, 72 * 60), dur("24h_to_72h")),
-                    (returned < plus(started, 7 * 24 * 60), dur("72h_to_7d")), else_=dur("over_7d"))
+    hour = 3600 * 1_000_000  # away_us, ri_after_us: microseconds, kept by the database (migration 0013)
+    away = Episode.away_us
+    duration = case((returned.is_(None), dur("ongoing")), (away < 24 * hour, dur("under_24h")),
+                    (away < 72 * hour, dur("24h_to_72h")), (away < 7 * 24 * hour, dur("72h_to_7d")),
+                    else_=dur("over_7d"))
     ri = lambda key: 1 + RI_KEYS.index(key)  # noqa: E731 - 0: no interview status (still missing)
     interview = case(
         (returned.is_(None), 0),
         (Episode.ri_outcome == "completed",
-         case(((Episode.ri_at.is_not(None)) & (Episode.ri_at <= plus(returned, interview_hours * 60)),
-               ri("in_timescale")), else_=ri("out_of_timescale"))),
+         case(((Episode.ri_at.is_not(None)) & (Episode.ri_after_us <= interview_hours * hour), ri("in_timescale")),
+              else_=ri("out_of_timescale"))),
         (Episode.ri_outcome == "declined", ri("declined")), (Episode.ri_outcome == "voided", ri("voided")),
         (returned < at(now - timedelta(hours=interview_hours)), ri("incomplete")),
         else_=ri("pending"))
