@@ -122,7 +122,7 @@ def load_figures(session, services: Services, period_from: date, period_to: date
     the database packed (store/figures.py `stream_packed`), the tables from `tally_packed`."""
     from bot.protocol.figures import Vocab, period_bounds, tally_packed
     from store.figures import (OutsideVocab, child_refs, first_starts, found_firsts, held_between, packed_vocab,
-                               stream_packed, withdrawn_started_between)
+                               placing_councils, stream_packed, withdrawn_started_between)
 
     if period_to < period_from:
         raise ValueError("the period ends before it starts")
@@ -136,6 +136,7 @@ def load_figures(session, services: Services, period_from: date, period_to: date
                             refs=child_refs(session),
                             first_starts=first_starts(session, start, end, looked_after_only=looked_after_only),
                             found_first=found_firsts(session, start, end, looked_after_only=looked_after_only),
+                            councils=placing_councils(session),
                             meetings=held_between(session, start, end, looked_after_only=looked_after_only),
                             withdrawn=withdrawn_started_between(session, start, end,
                                                                 looked_after_only=looked_after_only))

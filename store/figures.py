@@ -177,7 +177,7 @@ def _packed_columns(dialect: str, zone: ZoneInfo, lo: datetime, hi: datetime, in
     point: durations and interview delays are the database's own microsecond columns). The
     start's local date is computed once per row (a subquery kept apart by OFFSET 0)
     and read by the month and the age band; every other key is computed once, as its number."""
-    from sqlalchemy import BigInteger, Integer, String, bindparam, case, cast, literal, type_coerce
+    from sqlalchemy import BigInteger, Date, Integer, String, bindparam, case, cast, literal, type_coerce
     from sqlalchemy.types import NullType
 
     from bot.protocol.figures import AGE_BANDS, CODE_LAYOUT, DURATION_BANDS, INTERVIEW_BY, RI_KEYS
@@ -188,7 +188,7 @@ def _packed_columns(dialect: str, zone: ZoneInfo, lo: datetime, hi: datetime, in
 
     def day_of(col, seconds: int):
         if dialect != "sqlite":
-            return func.to_char(col + literal_column(f"interval '{int(seconds)} seconds'"), "YYYY-MM-DD")
+            return cast(col + literal_column(f"interval '{int(seconds)} seconds'"), Date)
         # The stored text's date, unless the offset crosses midnight (string compares, no parsing).
         utc_day, clock = func.substr(col, 1, 10), func.substr(col, 12, 8)
         if seconds == 0:
@@ -247,24 +247,29 @@ def _packed_columns(dialect: str, zone: ZoneInfo, lo: datetime, hi: datetime, in
     inner = (select(Episode.child_id.label("child"), code.label("code"), day.label("day"),
                     Child.date_of_birth.label("dob"),
                     case((returned.is_not(None), Episode.found_location), else_=literal("", String)).label("found"),
-                    case((Child.placed_by == "", None), else_=Child.placed_by).label("placed"),
                     raw(Episode.factors).label("factors"))
              .select_from(Episode).join(Child, Child.id == Episode.child_id).where(*where)
              .offset(literal_column("0")))
     if dialect == "sqlite":  # SQLite writes an offset after a limit (-1: none)
         inner = inner.limit(literal_column("-1"))
     e = inner.subquery("e").c
-    dob = e.dob if dialect == "sqlite" else func.to_char(e.dob, "YYYY-MM-DD")
-    year = lambda text: cast(func.substr(text, 1, 4), Integer)  # noqa: E731
-    age = year(e.day) - year(dob) - case((func.substr(e.day, 6, 5) < func.substr(dob, 6, 5), 1), else_=0)
+    if dialect == "sqlite":  # dates are 'YYYY-MM-DD' text
+        def year(d): return cast(func.substr(d, 1, 4), Integer)
+        def month_of(d): return cast(func.substr(d, 6, 2), Integer)
+        def month_day(d): return func.substr(d, 6, 5)
+    else:  # dates are dates
+        def year(d): return cast(func.date_part("year", d), Integer)
+        def month_of(d): return cast(func.date_part("month", d), Integer)
+        def month_day(d): return cast(func.date_part("month", d) * 100 + func.date_part("day", d), Integer)
+    age = year(e.day) - year(e.dob) - case((month_day(e.day) < month_day(e.dob), 1), else_=0)
     # age_band: the age computed once (CASE <value> WHEN), clamped to -1..18.
     low, high = (func.max, func.min) if dialect == "sqlite" else (func.greatest, func.least)
     bands = {-1: "unknown", 13: "13_15", 14: "13_15", 15: "13_15", 16: "16_17", 17: "16_17", 18: "18_plus"}
     band = case((e.dob.is_(None), AGE_BANDS.index("unknown")),
                 else_=case({a: AGE_BANDS.index(b) for a, b in bands.items()}, value=low(high(age, 18), -1),
                            else_=AGE_BANDS.index("under_13")))
-    month = year(e.day) * 12 + cast(func.substr(e.day, 6, 2), Integer) - 1
-    return select(e.child, e.code + band * bit("age_band"), month, e.found, e.placed, e.factors)
+    month = year(e.day) * 12 + month_of(e.day) - 1
+    return select(e.child, e.code + band * bit("age_band") + month * bit("month"), e.found, e.factors)
 
 
 class OutsideVocab(Exception):
@@ -320,8 +325,8 @@ def stream_packed(session: Session, start: datetime, end: datetime, zone: ZoneIn
         while rows := cursor.fetchmany(chunk):
             if any(r[1] is None for r in rows):  # a value the CASEs do not number: packed_vocab has it
                 raise OutsideVocab
-            if any(r[5] is not None for r in rows):
-                rows = [r if r[5] is None else r[:5] + (_factors(r[5]),) for r in rows]
+            if any(r[3] is not None for r in rows):
+                rows = [r if r[3] is None else r[:3] + (_factors(r[3]),) for r in rows]
             yield rows
     finally:
         cursor.close()
@@ -346,6 +351,17 @@ def found_firsts(session: Session, start: datetime, end: datetime, *, looked_aft
         return out
 
     return firsts
+
+
+def placing_councils(session: Session):
+    """For `tally_packed`: a function giving some children's (ids) placing councils."""
+    def councils(children: list[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for i in range(0, len(children), 1000):
+            out.update(session.execute(select(Child.id, Child.placed_by).where(Child.id.in_(children[i:i + 1000]))).all())
+        return out
+
+    return councils
 
 
 def child_refs(session: Session):

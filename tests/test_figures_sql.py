@@ -154,8 +154,9 @@ def test_report_figures_are_those_of_the_facts(recorded, looked_after_only):
 
 def _named(row: tuple) -> dict:
     """A packed row's keys by name (CODE_LAYOUT), for reading the edges by hand."""
-    child, code, month, found, placed, factors = row
+    child, code, found, factors = row
     fields = {name: (code >> shift) & ((1 << bits) - 1) for name, (shift, bits) in CODE_LAYOUT.items()}
+    month = fields["month"]
     return {"month": f"{month // 12:04d}-{month % 12 + 1:02d}", "band": AGE_BANDS[fields["age_band"]],
             "dur": DURATION_BANDS[fields["duration"]],
             "ri": RI_KEYS[fields["return_interview"] - 1] if fields["return_interview"] else None}

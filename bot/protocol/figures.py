@@ -236,15 +236,17 @@ def episode_keys(f: EpisodeFact, zone: ZoneInfo, interview: timedelta, now: date
 _CONCERN_KINDS = {(True, True): "both", (True, False): "cse_only", (False, True): "cce_only"}
 INTERVIEW_BY = ("independent", "not_independent", "not_recorded")
 
-# One episode packed for the tally: the categorical keys of `episode_keys` as one integer (the
-# layout below: field -> (shift, bits)), beside the child, the month and the free-text keys.
+# One episode packed for the tally: the categorical keys of `episode_keys` and the month (as a
+# count of months) as one integer (the layout below: field -> (shift, bits)), beside the child and
+# the free-text keys. The placing council is the child's: asked for by child (`councils`).
 # Episode type, gender and placement type are numbered by a vocabulary (`Vocab`): the protocol's
 # codes first, then any others the record holds; the other fields by the protocol's fixed lists
 # (0 = none for the return interview and who held it).
 CODE_LAYOUT = {"episode_type": (0, 4), "gender": (4, 4), "placement_type": (8, 8), "age_band": (16, 3),
                "duration": (19, 3), "return_interview": (22, 3), "interview_by": (25, 2), "cse": (27, 1),
-               "cce": (28, 1), "reason_recorded": (29, 1), "signed_off": (30, 1), "placed": (31, 1)}
-PACKED_FIELDS = ("child", "code", "month", "found_location", "placed_by", "factors")
+               "cce": (28, 1), "reason_recorded": (29, 1), "signed_off": (30, 1), "placed": (31, 1),
+               "month": (32, 20)}
+PACKED_FIELDS = ("child", "code", "found_location", "factors")
 
 
 @dataclass(frozen=True)
@@ -282,11 +284,11 @@ def pack_keys(keys: tuple, vocab: Vocab) -> tuple:
               "duration": DURATION_BANDS.index(dur), "return_interview": 0 if ri is None else 1 + RI_KEYS.index(ri),
               "interview_by": 0 if by is None else 1 + INTERVIEW_BY.index(by), "cse": int(bool(cse)),
               "cce": int(bool(cce)), "reason_recorded": int(bool(reason)), "signed_off": int(bool(signed)),
-              "placed": int(bool(placed))}
+              "placed": int(bool(placed)), "month": month_number(month)}
     code = 0
     for name, value in fields.items():
         code |= value << CODE_LAYOUT[name][0]
-    return child, code, month_number(month), found, placed or None, tuple(factors) if factors else None
+    return child, code, found, tuple(factors) if factors else None
 
 
 def tally_keys(chunks: Iterable[list[tuple]], period_from: date, period_to: date, protocol: Protocol,
@@ -298,11 +300,14 @@ def tally_keys(chunks: Iterable[list[tuple]], period_from: date, period_to: date
     ref_of: dict[int, str] = {}
     first_type: dict[int, dict[str, object]] = defaultdict(dict)
     found_first: dict[str, tuple] = {}
+    council: dict[int, str] = {}
     rows = [r for chunk in chunks for r in chunk]
     vocab = Vocab().extended([r[2] for r in rows], [r[3] for r in rows], [r[4] for r in rows])
     for r in rows:
         child, ref, ptype, found, started = r[0], r[1], r[4], r[10], r[11]
         ref_of[child] = ref
+        if r[5]:
+            council[child] = r[5]
         first = first_type[child].get(ptype)
         if first is None or started < first:
             first_type[child][ptype] = started
@@ -314,6 +319,7 @@ def tally_keys(chunks: Iterable[list[tuple]], period_from: date, period_to: date
     return tally_packed([packed], vocab, period_from, period_to, protocol, top_n, meetings=meetings,
                         withdrawn=withdrawn, zone=zone, refs=lambda ids: {c: ref_of[c] for c in ids},
                         first_starts=lambda ids: {c: dict(first_type[c]) for c in ids},
+                        councils=lambda ids: {c: council[c] for c in ids},
                         found_first=lambda places: {p: found_first[p] for p in places})
 
 
@@ -321,7 +327,8 @@ def tally_packed(chunks: Iterable[list[tuple]], vocab: Vocab, period_from: date,
                  protocol: Protocol, top_n: int = TOP_N, *, meetings: list[MeetingFact] = (), withdrawn: int = 0,
                  zone: ZoneInfo | None = None, refs: Callable[[list[int]], dict[int, str]],
                  first_starts: Callable[[list[int]], dict[int, dict[str, object]]],
-                 found_first: Callable[[list[str]], dict[str, tuple]]) -> dict:
+                 found_first: Callable[[list[str]], dict[str, tuple]],
+                 councils: Callable[[list[int]], dict[int, str]]) -> dict:
     """Every table of the figures from the packed rows (PACKED_FIELDS, `pack_keys`) of the period's
     episodes, in chunks, in any order. The rows become columns of integers (numpy) and each table
     is a count over them; "children" counts are counts of distinct (child, key) pairs.
@@ -329,37 +336,28 @@ def tally_packed(chunks: Iterable[list[tuple]], vocab: Vocab, period_from: date,
     What the rows leave out is asked for only where an order shows: `refs(children)` their case
     references (the top children's ties), `first_starts(children)` each placement type's first
     start in the period (a top child's placement types in order), `found_first(places)` each
-    place's first (start, case reference) where two spellings of a place meet."""
+    place's first (start, case reference) where two spellings of a place meet, and
+    `councils(children)` the placing council of the children placed here by another council."""
     import numpy as np
 
-    child_parts, code_parts, month_parts, found_parts = [], [], [], []
+    child_parts, code_parts, found_parts = [], [], []
     found_names: dict[str, int] = {}
-    council_names: dict[str | None, int] = {None: 0}
-    placed_parts = []
     factor_rows: list[tuple[int, tuple]] = []
     for chunk in chunks:
         if not chunk:
             continue
-        child, code, month, found, placed, factors = zip(*chunk)
-        child_parts.append(np.array(child, dtype=np.int64))
-        code_parts.append(np.array(code, dtype=np.int64))
-        month_parts.append(np.array(month, dtype=np.int64))
-        found_parts.append(np.array([found_names.setdefault(f, len(found_names)) for f in found], dtype=np.int64))
-        if any(placed):
-            placed_parts.append(np.array([council_names.setdefault(p, len(council_names)) for p in placed],
-                                         dtype=np.int64))
-        else:
-            placed_parts.append(np.zeros(len(chunk), dtype=np.int64))
+        child, code, found, factors = zip(*chunk)
+        child_parts.append(np.fromiter(child, dtype=np.int64, count=len(chunk)))
+        code_parts.append(np.fromiter(code, dtype=np.int64, count=len(chunk)))
+        found_parts.append(np.fromiter([found_names.setdefault(f, len(found_names)) for f in found], dtype=np.int64,
+                                       count=len(chunk)))
         if any(factors):
             factor_rows += [(c, fx) for c, fx in zip(child, factors) if fx]
     empty = np.zeros(0, dtype=np.int64)
     child = np.concatenate(child_parts) if child_parts else empty
     code = np.concatenate(code_parts) if code_parts else empty
-    first_month = month_number(f"{period_from.year:04d}-{period_from.month:02d}")
-    month = (np.concatenate(month_parts) if month_parts else empty) - first_month
     found = np.concatenate(found_parts) if found_parts else empty
-    council = np.concatenate(placed_parts) if placed_parts else empty
-    del child_parts, code_parts, month_parts, found_parts, placed_parts
+    del child_parts, code_parts, found_parts
     total = len(child)
 
     def field(name: str):
@@ -410,9 +408,10 @@ def tally_packed(chunks: Iterable[list[tuple]], vocab: Vocab, period_from: date,
     dur, ri, by = field("duration"), field("return_interview"), field("interview_by")
     cse, cce, signed, placed = field("cse"), field("cce"), field("signed_off"), field("placed")
     placed_at = np.nonzero(placed)[0]
-    council_of = {n: c for c, n in council_names.items()}
-    placed_rows = [(c, council_of[k], RI_KEYS[r - 1] if r else None)
-                   for c, k, r in zip(child[placed_at].tolist(), council[placed_at].tolist(), ri[placed_at].tolist())]
+    placed_child = child[placed_at].tolist()
+    council = councils(sorted(set(placed_child))) if placed_child else {}
+    placed_rows = [(c, council[c], RI_KEYS[r - 1] if r else None)
+                   for c, r in zip(placed_child, ri[placed_at].tolist())]
     if placing_theirs:  # their interviews are reported apart: placed_by_other_councils
         ri = np.where(placed == 1, 0, ri)
     dur_e = Counter({(vocab.episode_types[k >> 3], DURATION_BANDS[k & 7]): n for k, n in counts(etype << 3 | dur).items()})
@@ -426,7 +425,7 @@ def tally_packed(chunks: Iterable[list[tuple]], vocab: Vocab, period_from: date,
     interview_e = Counter({(INTERVIEW_BY[(k >> 1) - 1] if k >> 1 else None, bool(k & 1)): n
                            for k, n in counts(by << 1 | signed).items()})
     reasons = int(field("reason_recorded").sum())
-    del dur, ri, by, cse, cce, signed, placed, council
+    del dur, ri, by, cse, cce, signed, placed
     found_of = {n: f for f, n in found_names.items()}
     found_e = Counter({found_of[k]: n for k, n in counts(found).items()})
     del found
@@ -443,6 +442,7 @@ def tally_packed(chunks: Iterable[list[tuple]], vocab: Vocab, period_from: date,
 
     # By month: episodes, children, children by placement type.
     month_index = {m: i for i, m in enumerate(_months(period_from, period_to))}
+    month = field("month") - month_number(f"{period_from.year:04d}-{period_from.month:02d}")
     month_of = list(month_index)
     if total and (month.min() < 0 or month.max() >= len(month_of)):
         raise ValueError("an episode outside the period")
