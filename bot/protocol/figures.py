@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from operator import itemgetter
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
@@ -340,24 +341,22 @@ def tally_packed(chunks: Iterable[list[tuple]], vocab: Vocab, period_from: date,
     `councils(children)` the placing council of the children placed here by another council."""
     import numpy as np
 
-    child_parts, code_parts, found_parts = [], [], []
-    found_names: dict[str, int] = {}
+    child_parts, code_parts = [], []
+    found_e: Counter = Counter()  # place as written -> episodes
     factor_rows: list[tuple[int, tuple]] = []
-    for chunk in chunks:
+    child_of, code_of, found_of, factors_of = (itemgetter(i) for i in range(4))
+    for chunk in chunks:  # column by column, without a Python step per row
         if not chunk:
             continue
-        child, code, found, factors = zip(*chunk)
-        child_parts.append(np.fromiter(child, dtype=np.int64, count=len(chunk)))
-        code_parts.append(np.fromiter(code, dtype=np.int64, count=len(chunk)))
-        found_parts.append(np.fromiter([found_names.setdefault(f, len(found_names)) for f in found], dtype=np.int64,
-                                       count=len(chunk)))
-        if any(factors):
-            factor_rows += [(c, fx) for c, fx in zip(child, factors) if fx]
+        child_parts.append(np.fromiter(map(child_of, chunk), dtype=np.int64, count=len(chunk)))
+        code_parts.append(np.fromiter(map(code_of, chunk), dtype=np.int64, count=len(chunk)))
+        found_e.update(map(found_of, chunk))
+        if any(map(factors_of, chunk)):
+            factor_rows += [(r[0], r[3]) for r in chunk if r[3]]
     empty = np.zeros(0, dtype=np.int64)
     child = np.concatenate(child_parts) if child_parts else empty
     code = np.concatenate(code_parts) if code_parts else empty
-    found = np.concatenate(found_parts) if found_parts else empty
-    del child_parts, code_parts, found_parts
+    del child_parts, code_parts
     total = len(child)
 
     def field(name: str):
@@ -426,9 +425,6 @@ def tally_packed(chunks: Iterable[list[tuple]], vocab: Vocab, period_from: date,
                            for k, n in counts(by << 1 | signed).items()})
     reasons = int(field("reason_recorded").sum())
     del dur, ri, by, cse, cce, signed, placed
-    found_of = {n: f for f, n in found_names.items()}
-    found_e = Counter({found_of[k]: n for k, n in counts(found).items()})
-    del found
 
     factor_e: Counter = Counter({k: 0 for k in protocol.factors})
     factor_c: dict[str, set] = defaultdict(set)
