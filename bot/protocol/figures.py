@@ -187,7 +187,8 @@ def compute_figures(episodes: Iterable[EpisodeFact], period_from: date, period_t
 
     `episodes` may be any iterable, in any order (a query's rows as they stream in): each episode
     becomes its row of keys (`episode_keys`: the definition of every per-episode value a table
-    counts) and `tally_keys` adds them up. Where order shows (a child's placement types, how a
+    counts), `tally_keys` packs them (`pack_keys`) and `tally_packed` adds them up, as it does the
+    rows the database packs for a report over the record. Where order shows (a child's placement types, how a
     place found is spelt) it is that of the earliest episode, ties broken by case reference."""
     if period_to < period_from:
         raise ValueError("the period ends before it starts")
@@ -210,8 +211,8 @@ def compute_figures(episodes: Iterable[EpisodeFact], period_from: date, period_t
                       zone=zone)
 
 
-# One episode as the tallies see it: what `episode_keys` gives, and what store/figures.py computes
-# in SQL for a report over the whole history (tests/test_figures_sql.py holds the two equal).
+# One episode as the tallies see it: what `episode_keys` gives; store/figures.py computes the same
+# in SQL, packed (`pack_keys`), for a report over the record (tests/test_figures_sql.py).
 KEY_FIELDS = ("child", "child_ref", "episode_type", "gender", "placement_type", "placed_by", "month", "age_band",
               "duration", "return_interview", "found_location", "started_at", "cse", "cce", "reason_recorded",
               "factors", "interview_by", "signed_off")
