@@ -10,8 +10,9 @@ from store.models import AuditRecord
 
 
 def snapshot(obj: Any, fields: tuple[str, ...] | None = None) -> dict:
-    """The column values of a model instance, JSON-ready."""
-    names = fields or tuple(c.key for c in obj.__table__.columns)
+    """The column values of a model instance, JSON-ready (not the `derived` ones the database keeps
+    from the others: the record is what people wrote)."""
+    names = fields or tuple(c.key for c in obj.__table__.columns if not c.info.get("derived"))
     out: dict[str, Any] = {}
     for name in names:
         value = getattr(obj, name)

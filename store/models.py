@@ -147,9 +147,11 @@ class Episode(Base):
     ri_signed_off_by: Mapped[str] = mapped_column(String(USER), default="")
     # returned_at - started_at and ri_at - returned_at in microseconds (NULL while either is
     # missing), kept by the database itself on every write (triggers, migration 0013): what the
-    # board figures' durations and interview timescales compare. Never written by the bot.
-    away_us: Mapped[int | None] = mapped_column(BigInteger)
-    ri_after_us: Mapped[int | None] = mapped_column(BigInteger)
+    # board figures' durations and interview timescales compare in SQL. Never written by the bot;
+    # a loaded object's copy is not refreshed by the triggers, so nothing reads it from the ORM
+    # (audit snapshots leave out `derived` columns).
+    away_us: Mapped[int | None] = mapped_column(BigInteger, info={"derived": True})
+    ri_after_us: Mapped[int | None] = mapped_column(BigInteger, info={"derived": True})
     source: Mapped[str] = mapped_column(String(16), default="slack")
     # Recorded in error: kept for the audit, out of every count, status, alert and return.
     withdrawn_at: Mapped[datetime | None]

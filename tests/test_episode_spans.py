@@ -103,3 +103,19 @@ def test_the_migration_fills_older_rows(db_url, tmp_path, monkeypatch):
                               clock=lambda: NOW)
     assert _check(services) == 10
     services.engine.dispose()
+
+
+def test_the_audit_holds_what_people_wrote_not_the_derived_spans(db_url, tmp_path, monkeypatch):
+    """The ORM's copy of a derived column is not refreshed by the triggers: snapshots leave them out."""
+    from store.audit import snapshot
+
+    monkeypatch.setenv("TIMEZONE", "Europe/London")
+    services = build_services(Settings(_env_file=None, database_url=db_url, timezone="Europe/London"), migrate=False,
+                              clock=lambda: NOW)
+    with services.sessions.begin() as s:
+        ctx = Ctx(services=services, session=s, user_id="U0ADMIN01", channel_id="", now=NOW, is_admin=True)
+        child = records.upsert_child(ctx, "S002", {"label": "ZZ"}).child
+        episode = records.report_missing(ctx, child, started_at=NOW - timedelta(hours=3))
+        assert "started_at" in snapshot(episode)
+        assert not {"away_us", "ri_after_us"} & set(snapshot(episode))
+    services.engine.dispose()
