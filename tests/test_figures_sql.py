@@ -175,3 +175,25 @@ def test_edges_land_where_the_protocol_says(recorded):
     assert rows["E004"] == {"month": "2025-06", "band": "13_15", "dur": "over_7d", "ri": "declined"}  # 13 today
     assert rows["E008"]["ri"] == "pending" and (rows["E009"]["dur"], rows["E009"]["ri"]) == ("ongoing", None)
     assert rows["E010"]["month"] == "2025-12" and rows["E008"]["band"] == "unknown"
+
+
+def test_values_outside_the_protocols_codes_are_counted_too(recorded):
+    """Older or imported rows may hold a placement type or gender the protocol no longer lists:
+    the packed rows number them from the record and the figures still equal the facts'."""
+    services = recorded
+    period_from, period_to = PERIODS[0]
+    start, end = period_bounds(period_from, period_to, LONDON)
+    with services.sessions.begin() as s:
+        first = s.scalar(select(Episode.id).order_by(Episode.id))
+        s.execute(update(Episode).where(Episode.id == first).values(placement_type="kinship_legacy"))
+        s.execute(update(Child).where(Child.child_ref == "E002").values(gender="not_listed"))
+    with services.sessions.begin() as s:
+        from_sql = load_figures(s, services, period_from, period_to, now=NOW)
+        from store.figures import held_between, withdrawn_started_between
+
+        from_facts = compute_figures(started_between(s, start, end), period_from, period_to, LONDON,
+                                     services.protocol, NOW, meetings=held_between(s, start, end),
+                                     withdrawn=withdrawn_started_between(s, start, end))
+    assert from_sql["by_placement_type"]["kinship_legacy"]["episodes"] == 1
+    assert from_sql["by_gender"]["not_listed"]["children"] == 1
+    assert json.dumps(from_sql) == json.dumps(from_facts)
