@@ -9,6 +9,7 @@ holds a few integer columns, not episodes."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Iterator
 from zoneinfo import ZoneInfo
 
@@ -320,12 +321,13 @@ def stream_packed(session: Session, start: datetime, end: datetime, zone: ZoneIn
         sql = sql.replace(joined, f"FROM episodes {'NOT INDEXED ' if many else ''}CROSS JOIN children ON")
     driver = conn.connection.driver_connection
     cursor = driver.cursor("figures_packed") if dialect == "postgresql" else driver.cursor()
+    code_of, factors_of = itemgetter(1), itemgetter(3)  # column checks without a Python step per row
     try:
         cursor.execute(sql)
         while rows := cursor.fetchmany(chunk):
-            if any(r[1] is None for r in rows):  # a value the CASEs do not number: packed_vocab has it
+            if None in map(code_of, rows):  # a value the CASEs do not number: packed_vocab has it
                 raise OutsideVocab
-            if any(r[3] is not None for r in rows):
+            if any(map(factors_of, rows)):
                 rows = [r if r[3] is None else r[:3] + (_factors(r[3]),) for r in rows]
             yield rows
     finally:
