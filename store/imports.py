@@ -1,9 +1,15 @@
-"""Importing a CSV of past episodes: all or nothing, idempotent, fast.
+"""Importing a CSV of past episodes: all or nothing, idempotent, any size in bounded memory.
 
-`import_csv(ctx, data)` parses and checks the file (bot/protocol/csvimport.py), checks it
-against what is recorded, and writes everything in the caller's transaction (`ctx.session`)
-with bulk inserts: children, episodes, one audit row per child created or updated and one
-summary audit row for the import. Any problem raises `Problems` before anything is written.
+`import_csv(ctx, data)` reads the file as a stream, each row checked as it comes
+(bot/protocol/csvimport.py), into a temporary staging table a chunk at a time, all in the
+caller's transaction (`ctx.session`). The checks across rows (duplicates, overlaps, more than one
+open episode, within the file and against what is recorded) run in SQL; only the children found
+wanting are read back, to name their lines. Then everything is written from the staging table:
+children, episodes, one audit row per child created or updated and one summary audit row for the
+import. Any problem raises `Problems` (the first MAX_PROBLEMS by line, the rest counted) before
+anything is written to the real tables, and the caller's rollback takes the staging tables too.
+Memory holds one chunk of rows, the problems, and the ids of the children given new episodes
+(for the clock's hook), never the file.
 
 - An episode is identified by child_ref + started_at: a row already recorded is skipped, so
   importing the same file twice changes nothing.
@@ -16,17 +22,49 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import BinaryIO
+from itertools import groupby, islice
+from operator import attrgetter
+from typing import BinaryIO, Iterator
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 
 from bot.context import Ctx
-from bot.protocol.csvimport import ImportRow, Problems, check_against_existing, parse_csv
-from store.models import AuditRecord, Child, Episode
+from bot.protocol.csvimport import (
+    MAX_PROBLEMS,
+    ImportRow,
+    Problems,
+    child_problems,
+    first_problems,
+    read_rows,
+    recorded_problems,
+)
+from store.models import AuditRecord, Child, Episode, UTCDateTime
 
 CHILD_FIELDS = ("label", "date_of_birth", "gender", "looked_after", "placement_type", "out_of_area", "placed_by",
                 "placed_in")
-CHUNK = 500
+CHUNK = 5000  # rows parsed and staged at a time
+PAGE = 1000  # rows read back at a time
 
 __all__ = ["ImportResult", "Problems", "import_csv"]
 
@@ -49,6 +87,31 @@ EPISODE_COLUMNS = ("child_id", "episode_type", "started_at", "missing_from", "pl
                    "police_ref", "risk_grade", "reported_by", "returned_at", "found_location", "reasons", "cse_concern",
                    "cce_concern", "ri_outcome", "ri_at", "ri_by", "source", "created_at", "updated_at")
 
+# The staging tables: temporary (this connection only; gone at rollback, dropped after success).
+STAGE = MetaData()
+ROWS = Table(  # one row of the file each: the child's details on it and the episode
+    "import_rows", STAGE,
+    Column("line", Integer, primary_key=True, autoincrement=False),
+    Column("child_ref", String(64), nullable=False),
+    Column("label", String(64)), Column("date_of_birth", Date), Column("gender", String(16)),
+    Column("looked_after", Boolean), Column("placement_type", String(32)), Column("out_of_area", Boolean),
+    Column("placed_by", String(100)), Column("placed_in", String(100)),
+    Column("episode_type", String(8)), Column("missing_from", String(200)), Column("started_at", UTCDateTime),
+    Column("returned_at", UTCDateTime), Column("risk_grade", String(20)), Column("police_ref", String(64)),
+    Column("found_location", String(200)), Column("reasons", Text), Column("cse_concern", Boolean),
+    Column("cce_concern", Boolean), Column("ri_outcome", String(16)), Column("ri_at", UTCDateTime),
+    Column("recorded", Integer, nullable=False, server_default="0"),  # 1: this episode is already recorded
+    prefixes=["TEMPORARY"])
+KIDS = Table(  # one row per child of the file
+    "import_children", STAGE,
+    Column("child_ref", String(64), primary_key=True),
+    Column("first", Integer, nullable=False),  # the child's first line in the file
+    Column("line", Integer, nullable=False),  # the child's latest row
+    Column("child_id", Integer),  # None until the child is recorded
+    Column("created", Integer, nullable=False, server_default="0"),  # 1: created by this import
+    prefixes=["TEMPORARY"])
+STAGED = [c.name for c in ROWS.columns if c.name != "recorded"]
+
 
 def _stored(dialect: str):
     """An aware datetime as `store.models.UTCDateTime` stores it: naive UTC (on SQLite, the text
@@ -62,29 +125,10 @@ def _stored(dialect: str):
     return value
 
 
-def _chunks(items: list, size: int = CHUNK):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
-def _ids_of(session, refs: list[str]):
-    """(id, case reference) of the children just created. On PostgreSQL one query, planned for these
-    values (not prepared: the driver prepares a statement run five times, and a plan made while the
-    table looked empty scans it, 0.1 s a chunk)."""
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        with conn.connection.driver_connection.cursor() as cur:
-            cur.execute("SELECT id, child_ref FROM children WHERE child_ref = ANY(%s)", (refs,), prepare=False)
-            yield from cur.fetchall()
-        return
-    for part in _chunks(refs):
-        yield from session.execute(select(Child.id, Child.child_ref).where(Child.child_ref.in_(part)))
-
-
-def _child_values(row: ImportRow) -> dict:
-    return {"label": row.child_label, "date_of_birth": row.date_of_birth, "gender": row.gender,
-            "looked_after": row.looked_after, "placement_type": row.placement_type, "out_of_area": row.out_of_area,
-            "placed_by": row.placed_by, "placed_in": row.placed_in}
+def _batches(items, size: int):
+    items = iter(items)
+    while part := list(islice(items, size)):
+        yield part
 
 
 def _json(values: dict) -> dict:
@@ -103,121 +147,197 @@ class _Hashing:
         return data
 
 
+def _drop(conn) -> None:
+    temp = "pg_temp" if conn.dialect.name == "postgresql" else "temp"
+    for table in (KIDS, ROWS):
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {temp}.{table.name}")
+
+
+def _stage(conn, rows: Iterator[ImportRow]) -> int:
+    """Write the rows into ROWS a chunk at a time (PostgreSQL: COPY); how many there were."""
+    dialect = conn.dialect.name
+    value = _stored(dialect)
+    day = (lambda d: d and d.isoformat()) if dialect == "sqlite" else (lambda d: d)
+    names = ", ".join(STAGED)
+    count = 0
+    for part in _batches(rows, CHUNK):
+        values = [(r.line, r.child_ref, r.child_label, day(r.date_of_birth), r.gender, r.looked_after,
+                   r.placement_type, r.out_of_area, r.placed_by, r.placed_in, r.episode_type, r.missing_from,
+                   value(r.started_at), value(r.returned_at), r.risk_grade, r.police_ref, r.found_location, r.reason,
+                   r.cse_concern, r.cce_concern, r.ri_outcome, value(r.ri_at)) for r in part]
+        if dialect == "postgresql":
+            with conn.connection.driver_connection.cursor() as cur, \
+                    cur.copy(f"COPY {ROWS.name} ({names}) FROM STDIN") as copy:
+                for v in values:
+                    copy.write_row(v)
+        else:
+            conn.exec_driver_sql(f"INSERT INTO {ROWS.name} ({names}) VALUES ({', '.join('?' * len(STAGED))})", values)
+        count += len(values)
+    return count
+
+
+def _stream(conn, query):
+    """The query's rows a page at a time (PostgreSQL: a server-side cursor; SQLite's is lazy)."""
+    return conn.execute(query.execution_options(yield_per=PAGE))
+
+
+def _file_problems(conn, zone) -> Iterator[str]:
+    """Duplicates and overlaps among the file's rows: found in SQL (each row against the furthest
+    end of the child's earlier rows), then the children concerned read back to name the lines."""
+    r = ROWS.c
+    before = {"partition_by": r.child_ref, "order_by": (r.started_at, r.line), "rows": (None, -1)}
+    w = select(r.child_ref, r.started_at,
+               func.count().over(partition_by=(r.child_ref, r.started_at)).label("same"),
+               func.max(case((r.returned_at.is_(None), 1), else_=0)).over(**before).label("open_before"),
+               func.max(r.returned_at).over(**before).label("end_before")).subquery()
+    wanting = select(w.c.child_ref).where(or_(w.c.same > 1, w.c.open_before == 1, w.c.started_at < w.c.end_before))
+    query = (select(r.child_ref, r.line, r.started_at, r.returned_at).where(r.child_ref.in_(wanting))
+             .order_by(r.child_ref, r.line))
+    for child_ref, rows in groupby(_stream(conn, query), key=attrgetter("child_ref")):
+        yield from child_problems(child_ref, rows, zone)
+
+
+def _recorded_problems(conn, zone) -> Iterator[str]:
+    """New rows that overlap an episode already recorded for the child: found in SQL, then the
+    children concerned read back (recorded spans and new rows) to name the lines."""
+    r, k, e = ROWS.c, KIDS.c, Episode.__table__.c
+    overlapping = exists().where(e.child_id == k.child_id,
+                                 or_(r.returned_at.is_(None), e.started_at < r.returned_at),
+                                 or_(e.returned_at.is_(None), r.started_at < e.returned_at))
+    wanting = (select(r.child_ref).join(KIDS, k.child_ref == r.child_ref)
+               .where(r.recorded == 0, k.child_id.is_not(None), overlapping))
+    recorded = (select(k.child_ref, cast(null(), Integer).label("line"), e.started_at, e.returned_at)
+                .join(Episode.__table__, e.child_id == k.child_id).where(k.child_ref.in_(wanting)))
+    new = select(r.child_ref, r.line, r.started_at, r.returned_at).where(r.recorded == 0, r.child_ref.in_(wanting))
+    query = union_all(recorded, new).order_by("child_ref")
+    for child_ref, rows in groupby(_stream(conn, query), key=attrgetter("child_ref")):
+        rows = list(rows)  # one child's
+        yield from recorded_problems(child_ref, [(x.started_at, x.returned_at) for x in rows if x.line is None],
+                                     [x for x in rows if x.line is not None], zone)
+
+
+def _pages(conn, query, key):
+    """A query's rows a page at a time by `key` (unique, ascending): each page a separate
+    statement, so the caller may write between pages."""
+    after = None
+    while True:
+        page = conn.execute((query if after is None else query.where(key > after)).order_by(key).limit(PAGE)).all()
+        if not page:
+            return
+        yield page
+        after = page[-1]._mapping[key.name]
+
+
 def import_csv(ctx: Ctx, data: bytes | BinaryIO) -> ImportResult:
     """Import the file (bytes, or a binary file read as a stream) inside `ctx.session`'s
     transaction; raises `Problems` and writes nothing if any row is bad."""
     session, now, zone = ctx.session, ctx.now, ctx.zone
-    if isinstance(data, (bytes, bytearray)):
-        sha = hashlib.sha256(data)
-        rows = parse_csv(data, zone, now, ctx.protocol.future_grace_minutes)
-    else:
-        source = _Hashing(data)
-        rows = parse_csv(source, zone, now, ctx.protocol.future_grace_minutes)
-        sha = source.sha
-    latest: dict[str, ImportRow] = {}
-    for r in rows:
-        if r.child_ref not in latest or r.started_at > latest[r.child_ref].started_at:
-            latest[r.child_ref] = r
+    conn = session.connection()
+    pg = conn.dialect.name == "postgresql"
+    source = None if isinstance(data, (bytes, bytearray)) else _Hashing(data)
+    _drop(conn)  # left by nothing, unless a caller committed after an error
+    STAGE.create_all(conn)
 
-    # What is recorded for these children.
-    children: dict[str, dict] = {}
-    for part in _chunks(list(latest)):
-        for c in session.execute(select(Child.__table__).where(Child.child_ref.in_(part))).mappings():
-            children[c["child_ref"]] = dict(c)
-    ref_of = {c["id"]: ref for ref, c in children.items()}
-    existing: dict[str, list[tuple[datetime, datetime | None]]] = {}
-    for part in _chunks(list(ref_of)):
-        q = select(Episode.child_id, Episode.started_at, Episode.returned_at).where(Episode.child_id.in_(part))
-        for child_id, started, returned in session.execute(q):
-            existing.setdefault(ref_of[child_id], []).append((started, returned))
-
-    new_rows, problems = check_against_existing(rows, existing, zone)
+    # The file, row by row, into the staging table; problems of single rows as they come.
+    problems: list[str] = []
+    rows = _stage(conn, read_rows(source or data, zone, now, ctx.protocol.future_grace_minutes, problems))
+    sha = source.sha if source is not None else hashlib.sha256(data)
+    if not rows and not problems:
+        problems.append("line 2, file: no rows after the header")
+    if pg:
+        conn.exec_driver_sql(f"ANALYZE {ROWS.name}")  # temporary tables are never analysed on their own
+    problems += first_problems(_file_problems(conn, zone), MAX_PROBLEMS - len(problems))
     if problems:
         raise Problems(problems)
 
-    result = ImportResult(rows=len(rows), episodes_already_recorded=len(rows) - len(new_rows))
+    # The children: each one's latest row, and its id when it is recorded.
+    r, k = ROWS.c, KIDS.c
+    c, e = Child.__table__.c, Episode.__table__.c
+    latest = select(r.child_ref, r.line, func.min(r.line).over(partition_by=r.child_ref).label("first"),
+                    func.row_number().over(partition_by=r.child_ref, order_by=(r.started_at.desc(), r.line)).label("n")
+                    ).subquery()
+    conn.execute(insert(KIDS).from_select(["child_ref", "first", "line"], select(
+        latest.c.child_ref, latest.c.first, latest.c.line).where(latest.c.n == 1)))
+    child_id = select(c.id).where(c.child_ref == k.child_ref).scalar_subquery()
+    conn.execute(update(KIDS).values(child_id=child_id))
+    conn.execute(update(ROWS).values(recorded=1).where(exists().where(
+        k.child_ref == r.child_ref, e.child_id == k.child_id, e.started_at == r.started_at)))
+    if pg:
+        conn.exec_driver_sql(f"ANALYZE {KIDS.name}")
+    problems = first_problems(_recorded_problems(conn, zone))
+    if problems:
+        raise Problems(problems)
+
+    result = ImportResult(rows=rows)
+    result.episodes_already_recorded = conn.execute(
+        select(func.count()).select_from(ROWS).where(r.recorded == 1)).scalar_one()
     actor = ctx.user_id[:32]
-    audits: list[dict] = []
 
-    # Children: create the new ones, update the recorded ones whose latest row is newer.
-    to_create = [r for ref, r in latest.items() if ref not in children]
-    if to_create:
-        table = Child.__table__
-        session.execute(insert(table), [
-            {"child_ref": r.child_ref, **_child_values(r), "worker_user_id": None, "created_at": now, "updated_at": now}
-            for r in to_create])
-        for child_id, ref in _ids_of(session, [r.child_ref for r in to_create]):
-            children[ref] = {"id": child_id, "child_ref": ref}
-            audits.append({"at": now, "actor": actor, "action": "child.import", "entity": "child",
-                           "entity_id": child_id, "before": None, "after": _json(_child_values(latest[ref]))})
-        result.children_created = len(to_create)
-    created = {r.child_ref for r in to_create}
-    for ref, r in latest.items():
-        if ref in created:
-            continue
-        if any(started >= r.started_at for started, _ in existing.get(ref, [])):
-            continue
-        after = _child_values(r)
-        before = {k: children[ref][k] for k in CHILD_FIELDS}
-        changed = {k for k in CHILD_FIELDS if before[k] != after[k]}
-        if changed:
-            session.execute(update(Child).where(Child.id == children[ref]["id"])
-                            .values(**{k: after[k] for k in changed}, updated_at=now))
-            audits.append({"at": now, "actor": actor, "action": "child.import_update", "entity": "child",
-                           "entity_id": children[ref]["id"], "before": _json({k: before[k] for k in changed}),
-                           "after": _json({k: after[k] for k in changed})})
-            result.children_updated += 1
+    # Recorded children whose latest row is newer than every episode recorded for them.
+    newer = (select(k.child_id, k.child_ref, *[c[f] for f in CHILD_FIELDS],
+                    *[r[f].label(f"new_{f}") for f in CHILD_FIELDS])
+             .join(ROWS, r.line == k.line).join(Child.__table__, c.id == k.child_id)
+             .where(k.child_id.is_not(None), ~exists().where(e.child_id == k.child_id, e.started_at >= r.started_at)))
+    for page in _pages(conn, newer, k.child_ref):
+        updates, audits = [], []
+        for row in page:
+            before = {f: row._mapping[c[f]] for f in CHILD_FIELDS}
+            after = {f: row._mapping[f"new_{f}"] for f in CHILD_FIELDS}
+            changed = [f for f in CHILD_FIELDS if before[f] != after[f]]
+            if changed:
+                updates.append({"child": row.child_id, **{f"v_{f}": v for f, v in after.items()}})
+                audits.append({"at": now, "actor": actor, "action": "child.import_update", "entity": "child",
+                               "entity_id": row.child_id, "before": _json({f: before[f] for f in changed}),
+                               "after": _json({f: after[f] for f in changed})})
+        if updates:
+            conn.execute(update(Child.__table__).where(c.id == bindparam("child")).values(
+                {**{f: bindparam(f"v_{f}") for f in CHILD_FIELDS}, "updated_at": now}), updates)
+            conn.execute(insert(AuditRecord.__table__), audits)
+            result.children_updated += len(updates)
 
-    # Episodes, in bulk: the driver's executemany, a chunk at a time, values as the column types
-    # store them (what SQLAlchemy's per-row processing did, at a fraction of its cost).
-    if new_rows:
-        conn = session.connection()
-        value = _stored(conn.dialect.name)
-        mark = "?" if conn.dialect.name == "sqlite" else "%s"
-        sql = f"INSERT INTO episodes ({', '.join(EPISODE_COLUMNS)}) VALUES ({', '.join([mark] * len(EPISODE_COLUMNS))})"
-        stamp = value(now)
-        if conn.dialect.name == "sqlite":  # the indexes fill in random order: a bigger page cache for this
+    # New children, from their latest rows.
+    stamp = literal(now, UTCDateTime)
+    created = conn.execute(insert(Child.__table__).from_select(
+        ["child_ref", *CHILD_FIELDS, "created_at", "updated_at"],
+        select(k.child_ref, *[r[f] for f in CHILD_FIELDS], stamp, stamp).join(ROWS, r.line == k.line)
+        .where(k.child_id.is_(None)).order_by(k.first), include_defaults=False),  # in the file's order
+        execution_options={"preserve_rowcount": True})
+    result.children_created = created.rowcount
+    if result.children_created:
+        conn.execute(update(KIDS).where(k.child_id.is_(None)).values(child_id=child_id, created=1))
+        for page in _pages(conn, select(k.child_id, *[r[f] for f in CHILD_FIELDS]).join(ROWS, r.line == k.line)
+                           .where(k.created == 1), k.child_id):
+            conn.execute(insert(AuditRecord.__table__), [
+                {"at": now, "actor": actor, "action": "child.import", "entity": "child", "entity_id": row.child_id,
+                 "before": None, "after": _json({f: row._mapping[f] for f in CHILD_FIELDS})} for row in page])
+
+    # Episodes, in file order: one statement; the table's constraints (the exclusion constraint
+    # against overlaps on PostgreSQL, the triggers on SQLite) check every row as it goes in.
+    if rows > result.episodes_already_recorded:
+        if not pg:  # the indexes fill in random order: a bigger page cache for this
             cache = conn.exec_driver_sql("PRAGMA cache_size").scalar()
             conn.exec_driver_sql("PRAGMA cache_size=-65536")  # 64 MB
-        def values(part):
-            return [(children[r.child_ref]["id"], r.episode_type, value(r.started_at), r.missing_from, r.placement_type,
-                     r.looked_after, r.police_ref, r.risk_grade, actor, value(r.returned_at), r.found_location, r.reason,
-                     r.cse_concern, r.cce_concern, r.ri_outcome, value(r.ri_at), "", "import", stamp, stamp)
-                    for r in part]
-
         try:
-            if conn.dialect.name == "postgresql":
-                # COPY: one stream, not a statement per row; every row still passes the table's
-                # constraints (the exclusion constraint against overlaps included) as it goes in.
-                import psycopg
-                from sqlalchemy.exc import IntegrityError
-
-                copy_sql = f"COPY episodes ({', '.join(EPISODE_COLUMNS)}) FROM STDIN"
-                try:
-                    with conn.connection.driver_connection.cursor() as cur:
-                        with cur.copy(copy_sql) as copy:
-                            for part in _chunks(new_rows, 5000):
-                                for row in values(part):
-                                    copy.write_row(row)
-                except psycopg.IntegrityError as exc:  # as SQLAlchemy's would be: what callers catch (a race)
-                    raise IntegrityError(copy_sql, None, exc) from exc
-            else:
-                for part in _chunks(new_rows, 5000):
-                    conn.exec_driver_sql(sql, values(part))
+            added = conn.execute(insert(Episode.__table__).from_select(EPISODE_COLUMNS, select(
+                k.child_id, r.episode_type, r.started_at, r.missing_from, r.placement_type, r.looked_after,
+                r.police_ref, r.risk_grade, literal(actor), r.returned_at, r.found_location, r.reasons, r.cse_concern,
+                r.cce_concern, r.ri_outcome, r.ri_at, literal(""), literal("import"), stamp, stamp)
+                .join(KIDS, k.child_ref == r.child_ref).where(r.recorded == 0).order_by(r.line),
+                include_defaults=False), execution_options={"preserve_rowcount": True})
         finally:
-            if conn.dialect.name == "sqlite":
+            if not pg:
                 conn.exec_driver_sql(f"PRAGMA cache_size={int(cache)}")
-    result.episodes_added = len(new_rows)
-    result.child_ids = sorted({children[r.child_ref]["id"] for r in new_rows})
+        result.episodes_added = added.rowcount
+        result.child_ids = list(conn.execute(
+            select(k.child_id).distinct().join(ROWS, r.child_ref == k.child_ref).where(r.recorded == 0)
+            .order_by(k.child_id)).scalars())
 
-    audits.append({"at": now, "actor": actor, "action": "import", "entity": "import", "entity_id": None,
-                   "before": None, "after": {"sha256": sha.hexdigest(), "rows": result.rows,
-                                             "episodes_added": result.episodes_added,
-                                             "episodes_already_recorded": result.episodes_already_recorded,
-                                             "children_created": result.children_created,
-                                             "children_updated": result.children_updated}})
-    session.execute(insert(AuditRecord.__table__), audits)
-
+    conn.execute(insert(AuditRecord.__table__), [{
+        "at": now, "actor": actor, "action": "import", "entity": "import", "entity_id": None, "before": None,
+        "after": {"sha256": sha.hexdigest(), "rows": result.rows, "episodes_added": result.episodes_added,
+                  "episodes_already_recorded": result.episodes_already_recorded,
+                  "children_created": result.children_created, "children_updated": result.children_updated}}])
+    _drop(conn)
     _notify_clock(ctx, result.child_ids)
     return result
 

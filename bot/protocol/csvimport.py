@@ -13,16 +13,19 @@ One row per episode, columns (any order; only `child_ref` and `started_at` are r
 - codes: the bot's words (bot/protocol/words.py) and their aliases; episode_type M or A too.
 Every problem is reported as `line N, column: problem` (line 1 is the header). Binary files
 fail at once: see MAX_LINE and MAX_PROBLEMS. A file is read as a stream, line by line (any
-number of rows); MAX_BYTES bounds only what is given in memory (an upload fetched from Slack).
+number of rows: `read_rows` yields them one at a time); MAX_BYTES bounds only what is given in
+memory (an upload fetched from Slack). However many rows are bad, at most MAX_PROBLEMS problems
+are listed, the first by line, and the rest counted (`first_problems`).
 """
 from __future__ import annotations
 
 import csv
+import heapq
 import io
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 from bot.protocol import authorities
@@ -188,18 +191,16 @@ def _header(names: list[str]) -> list[str]:
     return cols
 
 
-def parse_csv(data: bytes | BinaryIO, zone: ZoneInfo, now: datetime, future_grace_minutes: int = 5
-              ) -> list[ImportRow]:
-    """Every row of the file (bytes, or a binary file read as a stream), checked; raises
-    `Problems` listing everything wrong.
-
-    Checks each value, then each child's episodes against each other (duplicates, overlaps,
-    more than one still open). Checks against the database are `check_against_existing`."""
+def read_rows(data: bytes | BinaryIO, zone: ZoneInfo, now: datetime, future_grace_minutes: int,
+              problems: list[str]) -> Iterator[ImportRow]:
+    """The file's good rows, one at a time, as it is read (bytes, or a binary file read as a
+    stream); each bad row's problems are appended to `problems`. Raises `Problems` at once for a
+    file that is not a CSV of episodes, and after MAX_PROBLEMS problems. Checks no row against
+    another (see `child_problems`)."""
     if isinstance(data, (bytes, bytearray)):
         _decode(data)
         data = io.BytesIO(data)
     reader = csv.reader(_lines(data), strict=True)
-    problems: list[str] = []
     try:
         header = next(reader, None)
         if not header or not any(h.strip() for h in header):
@@ -207,7 +208,6 @@ def parse_csv(data: bytes | BinaryIO, zone: ZoneInfo, now: datetime, future_grac
         cols = _header(header)
         blank = dict.fromkeys(ALL_COLUMNS, "")
         latest = now + timedelta(minutes=future_grace_minutes)
-        rows: list[ImportRow] = []
         for values in reader:
             line = reader.line_num
             if not any(v.strip() for v in values):
@@ -219,13 +219,24 @@ def parse_csv(data: bytes | BinaryIO, zone: ZoneInfo, now: datetime, future_grac
                 raw.update(zip(cols, map(str.strip, values)))
                 row = _row(line, raw, zone, latest, problems)
                 if row is not None:
-                    rows.append(row)
+                    yield row
             if len(problems) >= MAX_PROBLEMS:
                 problems.append(f"stopped after {MAX_PROBLEMS} problems; fix these and try again")
                 raise Problems(problems)
     except csv.Error as exc:
         problems.append(f"line {reader.line_num}, file: not valid CSV ({exc})")
         raise Problems(problems) from None
+
+
+def parse_csv(data: bytes | BinaryIO, zone: ZoneInfo, now: datetime, future_grace_minutes: int = 5
+              ) -> list[ImportRow]:
+    """Every row of the file (bytes, or a binary file read as a stream), checked; raises
+    `Problems` listing everything wrong (all rows in memory: store/imports.py streams instead).
+
+    Checks each value, then each child's episodes against each other (duplicates, overlaps,
+    more than one still open). Checks against the database are `recorded_problems`."""
+    problems: list[str] = []
+    rows = list(read_rows(data, zone, now, future_grace_minutes, problems))
     if not rows and not problems:
         problems.append("line 2, file: no rows after the header")
     problems += check_within_file(rows, zone)
@@ -357,8 +368,45 @@ def _overlap_problems(child_ref: str, spans: list[tuple[datetime, datetime | Non
     return out
 
 
+def line_of(problem: str) -> int:
+    return int(problem.split(",")[0].removeprefix("line "))
+
+
 def _by_line(problems: list[str]) -> list[str]:
-    return sorted(problems, key=lambda p: int(p.split(",")[0].removeprefix("line ")))
+    return sorted(problems, key=line_of)
+
+
+def first_problems(problems: Iterable[str], limit: int = MAX_PROBLEMS) -> list[str]:
+    """The first `limit` problems by line (holding no more than that), and a line that counts
+    the rest: a file of any size gets an answer of bounded size."""
+    seen = 0
+
+    def counted():
+        nonlocal seen
+        for problem in problems:
+            seen += 1
+            yield problem
+
+    first = heapq.nsmallest(limit, counted(), key=line_of)  # stable: sorted(...)[:limit]
+    if seen > limit:
+        first.append(f"and {seen - limit:,} more problem(s) after line {line_of(first[-1])}; fix these and try again")
+    return first
+
+
+def child_problems(child_ref: str, rows: Iterable, zone: ZoneInfo) -> list[str]:
+    """Duplicates and overlaps among one child's rows of the file, given in file order (anything
+    with `line`, `started_at` and `returned_at`)."""
+    problems = []
+    seen: dict[datetime, int] = {}
+    spans = []
+    for r in rows:
+        if r.started_at in seen:
+            problems.append(f"line {r.line}, started_at: the same episode (child_ref and started_at) "
+                            f"is on line {seen[r.started_at]}")
+            continue
+        seen[r.started_at] = r.line
+        spans.append((r.started_at, r.returned_at, r.line))
+    return problems + _overlap_problems(child_ref, spans, zone)
 
 
 def check_within_file(rows: list[ImportRow], zone: ZoneInfo) -> list[str]:
@@ -368,38 +416,14 @@ def check_within_file(rows: list[ImportRow], zone: ZoneInfo) -> list[str]:
     for r in rows:
         by_child.setdefault(r.child_ref, []).append(r)
     for child_ref, items in by_child.items():
-        seen: dict[datetime, int] = {}
-        spans = []
-        for r in items:
-            if r.started_at in seen:
-                problems.append(f"line {r.line}, started_at: the same episode (child_ref and started_at) "
-                                f"is on line {seen[r.started_at]}")
-                continue
-            seen[r.started_at] = r.line
-            spans.append((r.started_at, r.returned_at, r.line))
-        problems += _overlap_problems(child_ref, spans, zone)
+        problems += child_problems(child_ref, items, zone)
     return _by_line(problems)
 
 
-def check_against_existing(rows: list[ImportRow], existing: dict[str, list[tuple[datetime, datetime | None]]],
-                           zone: ZoneInfo) -> tuple[list[ImportRow], list[str]]:
-    """Split the rows into new ones and problems, given each child's recorded (start, end) spans.
-
-    A row whose child_ref and started_at are already recorded is the same episode: it is
-    skipped (so importing a file twice changes nothing). A new row must not overlap any
-    recorded episode of the child."""
-    new: list[ImportRow] = []
-    by_child: dict[str, list[ImportRow]] = {}
-    for r in rows:
-        recorded = existing.get(r.child_ref)
-        if recorded and any(s == r.started_at for s, _ in recorded):
-            continue
-        new.append(r)
-        by_child.setdefault(r.child_ref, []).append(r)
-    problems = []
-    for child_ref, items in by_child.items():
-        recorded = existing.get(child_ref)
-        if recorded:
-            spans = [(s, e, None) for s, e in recorded] + [(r.started_at, r.returned_at, r.line) for r in items]
-            problems += _overlap_problems(child_ref, spans, zone)
-    return new, _by_line(problems)
+def recorded_problems(child_ref: str, recorded: Iterable[tuple[datetime, datetime | None]], rows: Iterable,
+                      zone: ZoneInfo) -> list[str]:
+    """Overlaps between one child's new rows of the file (anything with `line`, `started_at` and
+    `returned_at`; none of them already recorded, none overlapping another) and the (start, end)
+    spans already recorded for the child."""
+    spans = [(s, e, None) for s, e in recorded] + [(r.started_at, r.returned_at, r.line) for r in rows]
+    return _overlap_problems(child_ref, spans, zone)
