@@ -115,12 +115,18 @@ STAGED = [c.name for c in ROWS.columns if c.name != "recorded"]
 
 def _stored(dialect: str):
     """An aware datetime as `store.models.UTCDateTime` stores it: naive UTC (on SQLite, the text
-    SQLAlchemy writes); None stays None."""
+    SQLAlchemy writes, 2025-06-01 13:30:00.000000); None stays None."""
+    utc = timezone.utc
+
     def value(t: datetime | None):
         if t is None:
             return None
-        naive = (t if t.tzinfo is timezone.utc else t.astimezone(timezone.utc)).replace(tzinfo=None)
-        return naive.isoformat(" ", "microseconds") if dialect == "sqlite" else naive
+        if t.tzinfo is not utc:
+            t = t.astimezone(utc)
+        if dialect == "sqlite":  # (isoformat and slices: a third of the cost of .replace(tzinfo=None))
+            text = t.isoformat(" ")
+            return text[:19] + (text[19:26] if t.microsecond else ".000000")
+        return datetime.combine(t, t.time())  # naive
 
     return value
 
@@ -305,8 +311,8 @@ def import_csv(ctx: Ctx, data: bytes | BinaryIO) -> ImportResult:
     result.children_created = created.rowcount
     if result.children_created:
         conn.execute(update(KIDS).where(k.child_id.is_(None)).values(child_id=child_id, created=1))
-        for page in _pages(conn, select(k.child_id, *[r[f] for f in CHILD_FIELDS]).join(ROWS, r.line == k.line)
-                           .where(k.created == 1), k.child_id):
+        for page in _pages(conn, select(k.child_ref, k.child_id, *[r[f] for f in CHILD_FIELDS])
+                           .join(ROWS, r.line == k.line).where(k.created == 1), k.child_ref):
             conn.execute(insert(AuditRecord.__table__), [
                 {"at": now, "actor": actor, "action": "child.import", "entity": "child", "entity_id": row.child_id,
                  "before": None, "after": _json({f: row._mapping[f] for f in CHILD_FIELDS})} for row in page])
@@ -316,7 +322,7 @@ def import_csv(ctx: Ctx, data: bytes | BinaryIO) -> ImportResult:
     if rows > result.episodes_already_recorded:
         if not pg:  # the indexes fill in random order: a bigger page cache for this
             cache = conn.exec_driver_sql("PRAGMA cache_size").scalar()
-            conn.exec_driver_sql("PRAGMA cache_size=-65536")  # 64 MB
+            conn.exec_driver_sql("PRAGMA cache_size=-16384")  # 16 MB
         try:
             added = conn.execute(insert(Episode.__table__).from_select(EPISODE_COLUMNS, select(
                 k.child_id, r.episode_type, r.started_at, r.missing_from, r.placement_type, r.looked_after,

@@ -49,3 +49,29 @@ def test_a_line_too_long_is_refused_before_it_is_held(monkeypatch):
     with pytest.raises(ci.Problems) as exc:
         ci.parse_csv(Reader(huge), LONDON, NOW)
     assert exc.value.problems[0].startswith("line 3, file: the line is longer than")
+
+
+@pytest.mark.parametrize("zone", ["Europe/London", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu",
+                                  "America/St_Johns", "Pacific/Chatham"])
+def test_local_times_read_as_zoneinfo_reads_them_around_the_clock_changes(zone):
+    # parse_datetime converts without an aware intermediate (for speed): it must agree with zoneinfo
+    # every quarter of an hour through each day the clocks change, gaps and repeated hours included.
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    days = set()
+    t = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    while t.year < 2026:  # the days whose offset at noon differs from the day before's
+        if tz.utcoffset(t.replace(tzinfo=None)) != tz.utcoffset((t - timedelta(days=1)).replace(tzinfo=None)):
+            days.add((t - timedelta(days=1)).date())
+        t += timedelta(days=1)
+    assert len(days) >= 4 or zone == "Asia/Kathmandu"
+    days.add(datetime(2025, 6, 1).date())
+    for day in sorted(days):
+        for quarter in range(4 * 48):
+            wall = datetime(day.year, day.month, day.day) + timedelta(minutes=15 * quarter)
+            expected = wall.replace(tzinfo=tz).astimezone(timezone.utc)
+            for text in (wall.strftime("%Y-%m-%d %H:%M"), wall.strftime("%d/%m/%Y %H:%M")):
+                got = ci.parse_datetime(text, tz)
+                assert got == expected and got.tzinfo is timezone.utc, (text, got, expected)

@@ -98,15 +98,24 @@ def parse_datetime(value: str, zone: ZoneInfo) -> datetime:
     m = None if value[4:5] == "-" else _DMY.fullmatch(value)  # ISO 8601 starts 2025-
     if m:
         d, mo, y, hh, mm, ss = m.groups()
-        naive = datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0))
+        wall = datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0), 0, timezone.utc)
     else:
         if not value[:4].isdigit() or len(value) < 10:
             raise ValueError
-        naive = datetime.fromisoformat(value)
-    if naive.year < EARLIEST_YEAR:
+        wall = datetime.fromisoformat(value)
+        if wall.tzinfo is None:
+            wall = datetime.combine(wall, wall.time(), timezone.utc)  # (.replace(tzinfo=) costs 5 times as much)
+        elif wall.year >= EARLIEST_YEAR:  # an offset given: that instant
+            try:
+                return wall.astimezone(timezone.utc)
+            except OverflowError:  # year 9999 west of UTC
+                raise ValueError from None
+    if wall.year < EARLIEST_YEAR:
         raise ValueError
     try:
-        return (naive if naive.tzinfo is not None else naive.replace(tzinfo=zone)).astimezone(timezone.utc)
+        # The wall-clock time in `zone` (the fields of `wall`): as wall.replace(tzinfo=zone).astimezone(UTC),
+        # fold 0 (in the hour the clocks go back, the first 01:30), without the intermediate datetime.
+        return wall - zone.utcoffset(wall)
     except OverflowError:  # year 9999 west of UTC
         raise ValueError from None
 
@@ -207,7 +216,7 @@ def read_rows(data: bytes | BinaryIO, zone: ZoneInfo, now: datetime, future_grac
             raise Problems(["line 1, header: the file is empty; the first line must name the columns: " + ", ".join(COLUMNS)])
         cols = _header(header)
         blank = dict.fromkeys(ALL_COLUMNS, "")
-        latest = now + timedelta(minutes=future_grace_minutes)
+        checker = _Checker(zone, now + timedelta(minutes=future_grace_minutes))
         for values in reader:
             line = reader.line_num
             if not any(v.strip() for v in values):
@@ -217,7 +226,7 @@ def read_rows(data: bytes | BinaryIO, zone: ZoneInfo, now: datetime, future_grac
             else:
                 raw = dict(blank)
                 raw.update(zip(cols, map(str.strip, values)))
-                row = _row(line, raw, zone, latest, problems)
+                row = checker.row(line, raw, problems)
                 if row is not None:
                     yield row
             if len(problems) >= MAX_PROBLEMS:
@@ -245,104 +254,151 @@ def parse_csv(data: bytes | BinaryIO, zone: ZoneInfo, now: datetime, future_grac
     return rows
 
 
-def _row(line: int, v: dict[str, str], zone: ZoneInfo, latest: datetime, problems: list[str]) -> ImportRow | None:
-    """One row: `v` holds every column of ALL_COLUMNS, stripped ("" when the file has no such column)."""
-    before = len(problems)
+CACHED = 4096  # values kept per column by `_Checker` (bounded: a file of any size)
 
-    def bad(column: str, message: str) -> None:
-        problems.append(f"line {line}, {column}: {message}")
 
-    for col, limit in LENGTHS.items():
-        if len(v[col]) > limit:
-            bad(col, f"longer than {limit} characters")
-    ref = normal_child_ref(v["child_ref"]) if v["child_ref"] else None
-    if not v["child_ref"]:
-        bad("child_ref", "required (the case reference, e.g. LCS12345)")
-    elif ref is None:
+def _ref(raw: str) -> tuple:
+    if not raw:
+        return None, "required (the case reference, e.g. LCS12345)"
+    ref = normal_child_ref(raw)
+    if ref is None:
         # The same rule as /missing: a reference nobody could type in Slack could never be reached.
-        bad("child_ref", f"{v['child_ref'][:40]!r} is not a case reference: letters and digits (and / _ . -), "
-                         "up to 64 characters, e.g. LCS12345")
-    else:
-        v["child_ref"] = ref
-    if v["child_label"] and not LABEL.match(" ".join(v["child_label"].split())):
-        # The label goes into channel lines: the same rule as /missing child, so no Slack markup.
-        bad("child_label", "initials or a pseudonym: letters, digits, spaces and . ' - ( ) / only (e.g. JB)")
+        return None, (f"{raw[:40]!r} is not a case reference: letters and digits (and / _ . -), up to 64 "
+                      "characters, e.g. LCS12345")
+    return ref, None
 
-    def when(col: str, required: bool = False) -> datetime | None:
-        if not v[col]:
-            if required:
-                bad(col, "required (e.g. 2025-06-01 14:30 or 01/06/2025 14:30)")
-            return None
+
+def _label(raw: str) -> tuple:
+    # The label goes into channel lines: the same rule as /missing child, so no Slack markup.
+    if not raw or LABEL.match(" ".join(raw.split())):
+        return raw, None
+    return raw, "initials or a pseudonym: letters, digits, spaces and . ' - ( ) / only (e.g. JB)"
+
+
+def _dob(raw: str) -> tuple:
+    if not raw:
+        return None, None
+    try:
+        return parse_date(raw), None
+    except ValueError:
+        return None, f"{raw[:40]!r} is not a date (use 2010-05-31 or 31/05/2010)"
+
+
+def _flag(raw: str) -> tuple:
+    key = raw.lower()
+    if key in TRUE:
+        return True, None
+    if key not in FALSE:
+        return False, f"{raw[:20]!r} is not yes or no (use Y/N, yes/no, true/false or 1/0)"
+    return False, None
+
+
+def _episode_type(raw: str) -> tuple:
+    value = EPISODE_TYPES.get(raw.lower() or "missing")
+    return value or "missing", (None if value else f"unknown value {raw[:20]!r}; use missing (M) or away (A)")
+
+
+def _code(allowed: tuple[str, ...], aliases: dict | None, default: str | None):
+    def work(raw: str) -> tuple:
+        if not raw:
+            return default, None
+        value = canonical(raw, allowed, aliases)
+        return value, (None if value is not None else f"unknown value {raw[:40]!r}; use one of: {', '.join(allowed)}")
+    return work
+
+
+def _council(col: str):
+    def work(raw: str) -> tuple:
+        if not raw:
+            return None, None
         try:
-            value = parse_datetime(v[col], zone)
+            return authorities.lookup(raw, col.replace("_", "-")).name, None
+        except authorities.UnknownAuthority as exc:
+            return None, exc.message.replace("`", "'")
+    return work
+
+
+# The columns whose values repeat from row to row: (column, its place among a row's problems,
+# how a value is worked out: (value, problem or None)). Places 4-6 are started_at, returned_at
+# and ri_at; 11, placed_by with placed_in; 19 on, the checks across columns.
+_REPEATED = (
+    ("child_ref", 1, _ref), ("child_label", 2, _label), ("date_of_birth", 3, _dob), ("episode_type", 7, _episode_type),
+    ("ri_outcome", 8, _code(RI_OUTCOMES, None, None)), ("placed_by", 9, _council("placed_by")),
+    ("placed_in", 10, _council("placed_in")), ("gender", 12, _code(GENDERS, GENDER_ALIASES, "unknown")),
+    ("looked_after", 13, _flag), ("placement_type", 14, _code(PLACEMENT_TYPES, PLACEMENT_ALIASES, "other")),
+    ("out_of_area", 15, _flag), ("risk_grade", 16, _code(RISK_GRADES, RISK_ALIASES, None)), ("cse_concern", 17, _flag),
+    ("cce_concern", 18, _flag),
+)
+
+
+class _Checker:
+    """Checks one row at a time. A value of a column in _REPEATED is worked out once (at most
+    CACHED values a column are kept); every row still gets its own problems, in the same order."""
+
+    def __init__(self, zone: ZoneInfo, latest: datetime) -> None:
+        self.zone, self.latest = zone, latest
+        self.columns = [(col, place, {}, work) for col, place, work in _REPEATED]
+
+    def when(self, found: list, place: int, col: str, raw: str) -> datetime | None:
+        try:
+            value = parse_datetime(raw, self.zone)
         except ValueError:
-            bad(col, f"{v[col][:40]!r} is not a date (use 2025-06-01 14:30 or 01/06/2025 14:30)")
+            found.append((place, col, f"{raw[:40]!r} is not a date (use 2025-06-01 14:30 or 01/06/2025 14:30)"))
             return None
-        if value > latest:
-            bad(col, f"{v[col][:40]} is in the future")
+        if value > self.latest:
+            found.append((place, col, f"{raw[:40]} is in the future"))
         return value
 
-    def code(col: str, allowed: tuple[str, ...], aliases: dict | None, default: str | None) -> str | None:
-        if not v[col]:
-            return default
-        value = canonical(v[col], allowed, aliases)
-        if value is None:
-            bad(col, f"unknown value {v[col][:40]!r}; use one of: {', '.join(allowed)}")
-        return value
-
-    def flag(col: str) -> bool:
-        key = v[col].lower()
-        if key in TRUE:
-            return True
-        if key not in FALSE:
-            bad(col, f"{v[col][:20]!r} is not yes or no (use Y/N, yes/no, true/false or 1/0)")
-        return False
-
-    dob = None
-    if v["date_of_birth"]:
-        try:
-            dob = parse_date(v["date_of_birth"])
-        except ValueError:
-            bad("date_of_birth", f"{v['date_of_birth'][:40]!r} is not a date (use 2010-05-31 or 31/05/2010)")
-    started = when("started_at", required=True)
-    returned = when("returned_at")
-    ri_at = when("ri_at")
-    episode_type = EPISODE_TYPES.get(v["episode_type"].lower() or "missing")
-    if episode_type is None:
-        bad("episode_type", f"unknown value {v['episode_type'][:20]!r}; use missing (M) or away (A)")
-    ri_outcome = code("ri_outcome", RI_OUTCOMES, None, None)
-    councils: dict[str, str | None] = {}
-    for col in ("placed_by", "placed_in"):
-        councils[col] = None
-        if v[col]:
-            try:
-                councils[col] = authorities.lookup(v[col], col.replace("_", "-")).name
-            except authorities.UnknownAuthority as exc:
-                bad(col, exc.message.replace("`", "'"))
-    if councils["placed_by"] and councils["placed_in"]:
-        bad("placed_in", "give placed_by (another council's child placed here) or placed_in (ours placed there), "
-                         "not both")
-    row = ImportRow(
-        line=line, child_ref=v["child_ref"], child_label=v["child_label"], date_of_birth=dob,
-        gender=code("gender", GENDERS, GENDER_ALIASES, "unknown"), looked_after=flag("looked_after"),
-        placement_type=code("placement_type", PLACEMENT_TYPES, PLACEMENT_ALIASES, "other"),
-        out_of_area=flag("out_of_area") or any(councils.values()), episode_type=episode_type or "missing", missing_from=v["missing_from"],
-        started_at=started, returned_at=returned, risk_grade=code("risk_grade", RISK_GRADES, RISK_ALIASES, None),
-        police_ref=v["police_ref"], found_location=v["found_location"], reason=v["reason"],
-        cse_concern=flag("cse_concern"), cce_concern=flag("cce_concern"), ri_outcome=ri_outcome, ri_at=ri_at,
-        placed_by=councils["placed_by"], placed_in=councils["placed_in"],
-    )
-    if started and returned and returned < started:
-        bad("returned_at", "the return is before the start")
-    if dob and started and dob > started.astimezone(zone).date():
-        bad("date_of_birth", "after the episode started")
-    if (ri_outcome or ri_at) and not v["returned_at"]:
-        bad("ri_outcome", "a return interview needs a returned_at (the episode has not ended)")
-    if ri_at and not ri_outcome:
-        bad("ri_outcome", "ri_at is given without an outcome (completed, declined or voided)")
-    if ri_at and returned and ri_at < returned:
-        bad("ri_at", "the return interview is before the return")
-    return row if len(problems) == before else None
+    def row(self, line: int, v: dict[str, str], problems: list[str]) -> ImportRow | None:
+        """One row: `v` holds every column of ALL_COLUMNS, stripped ("" when the file has no such column).
+        None when it has problems (appended to `problems`)."""
+        found: list[tuple[int, str, str]] = []  # (place, column, problem)
+        for col, limit in LENGTHS.items():
+            if len(v[col]) > limit:
+                found.append((0, col, f"longer than {limit} characters"))
+        values = {}
+        for col, place, cache, work in self.columns:
+            raw = v[col]
+            got = cache.get(raw)
+            if got is None:
+                if len(cache) >= CACHED:
+                    cache.clear()
+                got = cache[raw] = work(raw)
+            values[col] = got[0]
+            if got[1] is not None:
+                found.append((place, col, got[1]))
+        if v["started_at"]:
+            started = self.when(found, 4, "started_at", v["started_at"])
+        else:
+            started = None
+            found.append((4, "started_at", "required (e.g. 2025-06-01 14:30 or 01/06/2025 14:30)"))
+        returned = self.when(found, 5, "returned_at", v["returned_at"]) if v["returned_at"] else None
+        ri_at = self.when(found, 6, "ri_at", v["ri_at"]) if v["ri_at"] else None
+        placed_by, placed_in, ri_outcome, dob = (values["placed_by"], values["placed_in"], values["ri_outcome"],
+                                                 values["date_of_birth"])
+        if placed_by and placed_in:
+            found.append((11, "placed_in", "give placed_by (another council's child placed here) or placed_in "
+                                           "(ours placed there), not both"))
+        if started and returned and returned < started:
+            found.append((19, "returned_at", "the return is before the start"))
+        # (the local date is never more than a day from the UTC one: the exact test only near it)
+        if dob and started and dob >= started.date() and dob > started.astimezone(self.zone).date():
+            found.append((20, "date_of_birth", "after the episode started"))
+        if (ri_outcome or ri_at) and not v["returned_at"]:
+            found.append((21, "ri_outcome", "a return interview needs a returned_at (the episode has not ended)"))
+        if ri_at and not ri_outcome:
+            found.append((22, "ri_outcome", "ri_at is given without an outcome (completed, declined or voided)"))
+        if ri_at and returned and ri_at < returned:
+            found.append((23, "ri_at", "the return interview is before the return"))
+        if found:
+            found.sort(key=lambda f: f[0])  # stable: a column's problems in the order found
+            problems.extend(f"line {line}, {col}: {problem}" for _, col, problem in found)
+            return None
+        return ImportRow(
+            line, values["child_ref"], v["child_label"], dob, values["gender"], values["looked_after"],
+            values["placement_type"], values["out_of_area"] or bool(placed_by or placed_in), values["episode_type"],
+            v["missing_from"], started, returned, values["risk_grade"], v["police_ref"], v["found_location"],
+            v["reason"], values["cse_concern"], values["cce_concern"], ri_outcome, ri_at, placed_by, placed_in)
 
 
 def _overlap_problems(child_ref: str, spans: list[tuple[datetime, datetime | None, int | None]],
