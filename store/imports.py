@@ -153,6 +153,19 @@ class _Hashing:
         return data
 
 
+def _json_object(dialect: str, values: dict):
+    """SQL for the JSON object of `values` (name: column) as `_json` and the JSON type write it:
+    dates as ISO text, booleans as true/false, NULL as null."""
+    if dialect == "postgresql":
+        return func.json_build_object(*[x for name, col in values.items() for x in (literal(name, String), col)])
+    pairs = []
+    for name, col in values.items():
+        if isinstance(col.type, Boolean):  # SQLite keeps 1/0
+            col = func.json(case((col.is_(None), "null"), (col, "true"), else_="false"))
+        pairs += [literal(name, String), col]
+    return func.json_object(*pairs)
+
+
 def _drop(conn) -> None:
     temp = "pg_temp" if conn.dialect.name == "postgresql" else "temp"
     for table in (KIDS, ROWS):
@@ -311,11 +324,12 @@ def import_csv(ctx: Ctx, data: bytes | BinaryIO) -> ImportResult:
     result.children_created = created.rowcount
     if result.children_created:
         conn.execute(update(KIDS).where(k.child_id.is_(None)).values(child_id=child_id, created=1))
-        for page in _pages(conn, select(k.child_ref, k.child_id, *[r[f] for f in CHILD_FIELDS])
-                           .join(ROWS, r.line == k.line).where(k.created == 1), k.child_ref):
-            conn.execute(insert(AuditRecord.__table__), [
-                {"at": now, "actor": actor, "action": "child.import", "entity": "child", "entity_id": row.child_id,
-                 "before": None, "after": _json({f: row._mapping[f] for f in CHILD_FIELDS})} for row in page])
+        # One audit row each, its `after` built by the database: the JSON _json() would write.
+        conn.execute(insert(AuditRecord.__table__).from_select(
+            ["at", "actor", "action", "entity", "entity_id", "after"],
+            select(stamp, literal(actor), literal("child.import"), literal("child"), k.child_id,
+                   _json_object(conn.dialect.name, {f: r[f] for f in CHILD_FIELDS}))
+            .join(ROWS, r.line == k.line).where(k.created == 1).order_by(k.child_id), include_defaults=False))
 
     # Episodes, in file order: one statement; the table's constraints (the exclusion constraint
     # against overlaps on PostgreSQL, the triggers on SQLite) check every row as it goes in.
