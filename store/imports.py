@@ -263,8 +263,6 @@ def import_csv(ctx: Ctx, data: bytes | BinaryIO) -> ImportResult:
     sha = source.sha if source is not None else hashlib.sha256(data)
     if not rows and not problems:
         problems.append("line 2, file: no rows after the header")
-    if pg:
-        conn.exec_driver_sql(f"ANALYZE {ROWS.name}")  # temporary tables are never analysed on their own
     problems += first_problems(_file_problems(conn, zone), MAX_PROBLEMS - len(problems))
     if problems:
         raise Problems(problems)
