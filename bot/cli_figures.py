@@ -100,7 +100,7 @@ def _import(args, services: Services) -> int:
     except Problems as exc:
         for problem in exc.problems:
             print(f"{args.file.name}: {problem}", file=sys.stderr)
-        print(f"missing-bot import: nothing was imported ({len(exc.problems)} problem(s) above)", file=sys.stderr)
+        print(f"missing-bot import: nothing was imported ({exc.total} problem(s))", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"missing-bot import: cannot read {args.file}: {exc.strerror}; nothing was imported", file=sys.stderr)

@@ -74,8 +74,8 @@ def run_import(services: Services, user: str, file_id: str, fetch: Callable[[str
             enqueue(session, key=key, kind="import.result", channel=user, now=now,
                     text=f":white_check_mark: Imported {name}: {result.summary()}")
     except Problems as exc:
-        shown = exc.problems[:50]
-        outcome = (f":warning: Nothing was imported from {name}: {len(exc.problems)} problem(s).\n"
+        shown = exc.problems  # at most MAX_PROBLEMS, and a line counting the rest
+        outcome = (f":warning: Nothing was imported from {name}: {exc.total} problem(s).\n"
                    + "\n".join(f"• {p}" for p in shown)
                    + "\nMend the file and run `/missing import` again.")
     except IntegrityError:

@@ -263,9 +263,11 @@ def import_csv(ctx: Ctx, data: bytes | BinaryIO) -> ImportResult:
     sha = source.sha if source is not None else hashlib.sha256(data)
     if not rows and not problems:
         problems.append("line 2, file: no rows after the header")
-    problems += first_problems(_file_problems(conn, zone), MAX_PROBLEMS - len(problems))
+    across, total = first_problems(_file_problems(conn, zone), MAX_PROBLEMS - len(problems))
+    total += len(problems)
+    problems += across
     if problems:
-        raise Problems(problems)
+        raise Problems(problems, total)
 
     # The children: each one's latest row, and its id when it is recorded.
     r, k = ROWS.c, KIDS.c
@@ -281,9 +283,9 @@ def import_csv(ctx: Ctx, data: bytes | BinaryIO) -> ImportResult:
         k.child_ref == r.child_ref, e.child_id == k.child_id, e.started_at == r.started_at)))
     if pg:
         conn.exec_driver_sql(f"ANALYZE {KIDS.name}")
-    problems = first_problems(_recorded_problems(conn, zone))
+    problems, total = first_problems(_recorded_problems(conn, zone))
     if problems:
-        raise Problems(problems)
+        raise Problems(problems, total)
 
     result = ImportResult(rows=rows)
     result.episodes_already_recorded = conn.execute(

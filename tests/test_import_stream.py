@@ -169,6 +169,9 @@ def test_problems_across_rows_are_bounded_the_first_by_line_and_the_rest_counted
 
     # 120 rows, each the same episode as the row before it: 119 problems, the first 50 shown.
     same = csv_bytes(*[row(child_ref="D1", ri="", ri_at="") for _ in range(120)])
+    with pytest.raises(ci.Problems) as exc:
+        run_import(services, same)
+    assert exc.value.total == 119
     p = problems_of(services, same)
     assert len(p) == ci.MAX_PROBLEMS + 1
     assert p[0] == "line 3, started_at: the same episode (child_ref and started_at) is on line 2"

@@ -86,11 +86,13 @@ class ImportRow:
 
 
 class Problems(Exception):
-    """The file cannot be imported; `problems` lists every `line N, column: problem`."""
+    """The file cannot be imported; `problems` lists each `line N, column: problem` (at most
+    MAX_PROBLEMS and a line counting the rest); `total` is how many there were."""
 
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__(f"{len(problems)} problem(s)")
+    def __init__(self, problems: list[str], total: int | None = None) -> None:
         self.problems = problems
+        self.total = len(problems) if total is None else total
+        super().__init__(f"{self.total} problem(s)")
 
 
 def parse_datetime(value: str, zone: ZoneInfo) -> datetime:
@@ -432,9 +434,9 @@ def _by_line(problems: list[str]) -> list[str]:
     return sorted(problems, key=line_of)
 
 
-def first_problems(problems: Iterable[str], limit: int = MAX_PROBLEMS) -> list[str]:
-    """The first `limit` problems by line (holding no more than that), and a line that counts
-    the rest: a file of any size gets an answer of bounded size."""
+def first_problems(problems: Iterable[str], limit: int = MAX_PROBLEMS) -> tuple[list[str], int]:
+    """The first `limit` problems by line (holding no more than that) and a line that counts
+    the rest, and how many there were: a file of any size gets an answer of bounded size."""
     seen = 0
 
     def counted():
@@ -446,7 +448,7 @@ def first_problems(problems: Iterable[str], limit: int = MAX_PROBLEMS) -> list[s
     first = heapq.nsmallest(limit, counted(), key=line_of)  # stable: sorted(...)[:limit]
     if seen > limit:
         first.append(f"and {seen - limit:,} more problem(s) after line {line_of(first[-1])}; fix these and try again")
-    return first
+    return first, seen
 
 
 def child_problems(child_ref: str, rows: Iterable, zone: ZoneInfo) -> list[str]:
