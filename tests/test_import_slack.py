@@ -91,3 +91,14 @@ def test_a_download_slack_refuses_is_reported_without_importing(app, services, s
     text = dm(slack_stub)
     assert "could not fetch or import the file" in text and "nothing was imported" in text
     assert episodes(services) == 0
+
+
+def test_a_file_with_many_problems_gets_the_first_fifty_and_the_count_of_all(app, services, slack_stub):
+    view = open_form(app, slack_stub)
+    same = csv_bytes(*[row(child_ref="M1", ri="", ri_at="") for _ in range(120)])  # 119 repeats of line 2
+    submit(app, view, file_input(slack_stub.add_file("many.csv", same)))
+    text = dm(slack_stub)
+    assert text.startswith(":warning: Nothing was imported from many.csv: 119 problem(s).")
+    assert "• line 51, started_at" in text and "line 52, started_at" in text and "line 53," not in text
+    assert "• and 69 more problem(s) after line 52; fix these and try again" in text
+    assert episodes(services) == 0
