@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from store.models import Child, Episode
@@ -159,3 +159,24 @@ def test_the_database_refuses_an_update_that_makes_an_overlap(services, clock):
         with services.sessions.begin() as s:
             first = s.scalars(select(Episode).order_by(Episode.started_at)).first()
             first.returned_at = t0 + timedelta(hours=5, minutes=30)
+
+
+@pytest.mark.parametrize("change", ["restore a withdrawn episode", "move it to the other child"])
+def test_the_database_refuses_the_other_updates_that_make_an_overlap(services, clock, change):
+    """The overlap rule is about the child, the times and withdrawal; an update of any of them is checked."""
+    child(services, "C1", "AB")
+    child(services, "C2", "CD")
+    t0 = clock.now - timedelta(days=2)
+    with services.sessions.begin() as s:
+        first, second = s.scalars(select(Child.id).order_by(Child.id)).all()
+        s.add_all([_raw_episode(first, t0, t0 + timedelta(hours=3)),
+                   _raw_episode(first, t0 + timedelta(hours=1), t0 + timedelta(hours=2), withdrawn_at=clock.now),
+                   _raw_episode(second, t0 + timedelta(hours=1), t0 + timedelta(hours=2))])
+    with pytest.raises(IntegrityError):
+        with services.sessions.begin() as s:
+            episodes = Episode.__table__  # Core: the sessions leave withdrawn episodes out of ORM reads
+            if change == "restore a withdrawn episode":
+                s.execute(update(episodes).where(episodes.c.withdrawn_at.is_not(None)).values(withdrawn_at=None))
+            else:
+                s.execute(update(episodes).where(episodes.c.child_id == second).values(child_id=first))
+    assert len(live_episodes(services, "C1")) == len(live_episodes(services, "C2")) == 1  # nothing changed

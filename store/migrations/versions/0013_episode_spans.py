@@ -12,7 +12,14 @@ the clock, the time zone or the protocol's settings. The database keeps them rig
 every write path (record, corrections, import, erasure, raw SQL): triggers on SQLite (after
 each insert, and after an update of a time), a trigger function on PostgreSQL (before insert or
 update). Existing rows are filled here by the same expressions.
+
+On SQLite the spans trigger writes the row it was fired for, which would fire 0005's overlap
+check a second time on every insert (its update trigger ran on an update of any column): that
+check now runs on updates of the columns it is about (child, times, withdrawal) only.
 """
+import importlib.util
+from pathlib import Path
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -54,6 +61,13 @@ FOR EACH ROW EXECUTE FUNCTION episodes_spans();
 """
 
 
+# 0005's overlap trigger, as 0005 defines it (one definition of the rule).
+_spec = importlib.util.spec_from_file_location("_m0005", Path(__file__).with_name("0005_record.py"))
+_m0005 = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_m0005)
+OVERLAP_COLUMNS = "UPDATE OF child_id, started_at, returned_at, withdrawn_at"
+
+
 def upgrade() -> None:
     dialect = op.get_bind().dialect.name
     op.add_column("episodes", sa.Column("away_us", sa.BigInteger(), nullable=True))
@@ -65,6 +79,8 @@ def upgrade() -> None:
         new = {"away": _sqlite_us("NEW.returned_at", "NEW.started_at"), "ri_after": _sqlite_us("NEW.ri_at", "NEW.returned_at")}
         op.execute(SPANS_SQLITE.format(op="insert", OP="INSERT", **new))
         op.execute(SPANS_SQLITE.format(op="update", OP="UPDATE OF started_at, returned_at, ri_at", **new))
+        op.execute("DROP TRIGGER episodes_no_overlap_update")
+        op.execute(_m0005.OVERLAP_SQLITE.format(op="update", OP=OVERLAP_COLUMNS))
     else:
         op.execute(SPANS_POSTGRESQL.format(away=_postgresql_us("NEW.returned_at", "NEW.started_at"),
                                            ri_after=_postgresql_us("NEW.ri_at", "NEW.returned_at")))
@@ -74,6 +90,8 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute("DROP TRIGGER episodes_spans_insert")
         op.execute("DROP TRIGGER episodes_spans_update")
+        op.execute("DROP TRIGGER episodes_no_overlap_update")
+        op.execute(_m0005.OVERLAP_SQLITE.format(op="update", OP="UPDATE"))
     else:
         op.execute("DROP TRIGGER episodes_spans ON episodes")
         op.execute("DROP FUNCTION episodes_spans()")
