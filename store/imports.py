@@ -281,8 +281,9 @@ def import_csv(ctx: Ctx, data: bytes | BinaryIO) -> ImportResult:
     conn.execute(update(KIDS).values(child_id=child_id))
     conn.execute(update(ROWS).values(recorded=1).where(exists().where(
         k.child_ref == r.child_ref, e.child_id == k.child_id, e.started_at == r.started_at)))
-    if pg:
-        conn.exec_driver_sql(f"ANALYZE {KIDS.name}")
+    if pg:  # temporary tables are never analysed on their own; without it the check against the
+        # record is planned as if ROWS were empty (80 s for 3,000 rows beside 3,000 recorded, 0.7 s with it)
+        conn.exec_driver_sql(f"ANALYZE {KIDS.name}, {ROWS.name}")
     problems, total = first_problems(_recorded_problems(conn, zone))
     if problems:
         raise Problems(problems, total)
