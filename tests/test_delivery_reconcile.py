@@ -29,10 +29,11 @@ def queue(services, clock, key="k1", channel=ALERT_CHANNEL, thread_key=None):
         enqueue(s, key=key, kind="change.test", channel=channel, text=f"line {key}", now=clock.now, thread_key=thread_key)
 
 
-def test_slack_accepts_but_answers_after_the_client_gave_up(impatient, slack_stub, clock):
-    services = impatient
+def unknown_then_sent_once(services, slack_stub, clock, failure: Failure):
+    """The first post meets `failure`: an unknown outcome, retried; 30 s on the row is sent, and the
+    channel holds the message once. Returns the row."""
     queue(services, clock)
-    slack_stub.fail_next("chat.postMessage", Failure(accept=True, delay=1.0))
+    slack_stub.fail_next("chat.postMessage", failure)
     assert deliver_due(services) == 0
     [row] = outbox(services)
     assert row.status == "pending" and row.error.startswith(UNKNOWN)
@@ -40,9 +41,13 @@ def test_slack_accepts_but_answers_after_the_client_gave_up(impatient, slack_stu
     assert deliver_due(services, clock.now) == 1
     [row] = outbox(services)
     assert row.status == "sent" and row.error is None
-    messages = slack_stub.channel_messages(ALERT_CHANNEL)
-    assert [m["text"] for m in messages] == ["line k1"]  # once, not twice
-    assert row.sent_ref == messages[0]["ts"]
+    assert [m["text"] for m in slack_stub.channel_messages(ALERT_CHANNEL)] == ["line k1"]  # once, not twice
+    return row
+
+
+def test_slack_accepts_but_answers_after_the_client_gave_up(impatient, slack_stub, clock):
+    row = unknown_then_sent_once(impatient, slack_stub, clock, Failure(accept=True, delay=1.0))
+    assert row.sent_ref == slack_stub.channel_messages(ALERT_CHANNEL)[0]["ts"]
     assert len(slack_stub.posts()) == 1  # found by its key, never posted again
 
 
@@ -64,16 +69,7 @@ def test_a_200_html_page_is_transient_and_the_message_appears_once(services, sla
 def test_a_5xx_is_an_unknown_outcome_and_the_message_appears_once(services, slack_stub, clock, accepted):
     """Slack on internal_error: "it's possible some aspect of the operation succeeded". A 500 after
     the post went in must not post it again; one before must still post it."""
-    queue(services, clock)
-    slack_stub.fail_next("chat.postMessage", Failure(status=500, accept=accepted))
-    assert deliver_due(services) == 0
-    [row] = outbox(services)
-    assert row.status == "pending" and row.error.startswith(UNKNOWN)
-    clock.advance(seconds=30)
-    assert deliver_due(services, clock.now) == 1
-    [row] = outbox(services)
-    assert row.status == "sent" and row.error is None
-    assert [m["text"] for m in slack_stub.channel_messages(ALERT_CHANNEL)] == ["line k1"]
+    unknown_then_sent_once(services, slack_stub, clock, Failure(status=500, accept=accepted))
     assert len(slack_stub.posts()) == (1 if accepted else 2)  # found by its key, or posted when it was not there
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 import time_machine
 from alembic import command
 from sqlalchemy import select, text, update
@@ -41,13 +42,18 @@ def _check(services) -> int:
     return len(rows)
 
 
-def test_every_write_keeps_the_spans(db_url, tmp_path, monkeypatch):
+@pytest.fixture
+def imported(db_url, tmp_path, monkeypatch):
+    """The figure tests' edge cases, imported with the CLI."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv("TIMEZONE", "Europe/London")
     (tmp_path / "edges.csv").write_text(edges_csv())
     with time_machine.travel(NOW, tick=False):
-        assert main(["import", str(tmp_path / "edges.csv")]) == 0  # bulk inserts
+        assert main(["import", str(tmp_path / "edges.csv")]) == 0
+
+
+def test_every_write_keeps_the_spans(db_url, imported):  # the import: bulk inserts
     services = build_services(Settings(_env_file=None, database_url=db_url, timezone="Europe/London"), migrate=False,
                               clock=lambda: NOW)
     assert _check(services) == 10
@@ -90,13 +96,7 @@ def test_every_write_keeps_the_spans(db_url, tmp_path, monkeypatch):
     services.engine.dispose()
 
 
-def test_the_migration_fills_older_rows(db_url, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.setenv("TIMEZONE", "Europe/London")
-    (tmp_path / "edges.csv").write_text(edges_csv())
-    with time_machine.travel(NOW, tick=False):
-        assert main(["import", str(tmp_path / "edges.csv")]) == 0
+def test_the_migration_fills_older_rows(db_url, imported):
     command.downgrade(alembic_config(db_url), "0012t")
     command.upgrade(alembic_config(db_url), "head")
     services = build_services(Settings(_env_file=None, database_url=db_url, timezone="Europe/London"), migrate=False,
