@@ -133,6 +133,28 @@ def alert_message(session: Session, alert_id: int, protocol: Protocol, zone: Zon
                         visibility=visibility or CHANNEL)
 
 
+def alert_messages(session: Session, alert_ids, protocol: Protocol, zone: ZoneInfo) -> dict:
+    """`alert_message` for many alerts in four queries (a burst of deliveries): alert id -> a function
+    of the visibility giving the message as the alert is now. Alerts that are gone are left out."""
+    from bot.render_alerts import render_alert
+    ids = sorted(set(alert_ids))
+    if not ids:
+        return {}
+    alerts = list(session.scalars(select(Alert).where(Alert.id.in_(ids))))
+    children = {c.id: c for c in session.scalars(select(Child).where(Child.id.in_({a.child_id for a in alerts})))}
+    episode_ids = {a.episode_id for a in alerts if a.episode_id}
+    episodes = {e.id: e for e in session.scalars(select(Episode).where(Episode.id.in_(episode_ids)))} if episode_ids else {}
+    held: dict[int, list[HeldMeeting]] = {}
+    for h in session.scalars(select(HeldMeeting).where(HeldMeeting.alert_id.in_(ids)).order_by(HeldMeeting.held_at)):
+        held.setdefault(h.alert_id, []).append(h)
+
+    def renderer(alert: Alert):
+        child, episode = children.get(alert.child_id), episodes.get(alert.episode_id) if alert.episode_id else None
+        return lambda visibility: render_alert(alert, child, episode, protocol, zone, held=held.get(alert.id, []),
+                                               visibility=visibility or CHANNEL)
+    return {a.id: renderer(a) for a in alerts}
+
+
 def held_for_alert(session: Session, alert_id: int) -> list[HeldMeeting]:
     """The meetings recorded as held in answer to an alert, earliest first."""
     return list(session.scalars(select(HeldMeeting).where(HeldMeeting.alert_id == alert_id).order_by(HeldMeeting.held_at)))

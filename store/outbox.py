@@ -2,7 +2,7 @@
 
 `enqueue` is called inside the transaction of the change that causes the message; the
 unique `key` makes a second enqueue of the same (rule, subject, occurrence) a no-op.
-Delivery (see `deliver_due`) claims rows one at a time with a conditional UPDATE, so two
+Delivery (see `deliver_due`) claims rows a batch at a time with a conditional UPDATE, so two
 bot processes never post the same row."""
 from __future__ import annotations
 

@@ -52,6 +52,7 @@ class SlackStub:
         self._ts = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
         self._held: dict[str, threading.Event] = {}
+        self._hold_after: dict[str, int] = {}
 
     # -- control -----------------------------------------------------------
     @property
@@ -124,11 +125,12 @@ class SlackStub:
         self.files[file_id] = (name, data)
         return file_id
 
-    def hold(self, method: str) -> None:
+    def hold(self, method: str, after: int = 0) -> None:
         """Record calls of `method` but keep them waiting for an answer until `release` (to kill
-        a bot process while its post is in flight)."""
+        a bot process while its post is in flight); `after`: answer that many calls first."""
         with self._lock:
             self._held[method] = threading.Event()
+            self._hold_after[method] = sum(1 for c in self.calls if c.method == method) + after
 
     def release(self, method: str) -> None:
         with self._lock:
@@ -182,6 +184,8 @@ class SlackStub:
             # deliverer looks for its messages since a row was created, so keep it real.
             ts = f"{int(time.time())}.{next(self._ts) % 1000000:06d}"
             held = self._held.get(method)
+            if held is not None and sum(1 for c in self.calls if c.method == method) <= self._hold_after.get(method, 0):
+                held = None  # one of the calls answered before the hold begins
         if held is not None:
             held.wait(30)
         if failure and failure.accept and method == "chat.postMessage":

@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-from scheduler.delivery import SENDING_TIMEOUT, deliver_due
+from scheduler.delivery import BATCH, SENDING_TIMEOUT, deliver_due
 from scheduler.sweep import evaluate
 from tests.clock_helpers import child, outbox, report
 from tests.conftest import ADMIN_USER, ALERT_CHANNEL, BOT_TOKEN, DUTY_USER
@@ -90,38 +90,44 @@ def test_two_processes_sweeping_at_once_post_each_alert_exactly_once(db_url, ser
 
 def test_a_process_killed_mid_delivery_loses_nothing_and_repeats_nothing(
         db_url, services, slack_stub, clock, tmp_path):
-    seed_missing(services, clock, 5)
+    """Killed in the middle of a batch (scheduler/delivery.py BATCH): two posts answered but their
+    outcome not yet written, the third in flight, the rest of the batch claimed and not posted."""
+    n = BATCH + 3  # a batch for the victim and three rows beyond it
+    seed_missing(services, clock, n)
     slack_stub.take()
     at = clock.now + timedelta(hours=25)
-    assert evaluate(services, at) == 5  # five 24-hour alerts stored, none sent
+    assert evaluate(services, at) == n  # n 24-hour alerts stored, none sent
 
-    slack_stub.hold("chat.postMessage")  # Slack receives the first post but does not answer yet
+    slack_stub.hold("chat.postMessage", after=2)  # Slack answers two posts, receives the third but does not answer yet
     victim = tick(db_url, slack_stub, at, tmp_path)
-    assert slack_stub.wait_for("chat.postMessage", 1, timeout=60)
+    assert slack_stub.wait_for("chat.postMessage", 3, timeout=60)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
     assert victim.returncode == -signal.SIGKILL
     slack_stub.release("chat.postMessage")
-    in_flight = slack_stub.posts()[0]["text"]
+    reached = [p["text"] for p in slack_stub.posts()]
+    assert len(reached) == 3
 
-    # A restart within the claim timeout delivers everything else; the claimed row waits.
+    # A restart within the claim timeout delivers everything else; the dead process's batch waits.
     survivor = tick(db_url, slack_stub, at + timedelta(minutes=1), tmp_path)
     assert survivor.wait(timeout=60) == 0, survivor.communicate()
     rows = {r.text: r.status for r in outbox(services) if r.kind.startswith("alert.")}
-    assert list(rows.values()).count("sending") == 1 and rows[in_flight] == "sending"
+    assert list(rows.values()).count("sending") == BATCH and all(rows[t] == "sending" for t in reached)
+    assert list(rows.values()).count("sent") == n - BATCH
 
-    # After the timeout the stale claim is recovered and posted again.
+    # After the timeout the stale claims are recovered: each is looked for in the channel by its
+    # key, found (the three that reached Slack) or posted (the rest of the batch).
     later = tick(db_url, slack_stub, at + SENDING_TIMEOUT + timedelta(minutes=1), tmp_path)
     assert later.wait(timeout=60) == 0, later.communicate()
     rows = [r for r in outbox(services) if r.kind.startswith("alert.")]
-    assert {r.status for r in rows} == {"sent"}  # nothing lost
+    assert len(rows) == n and {r.status for r in rows} == {"sent"}  # nothing lost
 
-    # The message in flight when the process died reached Slack: the recovered claim finds it by
-    # its key in the channel instead of posting it again. Each alert is in the channel once.
+    # Each alert is in the channel once, and the three that reached Slack were not posted again.
     seen = Counter(m["text"] for m in slack_stub.channel_messages(ALERT_CHANNEL) if "reported missing" not in m["text"])
     assert set(seen) == {r.text for r in rows}
     assert set(seen.values()) == {1}, seen
-    assert Counter(p["text"] for p in slack_stub.posts())[in_flight] == 1
+    posts = Counter(p["text"] for p in slack_stub.posts())
+    assert all(posts[t] == 1 for t in reached) and set(posts.values()) == {1}
 
 
 def test_tick_prints_a_one_line_summary(db_url, services, slack_stub, clock, tmp_path):

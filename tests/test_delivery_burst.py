@@ -114,3 +114,53 @@ def test_a_sweep_out_of_delivery_time_hands_the_rest_to_the_deliverer(services, 
     monkeypatch.setattr(sweep_module, "DELIVERY_BUDGET", 0.0)  # no time to post anything
     assert sweep(services).delivered == 0 and woken == [True]
     assert deliver_due(services) == 3  # what the woken deliverer does
+
+
+def test_rows_of_a_batch_held_too_long_are_handed_back_and_each_posted_once(services, slack_stub, clock, monkeypatch):
+    import scheduler.delivery as delivery
+
+    keys = queue(services, 7, threads=2)
+    monkeypatch.setattr(delivery, "HOLD", -1.0)  # every claim already too old after its first row
+    assert deliver_due(services) == 7  # one row per batch, the rest handed back each time
+    assert posted_keys(slack_stub) == Counter(keys)
+    rows = outbox(services)
+    assert {r.status for r in rows} == {"sent"} and {r.attempts for r in rows} == {1}  # a hand-back is no attempt
+
+
+def test_a_pass_that_dies_mid_batch_hands_back_what_it_never_posted(services, slack_stub, clock, monkeypatch):
+    """Settled outcomes of the batch are written, the row whose post was under way stays claimed
+    (unknown outcome: recovered after SENDING_TIMEOUT and looked for), the rest go back at once."""
+    import pytest
+
+    from scheduler.delivery import SENDING_TIMEOUT
+    from scheduler.transports.slack import SlackTransport
+
+    class Crash(Exception):
+        pass
+
+    keys = queue(services, 6, threads=3)
+    send = SlackTransport.send
+    calls = []
+
+    def dies_on_the_fourth(self, *args):
+        calls.append(1)
+        if len(calls) == 4:
+            send(self, *args)  # it reached Slack, then the process fell over before the outcome
+            raise Crash
+        return send(self, *args)
+
+    monkeypatch.setattr(SlackTransport, "send", dies_on_the_fourth)
+    with pytest.raises(Crash):
+        deliver_due(services)
+    monkeypatch.setattr(SlackTransport, "send", send)
+    status = {r.key: r.status for r in outbox(services)}
+    assert [status[k] for k in keys] == ["sent"] * 3 + ["sending"] + ["pending"] * 2
+    assert deliver_due(services) == 2  # the two never posted go out at once
+    clock.advance(seconds=SENDING_TIMEOUT.total_seconds() + 1)
+    assert deliver_due(services) == 1  # found in the channel by its key, not posted again
+    assert posted_keys(slack_stub) == Counter(keys)
+    rows = {r.key: r for r in outbox(services)}
+    assert {r.status for r in rows.values()} == {"sent"} and len(slack_stub.posts()) == 6
+    for m in slack_stub.channel_messages(ALERT_CHANNEL):  # replies in their thread, under its first message
+        i = keys.index(m["metadata"]["event_payload"]["key"])
+        assert m.get("thread_ts") == (None if i < 3 else rows[keys[i % 3]].sent_ref)
