@@ -116,12 +116,15 @@ def claim_batch(services: Services, now: datetime, settle: list | None = None, *
             pick.order_by(Outbox.next_attempt_at, Outbox.id).limit(limit))
         if s.get_bind().dialect.name == "postgresql":
             pick = pick.with_for_update(skip_locked=True)  # rows another process is claiming are skipped
-        # The claimed rows come back from the UPDATE itself (RETURNING): one statement.
+        # The ids first, then the UPDATE: PostgreSQL may run a LIMIT subquery inside an UPDATE once
+        # per row it scans (a nested-loop semi-join), claiming far more than `limit` rows.
+        ids = list(s.scalars(pick))
+        # The claimed rows come back from the UPDATE itself (RETURNING).
         rows = list(s.scalars(
-            update(Outbox).where(Outbox.id.in_(pick), Outbox.status == "pending")
+            update(Outbox).where(Outbox.id.in_(ids), Outbox.status == "pending")
             .values(status="sending", claimed_at=now, claimed_by=services.worker_id[:64], attempts=Outbox.attempts + 1)
             .returning(Outbox)
-        ))
+        )) if ids else []
     if settle:
         settle.clear()  # committed
     return sorted(rows, key=lambda r: (r.next_attempt_at, r.id))  # RETURNING keeps no order

@@ -116,6 +116,22 @@ def test_a_sweep_out_of_delivery_time_hands_the_rest_to_the_deliverer(services, 
     assert deliver_due(services) == 3  # what the woken deliverer does
 
 
+def test_a_claim_takes_one_batch_and_a_second_deliverer_the_next(services, settings, slack_stub, clock):
+    from scheduler.delivery import BATCH, claim_batch
+
+    queue(services, BATCH + 10)
+    other = build_services(settings, migrate=False, client=services.client, clock=clock)
+    other.worker_id = "other-host:1"
+    try:
+        mine, theirs = claim_batch(services, clock.now), claim_batch(other, clock.now)
+    finally:
+        other.engine.dispose()
+    assert len(mine) == BATCH and len(theirs) == 10 and not {r.id for r in mine} & {r.id for r in theirs}
+    assert [r.id for r in mine] == sorted(r.id for r in mine)  # in delivery order
+    claimed = Counter((r.status, r.claimed_by) for r in outbox(services))
+    assert claimed == {("sending", services.worker_id[:64]): BATCH, ("sending", "other-host:1"): 10}
+
+
 def test_rows_of_a_batch_held_too_long_are_handed_back_and_each_posted_once(services, slack_stub, clock, monkeypatch):
     import scheduler.delivery as delivery
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from bot.platforms import TEAMS
 
-from scheduler.delivery import SENDING_TIMEOUT
+from scheduler.delivery import BATCH, SENDING_TIMEOUT
 from store.models import Outbox
 from store.outbox import enqueue
 from store.teams import TeamsConversation
@@ -88,7 +88,8 @@ def sent_texts(connector) -> Counter:
 
 def test_four_deliverers_at_once_post_each_row_exactly_once(db_url, services, slack_stub, connector, issuer, clock,
                                                             tmp_path):
-    seed(services, connector, issuer, clock, 15)
+    n = BATCH // 2 + 5  # 2n rows: more than one process's batch (scheduler/delivery.py BATCH)
+    seed(services, connector, issuer, clock, n)
     barrier = tmp_path / "go"
     ready = [tmp_path / f"ready{i}" for i in range(4)]
     procs = [subprocess.Popen([sys.executable, "-c", DRIVER, clock().isoformat(), str(barrier), str(r)], cwd=tmp_path,
@@ -100,9 +101,9 @@ def test_four_deliverers_at_once_post_each_row_exactly_once(db_url, services, sl
     barrier.touch()
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], outs
-    assert sum(int(out.strip()) for out, _ in outs) == 30
+    assert sum(int(out.strip()) for out, _ in outs) == 2 * n
     posts = sent_texts(connector)
-    assert len(posts) == 30 and set(posts.values()) == {1}
+    assert len(posts) == 2 * n and set(posts.values()) == {1}
     assert {r.status for r in rows(services)} == {"sent"}
     assert len({r.claimed_by for r in rows(services)}) >= 2  # more than one process delivered
 
@@ -110,19 +111,27 @@ def test_four_deliverers_at_once_post_each_row_exactly_once(db_url, services, sl
 def test_a_deliverer_killed_mid_delivery_loses_nothing_and_repeats_at_most_the_one_in_flight(
         db_url, services, slack_stub, connector, issuer, clock, tmp_path):
     seed(services, connector, issuer, clock, 3)
-    connector.fail_next(Failure(200, delay=3.0, accept=True))  # the first post is taken, the answer is slow
+    # One batch claims all six rows; two posts are answered, the third is taken but its answer is slow.
+    connector.fail_next(Failure(200, accept=True), Failure(200, accept=True), Failure(200, delay=3.0, accept=True))
     barrier = tmp_path / "go"
     barrier.touch()
     victim = subprocess.Popen([sys.executable, "-c", DRIVER, clock().isoformat(), str(barrier), str(tmp_path / "r")],
                               cwd=tmp_path, env=env(db_url, slack_stub, issuer), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while connector.received < 1 and time.monotonic() < deadline:  # the post reached Teams, unanswered
+    while connector.received < 3 and time.monotonic() < deadline:  # the third post reached Teams, unanswered
         time.sleep(0.01)
-    assert [r.status for r in rows(services)].count("sending") == 1
+    # Teams keeps no history to look in: each post's outcome is written at once, not with the batch's.
+    assert connector.wait_for(2)
+    while [r.status for r in rows(services)].count("sent") < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [r.status for r in rows(services)].count("sent") == 2
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
-    assert connector.wait_for(1)
+    assert connector.wait_for(3)
+    claimed = [r for r in rows(services) if r.status == "sending"]
+    assert len(claimed) == 4  # the one in flight (rows go in id order) and three never posted
+    in_flight = claimed[0]
     # After the claim timeout, another deliverer recovers the row and delivers everything.
     later = clock() + SENDING_TIMEOUT + timedelta(minutes=1)
     survivor = subprocess.run([sys.executable, "-c", DRIVER, later.isoformat(), str(barrier), str(tmp_path / "r2")],
@@ -134,3 +143,4 @@ def test_a_deliverer_killed_mid_delivery_loses_nothing_and_repeats_at_most_the_o
     assert len(posts) == 6
     # Teams cannot be searched for the row's earlier copy: the one in flight may repeat, nothing else.
     assert sorted(posts.values()) in ([1] * 6, [1] * 5 + [2]), posts
+    assert all(times == 1 or text == in_flight.text for (_, text), times in posts.items())
