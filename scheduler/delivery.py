@@ -45,8 +45,9 @@ written (at most BATCH), and `/missing health` says so. Files (files_upload_v2) 
 once, so at most the one file in flight repeats.
 
 Messages are neutral (bot/messages.py) and rendered by the row's platform's transport when
-delivered. An alert's row names the alert and renders it as it is when its batch is claimed
-(acknowledged, answered), so a post that waited out an outage never shows stale buttons; acting on
+delivered. An alert's row names the alert and renders it as it is when its batch is read (at
+most FRESH seconds before its post: acknowledged, answered; a reminder whose interview was
+recorded meanwhile is cancelled), so a post that waited out an outage never shows stale buttons; acting on
 an alert while its batch goes out queues an update of every copy sent or on its way. A row with payload
 {"update": id} replaces the message that row `id` posted (an alert after someone acted); it waits
 while that row is still on its way.
@@ -80,6 +81,7 @@ GIVE_UP_AFTER = timedelta(hours=24)
 BACKOFF_FIRST, BACKOFF_MAX = 5, 15 * 60  # seconds
 BATCH = 50  # due rows claimed at once (`claim_batch`): a crash leaves at most these unsettled
 HOLD = 20  # seconds after its batch was claimed past which a row is handed back rather than posted
+FRESH = 1.0  # seconds a batch's reads stay good for: older, they are read again before the next post
 RI_KINDS = ("alert.ri_reminder", "alert.ri_overdue")
 LONG_MISSING_KIND = "alert.long_missing"
 UNKNOWN = "unknown outcome"  # the prefix of `error` on a row whose last post may have reached its platform
@@ -172,12 +174,15 @@ class _Batch:
     its rows but not yet committed (`note`): a later row of the batch sees an earlier one as it now
     is (sent, with its ts; waiting; failed), exactly as if that outcome had been committed first.
 
-    Read when the batch is claimed, so the rows are rendered and checked as things are then; a
-    change committed while the batch goes out (at most HOLD seconds) is caught as before: someone
-    acting on an alert refreshes every copy `sent` or `sending` (store/alerts.py `queue_refresh`)."""
+    Read when the batch is claimed, and read again for the rows still to go whenever the last read
+    is more than FRESH seconds old (a platform answering in tenths of a second), so no row is
+    checked (moot) or rendered on reads older than that; an interview recorded meanwhile still
+    cancels its reminder. Someone acting on an alert also refreshes every copy `sent` or
+    `sending` (store/alerts.py `queue_refresh`)."""
 
-    def __init__(self, services: Services, rows: list[Outbox]) -> None:
-        self.outcomes: dict[int, dict] = {}
+    def __init__(self, services: Services, rows: list[Outbox], outcomes: dict[int, dict] | None = None) -> None:
+        self.outcomes: dict[int, dict] = outcomes if outcomes is not None else {}
+        self.read_at = time.monotonic()
         plain = [r for r in rows if not _is_update(r)]
         self.moot: dict[int, str | None] = {}
         self.messages: dict[int, Message | None] = {}
@@ -416,6 +421,11 @@ def deliver_due(services: Services, now: datetime | None = None, *, budget: floa
                                   (budget is not None and time.monotonic() - started >= budget)):
                     break
                 first = False
+                if time.monotonic() - batch.read_at > FRESH:
+                    # A slow platform (a real one answers in tenths of a second): what the rest of the
+                    # batch shows and whether it is still wanted (an interview recorded meanwhile
+                    # cancels its reminder) is read again, as close to each post as it was per row.
+                    batch = _Batch(services, unstarted, batch.outcomes)
                 row = unstarted.pop(0)
                 mark = len(settle)
                 sent += deliver_one(services, row, at, settle, batch)

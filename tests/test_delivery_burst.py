@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 from bot.context import build_services
 from scheduler.delivery import deliver_due
 from scheduler.sweep import sweep
+from store.models import Child, Episode
 from store.outbox import enqueue
 from tests.clock_helpers import child, outbox, report
 from tests.conftest import ALERT_CHANNEL
@@ -180,3 +181,38 @@ def test_a_pass_that_dies_mid_batch_hands_back_what_it_never_posted(services, sl
     for m in slack_stub.channel_messages(ALERT_CHANNEL):  # replies in their thread, under its first message
         i = keys.index(m["metadata"]["event_payload"]["key"])
         assert m.get("thread_ts") == (None if i < 3 else rows[keys[i % 3]].sent_ref)
+
+
+def test_an_interview_recorded_while_a_batch_goes_out_cancels_that_batch_s_reminder(services, slack_stub, clock,
+                                                                                   monkeypatch):
+    """A batch is read when it is claimed; on a slow platform it is read again before a post when
+    that read is older than FRESH (here: always), so an interview recorded while the batch's first
+    post is on its way still stops the other child's overdue alert."""
+    from scheduler import delivery
+    from scheduler.sweep import evaluate
+    from tests.clock_helpers import found, interview
+
+    monkeypatch.setattr(delivery, "FRESH", 0)
+    for ref in ("C001", "C002"):
+        child(services, ref, "L")
+        report(services, ref, clock.now - timedelta(hours=30))
+        found(services, ref, clock.now - timedelta(hours=6))
+    deliver_due(services)
+    slack_stub.take()
+    clock.advance(hours=72)
+    assert evaluate(services, clock.now) == 2  # both interviews overdue, due in one batch
+    slack_stub.hold("chat.postMessage")  # the first post reaches Slack and waits for its answer
+    passes = threading.Thread(target=deliver_due, args=(services,))
+    passes.start()
+    assert slack_stub.wait_for("chat.postMessage")
+    first = slack_stub.posts()[0]["metadata"]["event_payload"]["key"]
+    other = next(r for r in outbox(services) if r.kind == "alert.ri_overdue" and r.key != first)
+    with services.sessions() as s:  # the child of the alert not yet posted
+        ref = s.get(Child, s.get(Episode, other.episode_id).child_id).child_ref
+    interview(services, ref, clock.now)
+    slack_stub.release("chat.postMessage")
+    passes.join(30)
+    rows = {r.key: r for r in outbox(services)}
+    assert rows[first].status == "sent"
+    assert (rows[other.key].status, rows[other.key].error) == ("cancelled", "interview recorded")
+    assert len([p for p in slack_stub.posts() if "ri_overdue" in str(p.get("metadata"))]) == 1
