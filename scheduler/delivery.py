@@ -382,12 +382,12 @@ def deliver_one(services: Services, row: Outbox, now: datetime, settle: list | N
 
 def _failed_attempt(services: Services, row: Outbox, now: datetime, exc: TransportError,
                     settle: list | None = None) -> bool:
+    cause = f"{UNKNOWN}: {exc.code}" if exc.unknown else exc.code
     if exc.retry_after is not None:  # at least a second: a pass never spins on a "Retry-After: 0"
-        _retry_later(services, row, now, now + timedelta(seconds=max(1, exc.retry_after)), exc.code, settle)
+        _retry_later(services, row, now, now + timedelta(seconds=max(1, exc.retry_after)), cause, settle)
     elif exc.permanent:
         _fail(services, row, now, exc.code)
     else:
-        cause = f"{UNKNOWN}: {exc.code}" if exc.unknown else exc.code
         _retry_later(services, row, now, now + _backoff(row.attempts), cause, settle)
         log.warning("outbox %s (%s): will retry: %s", row.id, row.kind, cause)
     return False

@@ -91,8 +91,8 @@ def _retry_after(resp: httpx.Response) -> float | None:
 
 
 def classify(exc: BaseException) -> TransportError:
-    """429 and 5xx are transient (Retry-After honoured; a 429 without one waits 30 s, as Slack's
-    does); 403 (the bot was removed from the team or chat), 404 (no such conversation) and other
+    """429, 408 and 5xx are transient (Retry-After honoured; a 429 without one waits 30 s, as Slack's
+    does), and after a 5xx the outcome is unknown (the connector may have delivered first); 403 (the bot was removed from the team or chat), 404 (no such conversation) and other
     4xx are permanent; a timeout after the request went out leaves the outcome unknown; a refused
     connection is transient; a refused client secret is permanent."""
     if isinstance(exc, httpx.HTTPStatusError):
@@ -100,7 +100,9 @@ def classify(exc: BaseException) -> TransportError:
         wait = _retry_after(exc.response)
         if status == 429:
             return TransportError("throttled", retry_after=wait if wait is not None else 30)
-        if status >= 500 or status == 408:
+        if status >= 500:  # the connector may have delivered before failing, as Slack's 5xx
+            return TransportError(f"http_{status}", retry_after=wait, unknown=True)
+        if status == 408:
             return TransportError(f"http_{status}", retry_after=wait)
         if status == 403:
             return TransportError("http_403 bot not in the conversation", permanent=True)

@@ -5,10 +5,11 @@ For councils that cannot register a bot. Each row is one POST of {"type": "messa
 (nothing can reach the bot), an "Open in Teams" link instead; no threads and no updates (a
 webhook answers nothing to refer to). Workflows answers 202 Accepted.
 
-Errors: 429 (Retry-After honoured) and 5xx are transient; any other 4xx is permanent (a deleted
-or disabled flow, a changed URL): the row is marked failed and `/missing health` shows it; a
-timeout after the request went out is an unknown outcome, and, with nothing to look in, the
-deliverer's bound applies (at most the one message repeated)."""
+Errors: 429 (Retry-After honoured), 408 and 5xx are transient; any other 4xx is permanent (a deleted
+or disabled flow, a changed URL): the row is marked failed and `/missing health` shows it; a 5xx
+(the flow may have run before it failed) or a timeout after the request went out is an unknown
+outcome, and, with nothing to look in, the deliverer's bound applies (at most the one message
+repeated, counted by `/missing health` as sent without checking)."""
 from __future__ import annotations
 
 import httpx
@@ -40,8 +41,10 @@ class TeamsWebhookTransport:
         if resp.status_code == 429:
             wait = resp.headers.get("Retry-After", "")
             raise TransportError("throttled", retry_after=float(wait) if wait.isdigit() else 30)
-        if resp.status_code >= 500 or resp.status_code == 408:
-            raise TransportError(f"http_{resp.status_code}")
+        if resp.status_code >= 500:  # the flow may have run before the error: at most this one repeats
+            raise TransportError(f"http_{resp.status_code}", unknown=True)
+        if resp.status_code == 408:  # the request was not read whole: nothing was posted
+            raise TransportError("http_408")
         raise TransportError(f"webhook refused: http_{resp.status_code}", permanent=True)
 
     def can_find(self, row: Outbox) -> bool:
