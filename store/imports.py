@@ -27,6 +27,7 @@ from operator import attrgetter
 from typing import BinaryIO, Iterator
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -42,6 +43,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     null,
     or_,
     select,
@@ -85,7 +87,8 @@ class ImportResult:
 
 EPISODE_COLUMNS = ("child_id", "episode_type", "started_at", "missing_from", "placement_type", "looked_after",
                    "police_ref", "risk_grade", "reported_by", "returned_at", "found_location", "reasons", "cse_concern",
-                   "cce_concern", "ri_outcome", "ri_at", "ri_by", "source", "created_at", "updated_at")
+                   "cce_concern", "ri_outcome", "ri_at", "ri_by", "source", "created_at", "updated_at", "away_us",
+                   "ri_after_us")
 
 # The staging tables: temporary (this connection only; gone at rollback, dropped after success).
 STAGE = MetaData()
@@ -129,6 +132,20 @@ def _stored(dialect: str):
         return datetime.combine(t, t.time())  # naive
 
     return value
+
+
+def _span(dialect: str, later: str, earlier: str):
+    """later - earlier in whole microseconds (NULL when either is), as the database's spans
+    triggers compute episodes.away_us and ri_after_us (migrations 0013, 0014): given these, the
+    triggers find nothing to correct and skip their work; were they ever wrong, the triggers
+    would still write the right ones."""
+    if dialect == "postgresql":
+        sql = f"CAST(EXTRACT(EPOCH FROM ({later} - {earlier})) * 1000000 AS BIGINT)"
+    else:  # the stored text 'YYYY-MM-DD HH:MM:SS.ffffff': whole seconds by strftime('%s'), the fraction as written
+        sql = (f"CASE WHEN {later} IS NULL OR {earlier} IS NULL THEN NULL ELSE "
+               f"(CAST(strftime('%s', substr({later}, 1, 19)) AS INTEGER) - CAST(strftime('%s', substr({earlier}, 1, 19)) "
+               f"AS INTEGER)) * 1000000 + CAST(substr({later}, 21) AS INTEGER) - CAST(substr({earlier}, 21) AS INTEGER) END")
+    return literal_column(sql, BigInteger)
 
 
 def _batches(items, size: int):
@@ -342,7 +359,9 @@ def import_csv(ctx: Ctx, data: bytes | BinaryIO) -> ImportResult:
             added = conn.execute(insert(Episode.__table__).from_select(EPISODE_COLUMNS, select(
                 k.child_id, r.episode_type, r.started_at, r.missing_from, r.placement_type, r.looked_after,
                 r.police_ref, r.risk_grade, literal(actor), r.returned_at, r.found_location, r.reasons, r.cse_concern,
-                r.cce_concern, r.ri_outcome, r.ri_at, literal(""), literal("import"), stamp, stamp)
+                r.cce_concern, r.ri_outcome, r.ri_at, literal(""), literal("import"), stamp, stamp,
+                _span(conn.dialect.name, "import_rows.returned_at", "import_rows.started_at"),
+                _span(conn.dialect.name, "import_rows.ri_at", "import_rows.returned_at"))
                 .join(KIDS, k.child_ref == r.child_ref).where(r.recorded == 0).order_by(r.line),
                 include_defaults=False), execution_options={"preserve_rowcount": True})
         finally:

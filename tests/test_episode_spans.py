@@ -119,3 +119,25 @@ def test_the_audit_holds_what_people_wrote_not_the_derived_spans(db_url, tmp_pat
         assert "started_at" in snapshot(episode)
         assert not {"away_us", "ri_after_us"} & set(snapshot(episode))
     services.engine.dispose()
+
+
+def test_wrong_spans_written_directly_are_corrected(db_url, imported):
+    """The triggers skip their work when a write gives the right spans (the import computes them,
+    migration 0014); a write giving wrong ones, on insert or by updating the spans alone, is corrected."""
+    services = build_services(Settings(_env_file=None, database_url=db_url, timezone="Europe/London"), migrate=False,
+                              clock=lambda: NOW)
+    with services.sessions.begin() as s:
+        child_id = s.scalar(select(Child.id).where(Child.child_ref == "E002"))
+        s.execute(text("INSERT INTO episodes (child_id, episode_type, started_at, missing_from, placement_type, "
+                       "police_ref, reported_by, returned_at, returned_by, found_location, reasons, cse_concern, "
+                       "cce_concern, concern_note, ri_by, ri_account, ri_followup, ri_recorded_by, ri_signed_off_by, "
+                       "source, withdrawn_by, withdrawn_reason, created_at, updated_at, ri_at, away_us, ri_after_us) "
+                       "VALUES (:c, 'missing', :s, '', 'other', '', '', :r, '', '', '', false, false, '', '', '', '', "
+                       "'', '', 'test', '', '', :s, :s, :r, 7, 7)"),
+                  {"c": child_id, "s": datetime(2020, 1, 1, 0, 0, 0, 1), "r": datetime(2020, 1, 8, 0, 0, 0, 0)})
+    assert _check(services) == 11
+    with services.sessions.begin() as s:
+        s.execute(update(Episode).values(away_us=Episode.away_us + 1, ri_after_us=5)
+                  .execution_options(synchronize_session=False))
+    assert _check(services) == 11
+    services.engine.dispose()
