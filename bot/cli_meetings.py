@@ -4,11 +4,8 @@ from __future__ import annotations
 import sys
 from datetime import datetime, time, timezone
 
-from bot import ics
-from bot.protocol import agenda as ag
-from bot.protocol import meetings as pm
-from bot.render import local
-from store import meetings as sm
+# The meeting area's modules (icalendar, the store's meetings and what they load) are imported by
+# these commands only: every other command, e.g. `import`, starts without them.
 
 
 def register(sub) -> None:
@@ -23,6 +20,8 @@ def register(sub) -> None:
 
 
 def _pick(session, text: str):
+    from store import meetings as sm
+
     live = sm.all_series(session)
     if not text and len(live) == 1:
         return live[0]
@@ -30,6 +29,11 @@ def _pick(session, text: str):
 
 
 def cmd_agenda(args, services) -> int:
+    from bot.protocol import agenda as ag
+    from bot.protocol import meetings as pm
+    from bot.render import local
+    from store import meetings as sm
+
     now = services.now()
     with services.sessions.begin() as s:
         sm.sync_protocol(s, services.protocol, now=now, channel=services.settings.alert_channel)
@@ -73,6 +77,9 @@ def cmd_agenda(args, services) -> int:
 
 
 def cmd_ics(args, services) -> int:
+    from bot import ics
+    from store import meetings as sm
+
     with services.sessions() as s:
         data = [sm.series_data(x) for x in sm.all_series(s)]
     sys.stdout.write(ics.feed(data).decode())

@@ -205,9 +205,9 @@ class Settings(BaseSettings):
     @field_validator("smtp_url")
     @classmethod
     def _smtp(cls, value: str) -> str:
-        from bot.mail import parse_smtp_url
-
         if value:
+            from bot.mail import parse_smtp_url  # (with icalendar: not loaded for the usual empty value)
+
             try:
                 parse_smtp_url(value).port  # noqa: B018 - a bad port raises here
             except ValueError:
