@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.protocol.config import Protocol, load_protocol
 from bot.settings import Settings
-from store.db import make_engine, make_sessionmaker, upgrade
+from store.db import at_head, make_engine, make_sessionmaker, upgrade
 
 
 def utcnow() -> datetime:
@@ -78,9 +78,9 @@ def build_services(settings: Settings, *, migrate: bool | None = None, client: o
     protocol = load_protocol(settings.protocol_file)
     if migrate is None:
         migrate = settings.database_url.startswith("sqlite")
-    if migrate:
-        upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
+    if migrate and not at_head(engine):
+        upgrade(settings.database_url)
     if client is None and (settings.slack_bot_token or settings.slack_app_token):
         from handlers.slack.client import make_client
 

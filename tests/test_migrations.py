@@ -6,13 +6,25 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import String, create_engine
 
 from store import schema  # noqa: F401
-from store.db import alembic_config
+from store.db import HEAD, alembic_config, at_head
 from store.models import Base
 
 
 def test_one_linear_chain_of_migrations(db_url):
     script = ScriptDirectory.from_config(alembic_config(db_url))
     assert len(script.get_heads()) == 1, "migrations must form one chain"
+    assert script.get_current_head() == HEAD, "store/db.py's HEAD names the latest migration (start-up skips "\
+                                              "Alembic when the database is at HEAD)"
+
+
+def test_a_database_at_head_is_known_without_alembic(db_url):
+    engine = create_engine(db_url)
+    assert at_head(engine)
+    command.downgrade(alembic_config(db_url), "-1")
+    assert not at_head(engine)
+    command.upgrade(alembic_config(db_url), "head")
+    assert at_head(engine)
+    engine.dispose()
 
 
 def _sqlite_lengths_ignored(context, inspected, metadata, inspected_type, metadata_type):
