@@ -349,8 +349,11 @@ def import_csv(ctx: Ctx, data: bytes | BinaryIO) -> ImportResult:
                    _json_object(conn.dialect.name, {f: r[f] for f in CHILD_FIELDS}))
             .join(ROWS, r.line == k.line).where(k.created == 1).order_by(k.child_id), include_defaults=False))
 
-    # Episodes, in file order: one statement; the table's constraints (the exclusion constraint
-    # against overlaps on PostgreSQL, the triggers on SQLite) check every row as it goes in.
+    # Episodes, one statement; the table's constraints (the exclusion constraint against overlaps
+    # on PostgreSQL, the triggers on SQLite) check every row as it goes in. SQLite: in file order.
+    # PostgreSQL: by start, which the exclusion constraint's GiST index takes a fifth faster than a
+    # file written child by child (most of this statement's time is spent in that index).
+    order = (r.started_at, r.line) if pg else (r.line,)
     if rows > result.episodes_already_recorded:
         if not pg:  # the indexes fill in random order: a bigger page cache for this
             cache = conn.exec_driver_sql("PRAGMA cache_size").scalar()
@@ -362,7 +365,7 @@ def import_csv(ctx: Ctx, data: bytes | BinaryIO) -> ImportResult:
                 r.cce_concern, r.ri_outcome, r.ri_at, literal(""), literal("import"), stamp, stamp,
                 _span(conn.dialect.name, "import_rows.returned_at", "import_rows.started_at"),
                 _span(conn.dialect.name, "import_rows.ri_at", "import_rows.returned_at"))
-                .join(KIDS, k.child_ref == r.child_ref).where(r.recorded == 0).order_by(r.line),
+                .join(KIDS, k.child_ref == r.child_ref).where(r.recorded == 0).order_by(*order),
                 include_defaults=False), execution_options={"preserve_rowcount": True})
         finally:
             if not pg:
