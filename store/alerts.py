@@ -326,12 +326,15 @@ def on_import(ctx: "Ctx", child_ids: list[int]) -> None:
     horizon = timedelta(hours=env.protocol.interview_hours) + timedelta(days=env.protocol.overdue_reminder_days)
     recent = env.now - max(timedelta(days=longest + 1), horizon)
     ids = sorted(set(child_ids))
-    for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
-        for child_id in sorted(set(ctx.session.scalars(select(Episode.child_id).where(
-                Episode.child_id.in_(chunk), or_(Episode.started_at > recent, Episode.returned_at.is_(None),
-                                                 Episode.returned_at > recent))))):
-            evaluate_child(ctx.session, child_id, env)
+    live = or_(Episode.started_at > recent, Episode.returned_at.is_(None), Episode.returned_at > recent)
+    if len(ids) <= 500:  # a few children: their episodes, by child
+        found = set(ctx.session.scalars(select(Episode.child_id).where(Episode.child_id.in_(ids), live)))
+    else:  # many: the recent and open episodes' children (by the time indexes), those imported kept.
+        # (Asked 500 imported children at a time, each query read the whole table: 0.7 s for
+        # 100,000 imported episodes on PostgreSQL, growing with the square of the file's size.)
+        found = set(ctx.session.scalars(select(Episode.child_id).distinct().where(live))).intersection(ids)
+    for child_id in sorted(found):
+        evaluate_child(ctx.session, child_id, env)
 
 
 def on_child_changed(ctx: "Ctx", child: Child) -> None:

@@ -150,6 +150,33 @@ def test_clock_hook_is_called_with_the_children(services, monkeypatch):
     assert seen == [("cli:tester", ids)]
 
 
+def test_clock_hook_evaluates_the_same_children_for_few_and_many(services, monkeypatch):
+    # More than 500 children are found by the recent and open episodes, fewer by child: the same ones.
+    rows = []
+    for c in range(520):
+        when = ("2026-11-10 10:00", "2026-11-11 10:00") if c % 3 == 0 else ("2024-03-01 10:00", "2024-03-02 10:00")
+        rows.append(row(child_ref=f"H{c:03d}", start=when[0], returned="" if c % 5 == 0 else when[1]))
+    run_import(services, csv_bytes(*rows[:1]))  # H000, recorded before
+    run_import(services, csv_bytes(row(child_ref="OLD1", start="2024-01-01 10:00", returned="2024-01-01 12:00")))
+    with services.sessions() as s:
+        ref = dict(s.execute(select(Child.id, Child.child_ref)).all())
+    expected = sorted(i for i, r in ref.items() if r.startswith("H") and (int(r[1:]) % 3 == 0 or int(r[1:]) % 5 == 0))
+    seen = []
+    monkeypatch.setattr(alerts, "evaluate_child", lambda session, child_id, env: seen.append(child_id))
+    with transaction(services.sessions) as session:
+        ctx = Ctx(services=services, session=session, user_id="cli:tester", channel_id="", now=services.now(),
+                  is_admin=True)
+        alerts.on_import(ctx, sorted(ref))  # few: 2 children
+        few, seen[:] = list(seen), []
+        assert few == expected
+        import_csv(ctx, csv_bytes(*rows[1:]))  # many: 519 children given episodes, OLD1 not among them
+    with services.sessions() as s:
+        ref = dict(s.execute(select(Child.id, Child.child_ref)).all())
+    expected = sorted(i for i, r in ref.items() if r.startswith("H") and r != "H000"
+                      and (int(r[1:]) % 3 == 0 or int(r[1:]) % 5 == 0))
+    assert len(expected) > 200 and seen == expected
+
+
 # ------------------------------------------------------------------ bad files write nothing
 
 def test_wrong_headers(services):
