@@ -327,7 +327,8 @@ def stream_packed(session: Session, start: datetime, end: datetime, zone: ZoneIn
         while rows := cursor.fetchmany(chunk):
             if None in map(code_of, rows):  # a value the CASEs do not number: packed_vocab has it
                 raise OutsideVocab
-            if any(map(factors_of, rows)):
+            factors = list(map(factors_of, rows))
+            if any(factors) or [] in factors:  # PostgreSQL gives an empty list as [], falsy: None as pack_keys has it
                 rows = [r if r[3] is None else r[:3] + (_factors(r[3]),) for r in rows]
             yield rows
     finally:
