@@ -7,20 +7,21 @@ channel, and a direct message to the allocated worker), so an alert is stored be
 `sweep_runs` is the heartbeat `/missing health` shows."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ForeignKey, Index, Integer, String, bindparam, delete, func, or_, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
 
 from bot.messages import CHANNEL, PRIVATE, Message
 from bot.protocol import clock as rules
 from bot.protocol import councils as council_rules
 from bot.protocol.config import Protocol
 from store import councils, teams
-from store.db import add_new, live_only
+from store.db import add_new
 from store.models import USER, Base, Child, Episode, HeldMeeting, Outbox
 from store.outbox import UNCHECKED, enqueue
 
@@ -76,18 +77,30 @@ def ep_of(e: Episode) -> rules.Ep:
                     episode_type=e.episode_type, risk_grade=e.risk_grade, ri_outcome=e.ri_outcome)
 
 
-def _insert_alert(session: Session, due: rules.Due, now: datetime) -> int | None:
+def _insert_alert(session: Session, due: rules.Due, now: datetime) -> Alert | None:
+    """The new alert, or None when its key has fired before. The row is known in full once the
+    INSERT returns its id, so the Alert joins the session as loaded (no SELECT to read it back):
+    the values as the database gives them back (UTC times, the detail as stored JSON)."""
     variant = str(due.detail.get("rule") or (f"{due.detail['hours']}h" if "hours" in due.detail else ""))
-    return add_new(session, Alert, dict(key=due.key[:200], rule=due.rule, variant=variant, child_id=due.child_id,
-                                        episode_id=due.episode_id, due_at=due.at, created_at=now, detail=due.detail))
+    values = dict(key=due.key[:200], rule=due.rule, variant=variant, child_id=due.child_id, episode_id=due.episode_id,
+                  due_at=due.at, created_at=now, detail=due.detail)
+    alert_id = add_new(session, Alert, values)
+    if alert_id is None:
+        return None
+    alert = Alert(id=alert_id, **values, acknowledged_at=None, acknowledged_by=None)
+    alert.due_at, alert.created_at = due.at.astimezone(timezone.utc), now.astimezone(timezone.utc)
+    alert.detail = None if due.detail is None else json.loads(json.dumps(due.detail))
+    make_transient_to_detached(alert)
+    session.add(alert)
+    return alert
 
 
 def fire(session: Session, due: rules.Due, env: Env) -> bool:
     """Store the alert and its messages, unless this key has fired before. True when new."""
-    alert_id = _insert_alert(session, due, env.now)
-    if alert_id is None:
+    alert = _insert_alert(session, due, env.now)
+    if alert is None:
         return False
-    _announce(session, [session.get(Alert, alert_id)], env)
+    _announce(session, [alert], env)
     return True
 
 
@@ -178,13 +191,27 @@ def queue_refresh(session: Session, alert_id: int, now: datetime) -> int:
 # On every report's path: built once (store/records.py CHILD_STATUS says why).
 LAST_FIRED = select(func.max(Alert.due_at)).where(Alert.child_id == bindparam("child_id"), Alert.rule == bindparam("rule"),
                                                    Alert.variant == bindparam("variant"))
-LAST_FIRED_BY_VARIANT = (select(Alert.variant, func.max(Alert.due_at))
-                         .where(Alert.child_id == bindparam("child_id"), Alert.rule == bindparam("rule"))
-                         .group_by(Alert.variant))
-CHILD_EPISODES_TO_NOW = live_only(select(Episode).where(Episode.child_id == bindparam("child_id"),
-                                                        Episode.started_at <= bindparam("now")))
-CHILD_EPISODES_LIVE = live_only(select(Episode).where(
-    Episode.child_id == bindparam("child_id"), or_(Episode.returned_at.is_(None), Episode.returned_at >= bindparam("horizon"))))
+# The report's and the sweep's reads of one child: Core statements on the tables, run on the
+# session's connection (after a flush, so they see this transaction's changes as an ORM read
+# would): no ORM statement machinery, no Episode objects; withdrawn episodes left out explicitly.
+_a, _e = Alert.__table__.c, Episode.__table__.c
+LAST_FIRED_BY_VARIANT = (select(_a.variant, func.max(_a.due_at))
+                         .where(_a.child_id == bindparam("child_id"), _a.rule == bindparam("rule"))
+                         .group_by(_a.variant))
+# Every live episode of the child, once, for all the clock's checks of it (the live ones' interview
+# and long-missing rules, the persistence rules over those started by now).
+CHILD_EPISODES = select(_e.id, _e.child_id, _e.started_at, _e.returned_at, _e.episode_type, _e.risk_grade,
+                        _e.ri_outcome).where(_e.child_id == bindparam("child_id"), _e.withdrawn_at.is_(None))
+
+
+def _connection(session: Session):
+    session.flush()
+    return session.connection()
+
+
+def child_episodes(session: Session, child_id: int) -> list[rules.Ep]:
+    """What the clock's rules need of each live episode of the child, as the transaction sees them."""
+    return [rules.Ep(*row) for row in _connection(session).execute(CHILD_EPISODES, {"child_id": child_id})]
 
 
 def last_fired(session: Session, child_id: int, rule: str, variant: str) -> datetime | None:
@@ -192,44 +219,55 @@ def last_fired(session: Session, child_id: int, rule: str, variant: str) -> date
 
 
 def evaluate_episode(session: Session, e: Episode, env: Env) -> int:
-    ep = ep_of(e)
+    return _evaluate_ep(session, ep_of(e), e.child.placed_by if e.child is not None else None, env)
+
+
+def _evaluate_ep(session: Session, ep: rules.Ep, placed_by: str | None, env: Env) -> int:
     fired = 0
     interview = rules.interview_due(ep, env.protocol, env.now)
-    if e.child is not None and council_rules.placing_council_interviews(e.child.placed_by, env.protocol):
-        interview = council_rules.ri_confirm_due(ep, e.child.placed_by, env.protocol, env.now)
+    if council_rules.placing_council_interviews(placed_by, env.protocol):
+        interview = council_rules.ri_confirm_due(ep, placed_by, env.protocol, env.now)
     for due in interview + rules.long_missing_due(ep, env.protocol, env.now):
         fired += fire(session, due, env)
     return fired
 
 
-def evaluate_persistence(session: Session, child_id: int, env: Env) -> int:
-    eps = [ep_of(e) for e in session.scalars(CHILD_EPISODES_TO_NOW, {"child_id": child_id, "now": env.now})]
+def evaluate_persistence(session: Session, child_id: int, env: Env, eps: list[rules.Ep] | None = None) -> int:
+    """`eps`: the child's live episodes (`child_episodes`) when the caller has read them already."""
+    if eps is None:
+        eps = child_episodes(session, child_id)
+    eps = [ep for ep in eps if ep.started_at <= env.now]
     # Each rule is its own alert row (fires once per crossing), but the rules one episode crossed
     # in this evaluation are announced in one message listing every action asked for.
     crossing: dict[tuple[int | None, datetime], list[Alert]] = {}
     # Each rule's last alert for the child (one query for every rule: its variant names the rule).
-    fired = dict(session.execute(LAST_FIRED_BY_VARIANT, {"child_id": child_id, "rule": rules.PERSISTENCE}).all()) \
-        if env.protocol.persistence else {}
+    fired = dict(_connection(session).execute(LAST_FIRED_BY_VARIANT, {"child_id": child_id, "rule": rules.PERSISTENCE})
+                 .all()) if env.protocol.persistence else {}
     for rule in env.protocol.persistence:
         due = rules.persistence_due(child_id, eps, rule, env.protocol, env.zone, env.now,
                                     fired.get(rules.rule_name(rule)))
         if due is None:
             continue
-        alert_id = _insert_alert(session, due, env.now)
-        if alert_id is not None:
-            crossing.setdefault((due.episode_id, due.at), []).append(session.get(Alert, alert_id))
+        alert = _insert_alert(session, due, env.now)
+        if alert is not None:
+            crossing.setdefault((due.episode_id, due.at), []).append(alert)
     for group in crossing.values():
         _announce(session, group, env)
     return sum(len(group) for group in crossing.values())
 
 
 def evaluate_child(session: Session, child_id: int, env: Env) -> int:
-    """Every rule for one child, as of env.now."""
+    """Every rule for one child, as of env.now: the child's episodes read once for all of them."""
     fired = 0
     horizon = env.now - timedelta(hours=env.protocol.interview_hours) - timedelta(days=env.protocol.overdue_reminder_days)
-    for e in session.scalars(CHILD_EPISODES_LIVE, {"child_id": child_id, "horizon": horizon}):
-        fired += evaluate_episode(session, e, env)
-    return fired + evaluate_persistence(session, child_id, env)
+    eps = child_episodes(session, child_id)
+    live = [ep for ep in eps if ep.returned_at is None or ep.returned_at >= horizon]
+    if live:
+        child = session.get(Child, child_id)
+        placed_by = child.placed_by if child is not None else None
+        for ep in live:
+            fired += _evaluate_ep(session, ep, placed_by, env)
+    return fired + evaluate_persistence(session, child_id, env, eps)
 
 
 def candidates(session: Session, env: Env, since: datetime) -> tuple[list[int], set[int]]:

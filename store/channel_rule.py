@@ -28,16 +28,15 @@ WITHHELD = "(withheld: see /missing status)"
 
 @lru_cache(maxsize=1)
 def _free_text_query():
-    """The child's episodes' free-text columns: on every channel post about a child, so built once
-    (as a statement, with the live-episodes criteria applied once: store/db.py live_only), and
-    read as rows (no Episode objects to build)."""
+    """The child's live episodes' free-text columns: on every channel post about a child, so a Core
+    statement on the table, built once and run on the session's connection (no ORM statement
+    machinery, no Episode objects); withdrawn episodes left out here explicitly."""
     from sqlalchemy import bindparam
 
-    from store.db import live_only
-
+    table = Episode.__table__
     # user ids (reported_by, withdrawn_by, ...) are people, not text; ri_by is a typed name
-    columns = [getattr(Episode, c.key) for c in episode_free_text_columns() if not c.key.endswith("_by") or c.key == "ri_by"]
-    return live_only(select(*columns).where(Episode.child_id == bindparam("child_id")))
+    columns = [c for c in episode_free_text_columns() if not c.key.endswith("_by") or c.key == "ri_by"]
+    return select(*columns).where(table.c.child_id == bindparam("child_id"), table.c.withdrawn_at.is_(None))
 
 
 def private_details(session, child_id: int) -> list[str]:
@@ -48,7 +47,8 @@ def private_details(session, child_id: int) -> list[str]:
     if child.date_of_birth:
         d = child.date_of_birth
         values += [d.isoformat(), f"{d:%d/%m/%Y}", f"{d.day} {d:%b %Y}", f"{d:%d %b %Y}"]
-    for row in session.execute(_free_text_query(), {"child_id": child_id}):
+    session.flush()  # what this transaction changed about the episodes, as an ORM read would see it
+    for row in session.connection().execute(_free_text_query(), {"child_id": child_id}):
         values += [v or "" for v in row]
     return sorted({v.strip() for v in values if v and len(v.strip()) >= 3}, key=len, reverse=True)
 
