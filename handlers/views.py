@@ -148,18 +148,19 @@ def due(ctx: Ctx, text: str) -> Reply:
     if not rows:
         return Reply(":white_check_mark: No return interviews are overdue or due in the next 72 hours.")
     lines = ["*Return interviews* (soonest first):"]
-    for e in rows:  # the first records.SHOWN; `total` counts them all
-        child = e  # the row carries the child's columns too
-        deadline = rules.ri_deadline(e.returned_at, ctx.protocol)
-        if rules.ri_overdue(e.returned_at, ctx.protocol, ctx.now):  # from the deadline's instant, as the clock
-            when = f"*overdue by {duration(ctx.now - deadline)}* (was due {local(deadline, ctx.zone)})"
+    now, zone, protocol = ctx.now, ctx.zone, ctx.protocol
+    theirs = protocol.placed_by_interviews != "ours"  # the placing council's interview, when placed by one
+    confirm = ": confirm it is" if protocol.placed_by_interviews == "confirm" else ""
+    for e in rows:  # the first records.SHOWN; `total` counts them all (each row carries the child's columns too)
+        deadline = rules.ri_deadline(e.returned_at, protocol)
+        if rules.ri_overdue(e.returned_at, protocol, now):  # from the deadline's instant, as the clock
+            when = f"*overdue by {duration(now - deadline)}* (was due {local(deadline, zone)})"
         else:
-            when = f"due in {duration(deadline - ctx.now)} ({local(deadline, ctx.zone)})"
+            when = f"due in {duration(deadline - now)} ({local(deadline, zone)})"
         away = " (away from placement)" if e.episode_type == "away" else ""
-        if child.placed_by and ctx.protocol.placed_by_interviews != "ours":  # the placing council's interview
-            when += f"; {child.placed_by}'s to arrange" + (": confirm it is" if ctx.protocol.placed_by_interviews
-                                                            == "confirm" else "")
-        lines.append(f"• {who(child.child_ref, child.label)}{away}: {when}")
+        if e.placed_by and theirs:
+            when += f"; {e.placed_by}'s to arrange{confirm}"
+        lines.append(f"• {who(e.child_ref, e.label)}{away}: {when}")
     if rows[0].total > len(rows):
         lines.append(f"…and {rows[0].total - len(rows)} more.")
     return Reply("\n".join(lines))

@@ -28,7 +28,11 @@ ADDRESS = 400
 
 
 class UTCDateTime(TypeDecorator):
-    """Aware datetimes in, aware UTC datetimes out; stored naive UTC on every backend."""
+    """Aware datetimes in, aware UTC datetimes out; stored naive UTC on every backend.
+
+    The tzinfo is set with `datetime.combine(date, time, tz)`, the same value as `.replace(tzinfo=...)`
+    but several times faster on Python 3.11 (whose `replace` parses keywords slowly): this runs
+    for every time read or written, dozens on one answer (`/missing due`, `status`)."""
 
     impl = DateTime
     cache_ok = True
@@ -38,12 +42,16 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the database; pass an aware datetime")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(timezone.utc)
+        return _combine(value.date(), value.time())  # naive: time() drops the tzinfo (keeps fold)
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc)
+        return _combine(value.date(), value.time(), timezone.utc)
+
+
+_combine = datetime.combine
 
 
 class Base(DeclarativeBase):

@@ -148,29 +148,34 @@ def child_status(session: Session, child_ref: str, since: datetime) -> ChildStat
 # (with the totals beside each row: a window over all of them), through Core on the session's
 # connection (no ORM objects, no ORM statement machinery): statements built once, on the tables.
 # Withdrawn episodes are left out here explicitly (the sessions' criteria are for ORM statements).
+# Each reads only what its answer shows: every time read is parsed (SQLite keeps text), so `due`
+# (twice `open`'s rows in a usual week) reads the return, not the start it never shows.
 SHOWN = 50
 _children, _episodes = Child.__table__.c, Episode.__table__.c
-_COLUMNS = (_children.child_ref, _children.label, _children.placed_by, _episodes.episode_type, _episodes.started_at,
-            _episodes.returned_at, _episodes.risk_grade, func.count().over().label("total"))
 _JOINED = Child.__table__.join(Episode.__table__, _episodes.child_id == _children.id)
-ALL_OPEN = (select(*_COLUMNS, func.sum(case((_episodes.episode_type == "away", 1), else_=0)).over().label("away"))
+_TOTAL = func.count().over().label("total")
+ALL_OPEN = (select(_children.child_ref, _children.label, _episodes.episode_type, _episodes.started_at,
+                   _episodes.risk_grade, _TOTAL,
+                   func.sum(case((_episodes.episode_type == "away", 1), else_=0)).over().label("away"))
             .select_from(_JOINED).where(_episodes.returned_at.is_(None), _episodes.withdrawn_at.is_(None))
             .order_by(_episodes.started_at, _episodes.id).limit(SHOWN))
-INTERVIEWS_DUE = (select(*_COLUMNS).select_from(_JOINED)
+INTERVIEWS_DUE = (select(_children.child_ref, _children.label, _children.placed_by, _episodes.episode_type,
+                         _episodes.returned_at, _TOTAL).select_from(_JOINED)
                   .where(_episodes.returned_at.is_not(None), _episodes.ri_outcome.is_(None),
                          _episodes.withdrawn_at.is_(None), _episodes.returned_at <= bindparam("latest_return"))
                   .order_by(_episodes.returned_at, _episodes.id).limit(SHOWN))
 
 
 def all_open(session: Session) -> list:
-    """Rows (child_ref, label, placed_by, episode_type, started_at, returned_at, risk_grade, total,
-    away) of the episodes open now, longest first: the first SHOWN; `total` and `away` count them all."""
+    """Rows (child_ref, label, episode_type, started_at, risk_grade, total, away) of the episodes
+    open now, longest first: the first SHOWN; `total` and `away` count them all."""
     return session.connection().execute(ALL_OPEN).all()
 
 
 def interviews_due(session: Session, protocol, now: datetime, horizon_hours: int = 72) -> list:
     """Ended episodes without an outcome whose deadline is within the horizon, or passed; soonest
-    first: rows as `all_open`'s (without `away`), the first SHOWN; `total` counts them all."""
+    first: rows (child_ref, label, placed_by, episode_type, returned_at, total), the first SHOWN;
+    `total` counts them all."""
     latest_return = now + timedelta(hours=horizon_hours) - timedelta(hours=protocol.interview_hours)
     return session.connection().execute(INTERVIEWS_DUE, {"latest_return": latest_return}).all()
 

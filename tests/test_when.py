@@ -362,3 +362,35 @@ def test_bare_time_is_never_in_the_future_beyond_grace_and_at_most_a_day_back(h,
     assert h <= 23 and mi <= 59
     assert now - timedelta(hours=25) <= got <= now + timedelta(minutes=5)
     assert got.astimezone(LONDON).strftime("%H:%M") == f"{h:02d}:{mi:02d}"
+
+
+# `bot.render.local` builds what strftime gives, directly (it is on every row of `due`, `open`,
+# `status`); and the stored times' type sets the zone with `combine`, not the slower `replace`.
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2100, 12, 31), timezones=st.just(UTC)),
+       st.sampled_from([LONDON, UTC, ZoneInfo("America/New_York"), ZoneInfo("Asia/Kolkata")]), st.booleans())
+@example(utc(2026, 3, 29, 0, 59, 59), LONDON, True)  # the last second of GMT, and the first of BST
+@example(utc(2026, 3, 29, 1, 0), LONDON, True)
+@example(utc(2026, 10, 25, 0, 30), LONDON, False)  # 01:30 BST, then 01:30 GMT an hour later
+@example(utc(2026, 10, 25, 1, 30), LONDON, False)
+def test_local_is_what_strftime_gives(instant, zone, with_day):
+    from bot.render import local
+
+    fmt = "%a %d %b %Y %H:%M %Z" if with_day else "%d/%m/%Y %H:%M %Z"
+    assert local(instant, zone, with_day=with_day) == instant.astimezone(zone).strftime(fmt)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(2100, 12, 31),
+                    timezones=st.sampled_from([UTC, LONDON, ZoneInfo("America/New_York")])))
+@example(datetime(2026, 10, 25, 1, 30, fold=1, tzinfo=LONDON))  # the second 01:30 (GMT)
+def test_stored_times_go_in_naive_utc_and_come_back_aware_utc(instant):
+    from store.models import UTCDateTime
+
+    t = UTCDateTime()
+    stored = t.process_bind_param(instant, None)
+    assert stored == instant.astimezone(UTC).replace(tzinfo=None) and stored.tzinfo is None
+    back = t.process_result_value(stored, None)
+    # (compared in UTC: Python never calls a time in a fold equal to one in another zone)
+    assert back == instant.astimezone(UTC) and back.tzinfo is UTC and back == stored.replace(tzinfo=UTC)
+    assert (back.fold, back.microsecond) == (stored.fold, stored.microsecond)
