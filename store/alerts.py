@@ -256,11 +256,13 @@ def evaluate_persistence(session: Session, child_id: int, env: Env, eps: list[ru
     return sum(len(group) for group in crossing.values())
 
 
-def evaluate_child(session: Session, child_id: int, env: Env) -> int:
-    """Every rule for one child, as of env.now: the child's episodes read once for all of them."""
+def evaluate_child(session: Session, child_id: int, env: Env, eps: list[rules.Ep] | None = None) -> int:
+    """Every rule for one child, as of env.now: the child's live episodes (`eps`, or read here)
+    read once for all of them."""
     fired = 0
     horizon = env.now - timedelta(hours=env.protocol.interview_hours) - timedelta(days=env.protocol.overdue_reminder_days)
-    eps = child_episodes(session, child_id)
+    if eps is None:
+        eps = child_episodes(session, child_id)
     live = [ep for ep in eps if ep.returned_at is None or ep.returned_at >= horizon]
     if live:
         child = session.get(Child, child_id)
@@ -317,14 +319,15 @@ def record_sweep(session: Session, worker: str, at: datetime, enqueued: int, del
 
 
 # -- hooks: called by store/records.py inside the change's transaction -------------------------
-def on_episode_opened(ctx: "Ctx", child: Child, episode: Episode) -> None:
+def on_episode_opened(ctx: "Ctx", child: Child, episode: Episode, eps: list[rules.Ep] | None = None) -> None:
     """An episode was reported (or imported): high-risk, long-missing (back-dated reports) and
-    persistence alerts, in the same transaction as the report."""
+    persistence alerts, in the same transaction as the report. `eps`: the child's live episodes,
+    the new one included, when the caller has them (`child_episodes`)."""
     env = env_of(ctx)
     due = rules.high_risk_due(ep_of(episode), env.protocol, None, env.now)
     if due is not None:
         fire(ctx.session, due, env)
-    evaluate_child(ctx.session, child.id, env)
+    evaluate_child(ctx.session, child.id, env, eps)
     due = councils.notification_due(ctx, child, episode, ep_of(episode), "missing")
     if due is not None:
         fire(ctx.session, due, env_of(ctx))

@@ -5,8 +5,8 @@ Each change checks the protocol's rules, writes the record, an audit row, the ch
 it happens or none of it does. Slack, the console and later Teams all call these functions."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -68,8 +68,6 @@ CHILD_BY_REF = live_only(select(Child).where(Child.child_ref == bindparam("ref")
 CHILD_BY_REF_LOCKED = live_only(select(Child).where(Child.child_ref == bindparam("ref")).with_for_update())
 LOCK_CHILD = live_only(select(Child.id).where(Child.id == bindparam("id")).with_for_update())
 OPEN_EPISODE = live_only(select(Episode).where(Episode.child_id == bindparam("child_id"), Episode.returned_at.is_(None)))
-COUNT_SINCE = live_only(select(func.count()).select_from(Episode).where(Episode.child_id == bindparam("child_id"),
-                                                                         Episode.started_at > bindparam("since")))
 
 
 def get_child(session: Session, child_ref: str, *, lock: bool = False) -> Child | None:
@@ -180,8 +178,16 @@ def interviews_due(session: Session, protocol, now: datetime, horizon_hours: int
     return session.connection().execute(INTERVIEWS_DUE, {"latest_return": latest_return}).all()
 
 
+# The report's answer counts the child's episodes: Core, on the connection, after a flush (so the
+# new episode counts, as an ORM read's autoflush made it).
+COUNT_SINCE = (select(func.count()).select_from(Episode.__table__)
+               .where(_episodes.child_id == bindparam("child_id"), _episodes.started_at > bindparam("since"),
+                      _episodes.withdrawn_at.is_(None)))
+
+
 def count_since(session: Session, child_id: int, since: datetime) -> int:
-    return session.scalar(COUNT_SINCE, {"child_id": child_id, "since": since}) or 0
+    session.flush()
+    return session.connection().execute(COUNT_SINCE, {"child_id": child_id, "since": since}).scalar() or 0
 
 
 def lock_child(session: Session, child: Child, *, locked: bool = False) -> None:
@@ -216,6 +222,12 @@ def overlapping(session: Session, child_id: int, start: datetime, end: datetime 
     q = OVERLAPPING[(end is not None, exclude_id is not None)]
     params = {"child_id": child_id, "start": start, "end": end, "exclude_id": exclude_id}
     return [Span(*row) for row in session.execute(q, {k: v for k, v in params.items() if v is not None or k == "start"})]
+
+
+def _overlapping_of(eps: list, start: datetime, end: datetime | None) -> list[Span]:
+    """`overlapping`'s answer from the child's live episodes read already (`alerts.child_episodes`)."""
+    return [Span(e.started_at, e.returned_at, e.episode_type) for e in eps
+            if (e.returned_at is None or e.returned_at >= start) and (end is None or e.started_at <= end)]
 
 
 def check_times(ctx: Ctx, child: Child, started_at: datetime, returned_at: datetime | None, example: str,
@@ -286,7 +298,12 @@ def report_missing(ctx: Ctx, child: Child, *, started_at: datetime, missing_from
     notifications arrive late): it may start before the child's latest episode if it overlaps none.
     `locked`: the child was read with its lock in this transaction (`lock_child`)."""
     lock_child(ctx.session, child, locked=locked)
-    check_times(ctx, child, started_at, returned_at, example)
+    # The child's live episodes, read once under its lock: the overlap check here, the clock's
+    # checks after the insert (the database still refuses an overlap: migration 0005's triggers,
+    # PostgreSQL's exclusion constraint).
+    eps = alerts.child_episodes(ctx.session, child.id)
+    rules.check_span(started_at, returned_at, _overlapping_of(eps, started_at, returned_at), ctx.now, ctx.protocol,
+                     example, child.child_ref, dob=child.date_of_birth, zone=ctx.zone)
     episode = Episode(child_id=child.id, episode_type=episode_type, started_at=started_at, missing_from=missing_from,
                       placement_type=child.placement_type, looked_after=child.looked_after, police_ref=police_ref, risk_grade=risk_grade,
                       reported_by=ctx.user_id, created_at=ctx.now, updated_at=ctx.now, source="slack",
@@ -305,7 +322,10 @@ def report_missing(ctx: Ctx, child: Child, *, started_at: datetime, missing_from
         _post(ctx, "reported", f":rotating_light: {who(child.child_ref, child.label)}: an earlier episode reported late: "
                                f"{kind} {local(started_at, ctx.zone)} to {local(returned_at, ctx.zone)}. "
                                "Recorded by " + Person(ctx.user_id) + ".", child, episode)
-    alerts.on_episode_opened(ctx, child, episode)
+    utc = timezone.utc  # as the database gives the times back
+    eps.append(replace(alerts.ep_of(episode), started_at=started_at.astimezone(utc),
+                       returned_at=returned_at.astimezone(utc) if returned_at is not None else None))
+    alerts.on_episode_opened(ctx, child, episode, eps)
     return episode
 
 

@@ -103,10 +103,16 @@ def any_service_url(s: Session) -> tuple[str, str] | None:
     return (row[0], row[1]) if row else None
 
 
+# Read with every alert stored: Core, built once, on the session's connection.
+_conversations = TeamsConversation.__table__.c
+ALERT_CONVERSATIONS = (select(_conversations.conversation_id).where(_conversations.alerts.is_(True))
+                       .order_by(_conversations.id))
+
+
 def alert_conversations(s: Session) -> list[str]:
     """The channels an admin chose for alerts (`alerts here`)."""
-    return list(s.scalars(select(TeamsConversation.conversation_id)
-                          .where(TeamsConversation.alerts.is_(True)).order_by(TeamsConversation.id)))
+    s.flush()
+    return list(s.connection().execute(ALERT_CONVERSATIONS).scalars())
 
 
 def names(s: Session) -> dict[str, str]:

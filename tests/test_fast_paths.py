@@ -6,10 +6,10 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, text, update
+from sqlalchemy import event, func, select, text, update
 
 from store.db import make_engine
-from store.models import Child, Episode
+from store.models import Child, Episode, Outbox
 from tests.slack import command
 
 # What `/missing status <child>` may cost: one SELECT for the child, its recent episodes, the
@@ -17,6 +17,18 @@ from tests.slack import command
 # meetings held about the episodes shown.
 STATUS_QUERY_BUDGET = 1
 STATUS_QUERY_BUDGET_HELD = 2
+# What a change may cost inside its one transaction (BEGIN and COMMIT aside). `found`: the child with
+# its lock, its open episode, the update, the audit row, the channel rule's read, the outbox row.
+# `report`: the child with its lock, its live episodes (read once: the overlap check and the
+# clock's checks), the insert, the audit row, the channel rule's read, the outbox row, the
+# persistence rules' last alerts, the count in the answer; each alert it fires adds its own rows.
+FOUND_STATEMENT_BUDGET = 6
+REPORT_STATEMENT_BUDGET = 8
+# ... a report crossing both persistence thresholds at once, its child owed two interviews whose
+# alerts fired before: those two alerts' INSERT ... ON CONFLICT DO NOTHING (how the clock fires
+# once), the two new alerts' rows and one UPDATE of their details (announced in one message), the
+# channel rule's read, the message's outbox row, the Teams channels chosen for alerts.
+REPORT_TWO_ALERTS_STATEMENT_BUDGET = 16
 
 
 class Statements:
@@ -76,6 +88,29 @@ def test_status_answers_in_one_query_and_a_second_only_for_meetings_held(app, se
         status = command(app, "status C1234")["text"]
     assert "Latest episode: Fri 01 May 2026" in status and "Strategy meeting held Fri 01 May 2026 15:00" in status, status
     assert len(held.seen) <= STATUS_QUERY_BUDGET_HELD, held.seen
+
+
+def test_report_and_found_stay_within_their_statement_budgets(app, services):
+    services.on_enqueued = lambda: None  # the change's own statements, not the delivery after it
+    command(app, "child C1234 label JB")
+    with Statements(services.engine) as report:
+        assert "Recorded" in command(app, "report C1234 at 3h ago risk medium")["text"]
+    assert len(report.seen) <= REPORT_STATEMENT_BUDGET, report.seen
+    with Statements(services.engine) as found:
+        assert "returned" in command(app, "found C1234 at 2h ago")["text"]
+    assert len(found.seen) <= FOUND_STATEMENT_BUDGET, found.seen
+
+    command(app, "child C5678 label KL")
+    for day in (10, 12):  # two earlier episodes in the last 30 days, reported late
+        assert "Recorded" in command(app, f"report C5678 at 2026-11-{day} 09:00 returned 2026-11-{day} 12:00")["text"]
+    with Statements(services.engine) as third:  # the third: 3 in 30 days and 3 in 90 days, both crossed
+        assert "Recorded" in command(app, "report C5678 at 30m ago")["text"]
+    assert len(third.seen) <= REPORT_TWO_ALERTS_STATEMENT_BUDGET, third.seen
+    with services.sessions() as s:
+        from store.alerts import Alert
+
+        assert sorted(s.scalars(select(Alert.variant).where(Alert.rule == "persistence"))) == ["3in30d", "3in90d"]
+        assert s.scalar(select(func.count()).select_from(Outbox).where(Outbox.kind == "alert.persistence")) == 1
 
 
 def test_only_a_change_that_queues_a_message_wakes_the_deliverer(app, services):
