@@ -137,10 +137,11 @@ def report(ctx: Ctx, text: str) -> Reply:
 
 
 def done_report(ctx: Ctx, child, values: dict, *, locked: bool = False) -> dict:
-    episode = records.report_missing(ctx, child, started_at=values["started_at"], locked=locked,
+    reported = records.report(ctx, child, started_at=values["started_at"], locked=locked,
                      missing_from=values.get("missing_from", ""), risk_grade=values.get("risk_grade"),
                      police_ref=values.get("police_ref", ""), episode_type=values.get("episode_type", "missing"),
                      example=REPORT.example, returned_at=values.get("returned_at"), practice=values.get("practice"))
+    episode = reported.episode
     kind = words.episode_word(episode.episode_type)
     if episode.returned_at is not None:
         lines = [f":rotating_light: Recorded an earlier episode: {who(child.child_ref, child.label)} {kind} "
@@ -153,7 +154,7 @@ def done_report(ctx: Ctx, child, values: dict, *, locked: bool = False) -> dict:
                f"police ref {episode.police_ref}" if episode.police_ref else ""]
     detail = ", ".join(d for d in details if d)
     lines.append(detail[:1].upper() + detail[1:] + ".")
-    count30 = records.count_since(ctx.session, child.id, window_start(ctx.now, 30, ctx.zone))
+    count30 = reported.count_since(window_start(ctx.now, 30, ctx.zone))  # from the episodes the report read
     lines.append(f"Episodes in the last 30 days: {count30}. The team channel has been told." + practice_note(ctx, episode))
     if not episode.risk_grade and episode.returned_at is None:
         lines.append(f"Grade the risk when the police do: `/missing risk {child.child_ref} medium`")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import insert
@@ -14,10 +15,16 @@ from store.models import AuditRecord
 INSERT_AUDIT = insert(AuditRecord.__table__)
 
 
+@lru_cache(maxsize=None)
+def _recorded(model: type) -> tuple[str, ...]:
+    """The model's columns an audit snapshot holds (every change snapshots twice: worked out once)."""
+    return tuple(c.key for c in model.__table__.columns if not c.info.get("derived"))
+
+
 def snapshot(obj: Any, fields: tuple[str, ...] | None = None) -> dict:
     """The column values of a model instance, JSON-ready (not the `derived` ones the database keeps
     from the others: the record is what people wrote)."""
-    names = fields or tuple(c.key for c in obj.__table__.columns if not c.info.get("derived"))
+    names = fields or _recorded(type(obj))
     out: dict[str, Any] = {}
     for name in names:
         value = getattr(obj, name)

@@ -178,18 +178,6 @@ def interviews_due(session: Session, protocol, now: datetime, horizon_hours: int
     return session.connection().execute(INTERVIEWS_DUE, {"latest_return": latest_return}).all()
 
 
-# The report's answer counts the child's episodes: Core, on the connection, after a flush (so the
-# new episode counts, as an ORM read's autoflush made it).
-COUNT_SINCE = (select(func.count()).select_from(Episode.__table__)
-               .where(_episodes.child_id == bindparam("child_id"), _episodes.started_at > bindparam("since"),
-                      _episodes.withdrawn_at.is_(None)))
-
-
-def count_since(session: Session, child_id: int, since: datetime) -> int:
-    session.flush()
-    return session.connection().execute(COUNT_SINCE, {"child_id": child_id, "since": since}).scalar() or 0
-
-
 def lock_child(session: Session, child: Child, *, locked: bool = False) -> None:
     """Hold the child's row lock until the transaction ends, and forget what this session has read
     of the child's episodes, so every check after it sees what colleagues (and other processes)
@@ -291,9 +279,25 @@ def upsert_child(ctx: Ctx, child_ref: str, fields: dict, *, create_only: bool = 
     return ChildResult(child, created, changed)
 
 
-def report_missing(ctx: Ctx, child: Child, *, started_at: datetime, missing_from: str = "", risk_grade: str | None = None,
-                   police_ref: str = "", episode_type: str = "missing", example: str = "",
-                   returned_at: datetime | None = None, practice: Practice | None = None, locked: bool = False) -> Episode:
+def report_missing(ctx: Ctx, child: Child, **kwargs) -> Episode:
+    """A new episode (`report`'s arguments)."""
+    return report(ctx, child, **kwargs).episode
+
+
+@dataclass
+class Reported:
+    episode: Episode
+    episodes: list  # the child's live episodes now, this one included (as rules.Ep, times in UTC)
+
+    def count_since(self, since: datetime) -> int:
+        """How many of the child's live episodes started after `since` (the answer's count), without
+        asking the database again."""
+        return sum(1 for e in self.episodes if e.started_at > since)
+
+
+def report(ctx: Ctx, child: Child, *, started_at: datetime, missing_from: str = "", risk_grade: str | None = None,
+           police_ref: str = "", episode_type: str = "missing", example: str = "",
+           returned_at: datetime | None = None, practice: Practice | None = None, locked: bool = False) -> Reported:
     """A new episode. With `returned_at`, a whole episode reported after it ended (police
     notifications arrive late): it may start before the child's latest episode if it overlaps none.
     `locked`: the child was read with its lock in this transaction (`lock_child`)."""
@@ -326,7 +330,7 @@ def report_missing(ctx: Ctx, child: Child, *, started_at: datetime, missing_from
     eps.append(replace(alerts.ep_of(episode), started_at=started_at.astimezone(utc),
                        returned_at=returned_at.astimezone(utc) if returned_at is not None else None))
     alerts.on_episode_opened(ctx, child, episode, eps)
-    return episode
+    return Reported(episode, eps)
 
 
 def record_found(ctx: Ctx, child: Child, *, returned_at: datetime, location: str = "", example: str = "",

@@ -19,16 +19,16 @@ STATUS_QUERY_BUDGET = 1
 STATUS_QUERY_BUDGET_HELD = 2
 # What a change may cost inside its one transaction (BEGIN and COMMIT aside). `found`: the child with
 # its lock, its open episode, the update, the audit row, the channel rule's read, the outbox row.
-# `report`: the child with its lock, its live episodes (read once: the overlap check and the
-# clock's checks), the insert, the audit row, the channel rule's read, the outbox row, the
-# persistence rules' last alerts, the count in the answer; each alert it fires adds its own rows.
+# `report`: the child with its lock, its live episodes (read once: the overlap check, the clock's
+# checks and the count in the answer), the insert, the audit row, the channel rule's read, the
+# outbox row, the persistence rules' last alerts; each alert it fires adds its own rows.
 FOUND_STATEMENT_BUDGET = 6
-REPORT_STATEMENT_BUDGET = 8
+REPORT_STATEMENT_BUDGET = 7
 # ... a report crossing both persistence thresholds at once, its child owed two interviews whose
 # alerts fired before: those two alerts' INSERT ... ON CONFLICT DO NOTHING (how the clock fires
 # once), the two new alerts' rows and one UPDATE of their details (announced in one message), the
 # channel rule's read, the message's outbox row, the Teams channels chosen for alerts.
-REPORT_TWO_ALERTS_STATEMENT_BUDGET = 16
+REPORT_TWO_ALERTS_STATEMENT_BUDGET = 15
 
 
 class Statements:

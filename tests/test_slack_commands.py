@@ -204,7 +204,7 @@ def test_unexpected_error_gives_a_reference_not_a_trace(app, services, monkeypat
     def broken(*args, **kwargs):
         raise RuntimeError("C1234 JB secret detail")
 
-    monkeypatch.setattr(records, "report_missing", broken)
+    monkeypatch.setattr(records, "report", broken)
     reply = command(app, "report C1234")
     assert "something went wrong (ref" in reply["text"]
     assert "Traceback" not in reply["text"] and "secret" not in reply["text"]
