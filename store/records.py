@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
+from types import SimpleNamespace
 
-from sqlalchemy import and_, bindparam, case, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.context import Ctx
 from bot.protocol import rules
@@ -333,6 +335,23 @@ def report(ctx: Ctx, child: Child, *, started_at: datetime, missing_from: str = 
     return Reported(episode, eps)
 
 
+# The return's UPDATE: Core, built once; the ORM's unit of work for one row's few columns cost more
+# than the statement (and the live-episodes hook rebuilt it on every call).
+UPDATE_EPISODE = (update(Episode.__table__)
+                  .where(_episodes.id == bindparam("episode_id"), _episodes.withdrawn_at.is_(None)))
+
+
+def update_episode(session: Session, episode: Episode, values: dict) -> None:
+    """Write `values` to the episode's row now, in one statement, and hold them in the object as
+    loaded (as after an ORM flush: the values as given; the derived columns the database keeps
+    are not read back either way)."""
+    session.flush()  # anything pending goes first, in the order the ORM would have written it
+    if session.connection().execute(UPDATE_EPISODE, {"episode_id": episode.id, **values}).rowcount != 1:
+        raise RuntimeError("the episode to update is gone")  # it was read under the child's lock
+    for key, value in values.items():
+        set_committed_value(episode, key, value)
+
+
 def record_found(ctx: Ctx, child: Child, *, returned_at: datetime, location: str = "", example: str = "",
                  practice: Practice | None = None, locked: bool = False) -> Episode:
     lock_child(ctx.session, child, locked=locked)
@@ -348,14 +367,13 @@ def record_found(ctx: Ctx, child: Child, *, returned_at: datetime, location: str
         raise RuleError(f"{child.child_ref} has no open episode to end.", f"/missing report {child.child_ref}")
     rules.check_return(episode.started_at, returned_at, ctx.now, ctx.protocol, example)
     before = snapshot(episode)
-    episode.returned_at = returned_at
-    episode.returned_by = ctx.user_id
+    changes = SimpleNamespace(returned_at=returned_at, returned_by=ctx.user_id)
     if location:
-        episode.found_location = location
+        changes.found_location = location
     if practice is not None:
-        practice.apply(episode)
-    episode.updated_at = ctx.now
-    ctx.session.flush()
+        practice.apply(changes)
+    changes.updated_at = ctx.now
+    update_episode(ctx.session, episode, vars(changes))
     audit(ctx.session, actor=ctx.user_id, action="episode.found", entity="episode", entity_id=episode.id,
           now=ctx.now, before=before, after=snapshot(episode))
     deadline = rules.ri_deadline(returned_at, ctx.protocol)
