@@ -23,7 +23,8 @@ a sweep with nothing new due (in process, median of 5), `missing-bot report` ove
 empty database, then of 500,000 (its peak memory beside: bounded, not growing with the file;
 peaks read by GNU time, /usr/bin/time); `serve`'s resident memory when idle,
 beside the bare app's; 1,000 alerts falling due at once, under `serve` and under `tick`, beside
-the fake Slack answering the same posts alone (`--burst-only` for just those). Ratios are printed
+the fake Slack answering the same posts alone (`--burst-only` for just those; `--commands-only`
+for just the slash commands and idle memory, to compare two checkouts quickly). Ratios are printed
 beside the goals of issue 14; nothing here asserts a time."""
 from __future__ import annotations
 
@@ -457,7 +458,8 @@ def verdict(ok: bool) -> str:
     return "ok" if ok else "**missed**"
 
 
-def run_database(url: str, sizes: list[int], requests: int, table: Table, tmp: Path, burst_only: bool = False) -> None:
+def run_database(url: str, sizes: list[int], requests: int, table: Table, tmp: Path, burst_only: bool = False,
+                 commands_only: bool = False) -> None:
     from benchdata import fill
 
     db = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
@@ -465,14 +467,15 @@ def run_database(url: str, sizes: list[int], requests: int, table: Table, tmp: P
         burst_rows(db, url, table)
         return
     env = {**os.environ, "DATABASE_URL": url, "TIMEZONE": "Europe/London"}
-    fill(url, 1000)
-    sweep_small = measure_sweep(url)
-    table.add(db, "1,000", "sweep, nothing due (ms)", f"{sweep_small:.1f}", "", "", "")
+    if not commands_only:
+        fill(url, 1000)
+        sweep_small = measure_sweep(url)
+        table.add(db, "1,000", "sweep, nothing due (ms)", f"{sweep_small:.1f}", "", "", "")
     p50: dict[tuple[str, int], float] = {}
     for size in sizes:
         seconds = fill(url, size)
         print(f"{db}: loaded {size:,} episodes in {seconds:.0f} s", file=sys.stderr, flush=True)
-        sweep_ms = measure_sweep(url)  # before the commands add open episodes and owed interviews
+        sweep_ms = None if commands_only else measure_sweep(url)  # before the commands add open episodes and owed interviews
         got = measure_commands(url, size, requests)
         floor50, write50 = pct(got["floor"], 50), pct(got["write"], 50)
         table.add(db, f"{size:,}", "write floor: bare + one durable INSERT p50 / p99 (ms)", ms(got["write"]),
@@ -495,12 +498,16 @@ def run_database(url: str, sizes: list[int], requests: int, table: Table, tmp: P
         table.add(db, f"{size:,}", "serve idle memory (MB)", f"{rss['bot']:.0f}", f"{rss['bare']:.0f}",
                   f"{rss['floor']:.0f}", f"{rss['bot'] / rss['bare']:.2f}x bare "
                                          f"{verdict(rss['bot'] / rss['bare'] <= GOALS['idle_mem'])}")
+        if commands_only:
+            continue
         table.add(db, f"{size:,}", "sweep, nothing due (ms)", f"{sweep_ms:.1f}", "", "",
                   f"{sweep_ms - sweep_small:+.1f} ms vs 1,000 {verdict(sweep_ms - sweep_small <= GOALS['sweep_ms'])}")
         seconds, mb, _ = run_child([sys.executable, "-m", "bot.cli", "report", "--from", "2000-01-01", "--format",
                                     "json", "-o", str(tmp / "report.json")], env)
         table.add(db, f"{size:,}", "missing-bot report, all episodes (s / peak MB)", f"{seconds:.1f} / {mb:.0f}", "", "",
                   verdict(seconds < GOALS["report_s"] and mb < GOALS["report_mb"]))
+    if commands_only:
+        return
     burst_rows(db, url, table)
     seconds, mb = measure_import(url, 100_000, tmp)
     table.add(db, "import 100,000 rows", "missing-bot import (s / peak MB)", f"{seconds:.1f} / {mb:.0f}", "", "",
@@ -516,6 +523,8 @@ def main() -> None:
     ap.add_argument("--sizes", default="1e5,1e6", help="episode counts, e.g. 1e5,1e6 (default)")
     ap.add_argument("--requests", type=int, default=300, help="requests per command and size (default 300)")
     ap.add_argument("--burst-only", action="store_true", help=f"only the {BURST:,} alerts due at once")
+    ap.add_argument("--commands-only", action="store_true",
+                    help="only the slash commands against bare, floor and write floor (and idle memory)")
     ap.add_argument("--databases", default="", help="sqlite,postgresql (default: SQLite, and PostgreSQL when "
                                                      "DATABASE_URL is set)")
     args = ap.parse_args()
@@ -536,7 +545,7 @@ def main() -> None:
         if db == "postgresql" and not pg:
             raise SystemExit("--databases postgresql needs DATABASE_URL=postgresql://...")
         url = pg if db == "postgresql" else f"sqlite:///{tmp / 'bench.sqlite3'}"
-        run_database(url, sizes, args.requests, table, tmp, args.burst_only)
+        run_database(url, sizes, args.requests, table, tmp, args.burst_only, args.commands_only)
         if db == "sqlite":
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{tmp / 'bench.sqlite3'}{suffix}").unlink(missing_ok=True)
