@@ -245,8 +245,10 @@ def _packed_columns(dialect: str, zone: ZoneInfo, lo: datetime, hi: datetime, in
             + duration * bit("duration") + interview * bit("return_interview")
             + interview_by * bit("interview_by") + flags)
     raw = lambda col: type_coerce(col, NullType())  # noqa: E731 - as the driver gives it: no per-row conversion
-    inner = (select(Episode.child_id.label("child"), code.label("code"), day.label("day"),
-                    Child.date_of_birth.label("dob"),
+    dob = Child.date_of_birth
+    if dialect == "sqlite":  # 'YYYY-MM-DD' text as the integer YYYYMMDD, once per row: the outer query is integer arithmetic
+        day, dob = (cast(func.replace(d, "-", ""), Integer) for d in (day, dob))
+    inner = (select(Episode.child_id.label("child"), code.label("code"), day.label("day"), dob.label("dob"),
                     case((returned.is_not(None), Episode.found_location), else_=literal("", String)).label("found"),
                     raw(Episode.factors).label("factors"))
              .select_from(Episode).join(Child, Child.id == Episode.child_id).where(*where)
@@ -254,20 +256,24 @@ def _packed_columns(dialect: str, zone: ZoneInfo, lo: datetime, hi: datetime, in
     if dialect == "sqlite":  # SQLite writes an offset after a limit (-1: none)
         inner = inner.limit(literal_column("-1"))
     e = inner.subquery("e").c
-    if dialect == "sqlite":  # dates are 'YYYY-MM-DD' text
-        def year(d): return cast(func.substr(d, 1, 4), Integer)
-        def month_of(d): return cast(func.substr(d, 6, 2), Integer)
-        def month_day(d): return func.substr(d, 6, 5)
-    else:  # dates are dates
-        def year(d): return cast(func.date_part("year", d), Integer)
-        def month_of(d): return cast(func.date_part("month", d), Integer)
-        def month_day(d): return cast(func.date_part("month", d) * 100 + func.date_part("day", d), Integer)
+    if dialect == "sqlite":  # dates are the integers YYYYMMDD
+        # Age in whole years = (day - dob) // 10000 (month and day take 4 digits < 10000), so
+        # each band is a range of the difference: no text, no function call per row.
+        since = e.day - e.dob
+        band = case((e.dob.is_(None), AGE_BANDS.index("unknown")), (since < 0, AGE_BANDS.index("unknown")),
+                    (since < 130000, AGE_BANDS.index("under_13")), (since < 160000, AGE_BANDS.index("13_15")),
+                    (since < 180000, AGE_BANDS.index("16_17")), else_=AGE_BANDS.index("18_plus"))
+        month = (e.day // 10000) * 12 + (e.day // 100) % 100 - 1
+        return select(e.child, e.code + band * bit("age_band") + month * bit("month"), e.found, e.factors)
+    # dates are dates
+    def year(d): return cast(func.date_part("year", d), Integer)
+    def month_of(d): return cast(func.date_part("month", d), Integer)
+    def month_day(d): return cast(func.date_part("month", d) * 100 + func.date_part("day", d), Integer)
     age = year(e.day) - year(e.dob) - case((month_day(e.day) < month_day(e.dob), 1), else_=0)
     # age_band: the age computed once (CASE <value> WHEN), clamped to -1..18.
-    low, high = (func.max, func.min) if dialect == "sqlite" else (func.greatest, func.least)
     bands = {-1: "unknown", 13: "13_15", 14: "13_15", 15: "13_15", 16: "16_17", 17: "16_17", 18: "18_plus"}
     band = case((e.dob.is_(None), AGE_BANDS.index("unknown")),
-                else_=case({a: AGE_BANDS.index(b) for a, b in bands.items()}, value=low(high(age, 18), -1),
+                else_=case({a: AGE_BANDS.index(b) for a, b in bands.items()}, value=func.greatest(func.least(age, 18), -1),
                            else_=AGE_BANDS.index("under_13")))
     month = year(e.day) * 12 + month_of(e.day) - 1
     return select(e.child, e.code + band * bit("age_band") + month * bit("month"), e.found, e.factors)
