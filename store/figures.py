@@ -235,10 +235,11 @@ def _packed_columns(dialect: str, zone: ZoneInfo, lo: datetime, hi: datetime, in
          case((Episode.ri_independent.is_(None), by("not_recorded")), (Episode.ri_independent, by("independent")),
               else_=by("not_independent"))),
         else_=0)
+    # REASON_RECORDED and a council's name, without coalesce and length: NULL is no WHEN either.
     flags = (case((Episode.cse_concern, bit("cse")), else_=0) + case((Episode.cce_concern, bit("cce")), else_=0)
-             + case((REASON_RECORDED, bit("reason_recorded")), else_=0)
+             + case((func.trim(Episode.reasons) != "", bit("reason_recorded")), else_=0)
              + case((Episode.ri_signed_off_at.is_not(None), bit("signed_off")), else_=0)
-             + case((func.coalesce(Child.placed_by, "") != "", bit("placed")), else_=0))
+             + case((Child.placed_by != "", bit("placed")), else_=0))
     code = (numbered(Episode.episode_type, vocab.episode_types) * bit("episode_type")
             + numbered(Child.gender, vocab.genders) * bit("gender")
             + numbered(Episode.placement_type, vocab.placement_types) * bit("placement_type")
