@@ -58,6 +58,9 @@ def edges_csv() -> str:
         ("E008", "", "2026-11-18T08:00:00+00:00", "2026-11-18T09:00:00+00:00", None, None),  # interview pending
         ("E009", "2026-01-01", "2026-11-19T09:00:00+00:00", "", None, None),  # still missing
         ("E010", "2012-12-31", "2025-12-31T23:59:59+00:00", "2026-01-01T00:00:01+00:00", None, None),
+        ("E011", "2008-02-29", "2026-02-28T23:59:59+00:00", "2026-03-01T00:00:00+00:00", None, None),  # born on
+        # the 29th: still 17 on the 28th of a common year (the SQL's YYYYMMDD arithmetic, as age_on)
+        ("E012", "2008-02-29", "2026-03-01T00:00:00+00:00", "2026-03-01T02:00:00+00:00", None, None),  # 18
     ]
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
