@@ -356,6 +356,15 @@ class _Checker:
         assert sorted(c for g in _GROUPS for c in g) == sorted(self.columns)
         self.groups = [(itemgetter(*cols), cols, {}) for cols in _GROUPS]
 
+    def _cached(self, cache: dict, group, values: tuple):
+        """`_group`'s answer for these values, looked up once per distinct values (at most CACHED kept)."""
+        got = cache.get(values)
+        if got is None:
+            if len(cache) >= CACHED:
+                cache.clear()
+            got = cache[values] = self._group(group, values)
+        return got
+
     def _group(self, cols: tuple[str, ...], raws: tuple[str, ...]) -> tuple[tuple, tuple]:
         """The values of a group's columns and their problems ((place, column, problem), ...)."""
         values, found = [], []
@@ -390,19 +399,10 @@ class _Checker:
                 found.append((0, col, f"longer than {limit} characters"))
         (child_of, _, child_cache), (episode_of, _, episode_cache) = self.groups
         child, episode = child_of(v), episode_of(v)
-        got = child_cache.get(child)
-        if got is None:
-            if len(child_cache) >= CACHED:
-                child_cache.clear()
-            got = child_cache[child] = self._group(_GROUPS[0], child)
-        (ref, _, dob, gender, placement_type, placed_by, placed_in), bad = got
+        (ref, _, dob, gender, placement_type, placed_by, placed_in), bad = self._cached(child_cache, _GROUPS[0], child)
         found += bad
-        got = episode_cache.get(episode)
-        if got is None:
-            if len(episode_cache) >= CACHED:
-                episode_cache.clear()
-            got = episode_cache[episode] = self._group(_GROUPS[1], episode)
-        (episode_type, ri_outcome, risk_grade, looked_after, out_of_area, cse, cce), bad = got
+        (episode_type, ri_outcome, risk_grade, looked_after, out_of_area, cse, cce), bad = \
+            self._cached(episode_cache, _GROUPS[1], episode)
         found += bad
         if v["started_at"]:
             started = self.when(found, 4, "started_at", v["started_at"])
